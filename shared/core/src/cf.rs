@@ -1,0 +1,13 @@
+//! The CF conventions as the hub needs them: calendars and time coordinates,
+//! the role of dimensions and variables, missing values.
+
+mod calendar;
+mod conventions;
+mod time;
+
+pub use calendar::{Calendar, UnknownCalendar};
+pub use conventions::{
+    Axis, DimRole, FillValue, VariableKind, coordinate_axis, dim_roles, fill_from_attr, netcdf_default_fill,
+    role_from_name, storage_fill, variable_kinds,
+};
+pub use time::{CfDateTime, CfTime, TimeEncoding, TimeError, TimeUnit};

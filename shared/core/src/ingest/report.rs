@@ -1,0 +1,172 @@
+//! The ingest report: what happened to one uploaded object, written into the
+//! hub for every ingest (committed, duplicate or rejected).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ports::SourceMarker;
+
+/// The outcome of an ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestStatus {
+    /// The data was committed.
+    Committed,
+    /// The same object (key and ETag) was already ingested; nothing changed.
+    Duplicate,
+    /// The object cannot be ingested (corrupt, truncated, unsupported); the
+    /// dataset is unchanged. Sending it again will not help.
+    Rejected,
+}
+
+/// The uploaded object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// Bucket, when it came from object storage.
+    pub bucket: Option<String>,
+    /// Object key (URL-decoded) or file name.
+    pub key: String,
+    /// ETag (or a local file's identity).
+    pub etag: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// One stored variable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariableReport {
+    /// Path in the dataset.
+    pub path: String,
+    /// Dimension names.
+    pub dims: Vec<String>,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Element type.
+    pub dtype: String,
+    /// Chunk shape.
+    pub chunks: Vec<u64>,
+    /// Shard shape, when sharded.
+    pub shard: Option<Vec<u64>>,
+    /// Compression.
+    pub compression: String,
+    /// Bytes before compression.
+    pub bytes_in: u64,
+    /// Bytes stored.
+    pub bytes_stored: u64,
+    /// Chunks stored.
+    pub chunks_written: u64,
+    /// Chunks left out because they held only the fill value.
+    pub chunks_skipped: u64,
+}
+
+/// The time span of the ingested data, in its own calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    /// The time coordinate variable.
+    pub variable: String,
+    /// Its calendar.
+    pub calendar: String,
+    /// Its units.
+    pub units: String,
+    /// First instant (ISO 8601 in the calendar).
+    pub start: String,
+    /// Last instant.
+    pub end: String,
+    /// Number of time steps.
+    pub steps: u64,
+}
+
+/// Why an ingest was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureInfo {
+    /// Machine-readable kind: `corrupt`, `unsupported`, `unknown_format`, `conflict`...
+    pub kind: String,
+    /// What went wrong and what to do about it.
+    pub message: String,
+}
+
+/// Wall-clock durations of the steps, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Fetching the object to local storage (filled in by the caller).
+    pub fetch_ms: u64,
+    /// Detecting the format and reading the schema.
+    pub open_ms: u64,
+    /// Reading, encoding and storing the chunks.
+    pub write_ms: u64,
+    /// The commit.
+    pub commit_ms: u64,
+    /// Everything.
+    pub total_ms: u64,
+}
+
+/// The report of one ingest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// The outcome.
+    pub status: IngestStatus,
+    /// Target dataset.
+    pub dataset: String,
+    /// The uploaded object.
+    pub source: SourceInfo,
+    /// Detected format (e.g. `NetCDF-4/HDF5`).
+    pub format: Option<String>,
+    /// Stored variables.
+    pub variables: Vec<VariableReport>,
+    /// Time span.
+    pub time: Option<TimeRange>,
+    /// The snapshot the commit created (or, for a duplicate, the current one).
+    pub snapshot_id: Option<String>,
+    /// For duplicates: the earlier ingest of the same object.
+    pub previous: Option<SourceMarker>,
+    /// For rejections: why.
+    pub error: Option<FailureInfo>,
+    /// Things skipped or changed.
+    pub warnings: Vec<String>,
+    /// Durations.
+    pub timings: Timings,
+    /// Total bytes before compression.
+    pub bytes_in: u64,
+    /// Total bytes stored.
+    pub bytes_stored: u64,
+    /// Start time (RFC 3339).
+    pub started_at: String,
+    /// End time (RFC 3339).
+    pub finished_at: String,
+    /// Version of the hub that wrote the report.
+    pub hub_version: String,
+}
+
+impl IngestReport {
+    /// A report for an ingest that is starting.
+    pub fn start(dataset: &str, source: SourceInfo) -> Self {
+        Self {
+            status: IngestStatus::Rejected,
+            dataset: dataset.to_string(),
+            source,
+            format: None,
+            variables: Vec::new(),
+            time: None,
+            snapshot_id: None,
+            previous: None,
+            error: None,
+            warnings: Vec::new(),
+            timings: Timings::default(),
+            bytes_in: 0,
+            bytes_stored: 0,
+            started_at: now_rfc3339(),
+            finished_at: String::new(),
+            hub_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// Compression ratio (uncompressed / stored), when anything was stored.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn compression_ratio(&self) -> Option<f64> {
+        (self.bytes_stored > 0).then(|| self.bytes_in as f64 / self.bytes_stored as f64)
+    }
+}
+
+/// The current UTC time, RFC 3339 with milliseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,16 @@
+//! The core of the forecast data hub: the domain model, the ports the services
+//! need, and the services themselves. No I/O beyond reading the head of a
+//! staged file, no C libraries: adapters in sibling crates do that.
+//!
+//! ```
+//! use hub_core::cf::{Calendar, TimeEncoding};
+//!
+//! let time = TimeEncoding::parse("days since 1859-12-01", Calendar::Day360)?;
+//! assert_eq!(time.decode(89.0)?.to_string(), "1860-02-30T00:00:00Z");
+//! # Ok::<(), hub_core::cf::TimeError>(())
+//! ```
+
+pub mod cf;
+pub mod ingest;
+pub mod model;
+pub mod ports;

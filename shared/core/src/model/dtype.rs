@@ -1,0 +1,163 @@
+//! Element types of arrays.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The element type of a variable, as stored. Numbers are little-endian in memory
+/// buffers handed between ports (`Block`), whatever the source's byte order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataType {
+    /// Signed 8-bit integer (NetCDF `byte`).
+    Int8,
+    /// Signed 16-bit integer (`short`).
+    Int16,
+    /// Signed 32-bit integer (`int`).
+    Int32,
+    /// Signed 64-bit integer (`int64`).
+    Int64,
+    /// Unsigned 8-bit integer (`ubyte`).
+    UInt8,
+    /// Unsigned 16-bit integer (`ushort`).
+    UInt16,
+    /// Unsigned 32-bit integer (`uint`).
+    UInt32,
+    /// Unsigned 64-bit integer (`uint64`).
+    UInt64,
+    /// IEEE 754 single precision (`float`).
+    Float32,
+    /// IEEE 754 double precision (`double`).
+    Float64,
+    /// Variable-length UTF-8 text (NetCDF-4 `string`, and `char` arrays with their
+    /// last dimension folded into the text).
+    String,
+}
+
+impl DataType {
+    /// Bytes per element for fixed-size types; `None` for strings.
+    pub fn size(self) -> Option<usize> {
+        Some(match self {
+            Self::Int8 | Self::UInt8 => 1,
+            Self::Int16 | Self::UInt16 => 2,
+            Self::Int32 | Self::UInt32 | Self::Float32 => 4,
+            Self::Int64 | Self::UInt64 | Self::Float64 => 8,
+            Self::String => return None,
+        })
+    }
+
+    /// Whether the type is a floating-point type.
+    pub fn is_float(self) -> bool {
+        matches!(self, Self::Float32 | Self::Float64)
+    }
+
+    /// Whether the type is an integer type.
+    pub fn is_integer(self) -> bool {
+        !self.is_float() && self != Self::String
+    }
+
+    /// The Zarr v3 data type name.
+    pub fn zarr_name(self) -> &'static str {
+        match self {
+            Self::Int8 => "int8",
+            Self::Int16 => "int16",
+            Self::Int32 => "int32",
+            Self::Int64 => "int64",
+            Self::UInt8 => "uint8",
+            Self::UInt16 => "uint16",
+            Self::UInt32 => "uint32",
+            Self::UInt64 => "uint64",
+            Self::Float32 => "float32",
+            Self::Float64 => "float64",
+            Self::String => "string",
+        }
+    }
+
+    /// Parses a Zarr v3 data type name.
+    pub fn from_zarr_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "int8" => Self::Int8,
+            "int16" => Self::Int16,
+            "int32" => Self::Int32,
+            "int64" => Self::Int64,
+            "uint8" => Self::UInt8,
+            "uint16" => Self::UInt16,
+            "uint32" => Self::UInt32,
+            "uint64" => Self::UInt64,
+            "float32" => Self::Float32,
+            "float64" => Self::Float64,
+            "string" => Self::String,
+            _ => return None,
+        })
+    }
+
+    /// Reads element `index` of a little-endian buffer of this type as `f64`
+    /// (lossy for 64-bit integers beyond 2^53). `None` for strings or when the
+    /// buffer is too short.
+    pub fn read_f64(self, bytes: &[u8], index: usize) -> Option<f64> {
+        let size = self.size()?;
+        let raw = bytes.get(index * size..(index + 1) * size)?;
+        Some(match self {
+            Self::Int8 => f64::from(i8::from_le_bytes([raw[0]])),
+            Self::UInt8 => f64::from(raw[0]),
+            Self::Int16 => f64::from(i16::from_le_bytes([raw[0], raw[1]])),
+            Self::UInt16 => f64::from(u16::from_le_bytes([raw[0], raw[1]])),
+            Self::Int32 => f64::from(i32::from_le_bytes(raw.try_into().ok()?)),
+            Self::UInt32 => f64::from(u32::from_le_bytes(raw.try_into().ok()?)),
+            Self::Float32 => f64::from(f32::from_le_bytes(raw.try_into().ok()?)),
+            #[allow(clippy::cast_precision_loss)]
+            Self::Int64 => i64::from_le_bytes(raw.try_into().ok()?) as f64,
+            #[allow(clippy::cast_precision_loss)]
+            Self::UInt64 => u64::from_le_bytes(raw.try_into().ok()?) as f64,
+            Self::Float64 => f64::from_le_bytes(raw.try_into().ok()?),
+            Self::String => return None,
+        })
+    }
+
+    /// Decodes a whole little-endian buffer as `f64` values.
+    pub fn to_f64_vec(self, bytes: &[u8]) -> Vec<f64> {
+        let Some(size) = self.size() else {
+            return Vec::new();
+        };
+        (0..bytes.len() / size).filter_map(|i| self.read_f64(bytes, i)).collect()
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.zarr_name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zarr_names_round_trip() {
+        for t in [
+            DataType::Int8,
+            DataType::Int16,
+            DataType::Int32,
+            DataType::Int64,
+            DataType::UInt8,
+            DataType::UInt16,
+            DataType::UInt32,
+            DataType::UInt64,
+            DataType::Float32,
+            DataType::Float64,
+            DataType::String,
+        ] {
+            assert_eq!(DataType::from_zarr_name(t.zarr_name()), Some(t));
+        }
+    }
+
+    #[test]
+    fn reads_little_endian_values() {
+        let bytes: Vec<u8> = [-2i16, 7].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(DataType::Int16.to_f64_vec(&bytes), vec![-2.0, 7.0]);
+        let bytes = 1.5f32.to_le_bytes();
+        assert_eq!(DataType::Float32.read_f64(&bytes, 0), Some(1.5));
+        assert_eq!(DataType::Float32.read_f64(&bytes, 1), None);
+    }
+}

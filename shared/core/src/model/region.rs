@@ -1,0 +1,182 @@
+//! Hyper-rectangles of an array and blocks of data covering them.
+
+use serde::{Deserialize, Serialize};
+
+/// A hyper-rectangle of an array: `start` and `shape` along every dimension.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Region {
+    /// First index along every dimension.
+    pub start: Vec<u64>,
+    /// Length along every dimension.
+    pub shape: Vec<u64>,
+}
+
+impl Region {
+    /// The region covering a whole array of `shape`.
+    pub fn full(shape: &[u64]) -> Self {
+        Self { start: vec![0; shape.len()], shape: shape.to_vec() }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> u64 {
+        self.shape.iter().product()
+    }
+
+    /// Whether the region is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One past the last index along every dimension.
+    pub fn end(&self) -> Vec<u64> {
+        self.start.iter().zip(&self.shape).map(|(s, n)| s + n).collect()
+    }
+
+    /// Whether `self` lies inside an array of `shape`.
+    pub fn fits(&self, shape: &[u64]) -> bool {
+        self.start.len() == shape.len()
+            && self.shape.len() == shape.len()
+            && self.end().iter().zip(shape).all(|(e, n)| e <= n)
+    }
+}
+
+/// The values of a region, in C order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockData {
+    /// Fixed-size elements, little-endian.
+    Numeric(Vec<u8>),
+    /// Text elements.
+    Strings(Vec<String>),
+}
+
+impl BlockData {
+    /// Bytes held (text counted by its UTF-8 length).
+    pub fn nbytes(&self) -> usize {
+        match self {
+            Self::Numeric(b) => b.len(),
+            Self::Strings(v) => v.iter().map(String::len).sum(),
+        }
+    }
+}
+
+/// A region of a variable with its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// Where the values go.
+    pub region: Region,
+    /// The values, C order.
+    pub data: BlockData,
+}
+
+/// Copies the sub-region `sub` (relative to `outer`'s start) out of a C-order
+/// buffer holding `outer`, into a new C-order buffer. `elem` is the element size.
+///
+/// Used to cut chunks out of slabs. Panics never: returns `None` when `sub` does
+/// not fit in `outer` or the buffer is too short.
+pub fn copy_subregion(buf: &[u8], outer: &Region, sub: &Region, elem: usize) -> Option<Vec<u8>> {
+    let n = outer.shape.len();
+    if sub.shape.len() != n || sub.start.len() != n {
+        return None;
+    }
+    for d in 0..n {
+        if sub.start[d] < outer.start[d] || sub.start[d] + sub.shape[d] > outer.start[d] + outer.shape[d] {
+            return None;
+        }
+    }
+    let total = usize::try_from(outer.len()).ok()? * elem;
+    if buf.len() < total {
+        return None;
+    }
+    let out_len = usize::try_from(sub.len()).ok()? * elem;
+    let mut out = Vec::with_capacity(out_len);
+    if n == 0 {
+        out.extend_from_slice(buf.get(..elem)?);
+        return Some(out);
+    }
+    if sub.is_empty() {
+        return Some(out);
+    }
+    // Strides of the outer buffer, in elements.
+    let mut strides = vec![1usize; n];
+    for d in (0..n - 1).rev() {
+        strides[d] = strides[d + 1] * usize::try_from(outer.shape[d + 1]).ok()?;
+    }
+    // Merge the innermost dimensions that are copied whole into one run.
+    let mut run_dims = 1;
+    while run_dims < n && sub.shape[n - run_dims] == outer.shape[n - run_dims] && sub.start[n - run_dims] == outer.start[n - run_dims] {
+        run_dims += 1;
+    }
+    let run_len: usize = sub.shape[n - run_dims..].iter().map(|&x| x as usize).product::<usize>() * elem;
+    let outer_dims = n - run_dims;
+    let mut idx = vec![0u64; outer_dims];
+    loop {
+        let mut offset = 0usize;
+        for d in 0..outer_dims {
+            offset += usize::try_from(sub.start[d] - outer.start[d] + idx[d]).ok()? * strides[d];
+        }
+        let d_run = n - run_dims;
+        offset += usize::try_from(sub.start[d_run] - outer.start[d_run]).ok()? * strides[d_run];
+        let byte = offset * elem;
+        out.extend_from_slice(buf.get(byte..byte + run_len)?);
+        // Next index, odometer style.
+        let mut d = outer_dims;
+        loop {
+            if d == 0 {
+                return Some(out);
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < sub.shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iota(n: usize) -> Vec<u8> {
+        (0..n).map(|i| i as u8).collect()
+    }
+
+    #[test]
+    fn copies_inner_block() {
+        // 3x4 array, take rows 1..3, cols 1..3
+        let outer = Region::full(&[3, 4]);
+        let sub = Region { start: vec![1, 1], shape: vec![2, 2] };
+        assert_eq!(copy_subregion(&iota(12), &outer, &sub, 1), Some(vec![5, 6, 9, 10]));
+    }
+
+    #[test]
+    fn copies_with_offset_outer_and_whole_rows() {
+        let outer = Region { start: vec![10, 0], shape: vec![3, 4] };
+        let sub = Region { start: vec![11, 0], shape: vec![2, 4] };
+        assert_eq!(copy_subregion(&iota(12), &outer, &sub, 1), Some((4..12).collect()));
+    }
+
+    #[test]
+    fn copies_multibyte_3d() {
+        let outer = Region::full(&[2, 2, 3]);
+        let data: Vec<u8> = (0u16..12).flat_map(u16::to_le_bytes).collect();
+        let sub = Region { start: vec![0, 1, 1], shape: vec![2, 1, 2] };
+        let got = copy_subregion(&data, &outer, &sub, 2).unwrap_or_default();
+        let vals: Vec<u16> = got.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        assert_eq!(vals, vec![4, 5, 10, 11]);
+    }
+
+    #[test]
+    fn refuses_out_of_bounds() {
+        let outer = Region::full(&[2, 2]);
+        let sub = Region { start: vec![1, 1], shape: vec![2, 1] };
+        assert_eq!(copy_subregion(&iota(4), &outer, &sub, 1), None);
+        assert_eq!(copy_subregion(&iota(3), &outer, &Region::full(&[2, 2]), 1), None);
+    }
+
+    #[test]
+    fn scalar_region() {
+        assert_eq!(copy_subregion(&[7, 8], &Region::full(&[]), &Region::full(&[]), 2), Some(vec![7, 8]));
+    }
+}

@@ -1,0 +1,14 @@
+//! The ports: what the services need from the outside world, as traits. Adapters
+//! in other crates implement them (netCDF and GDAL decoders, the Icechunk
+//! repository, object-store reports).
+
+mod decoder;
+mod reports;
+mod repository;
+
+pub use decoder::{DecodeError, DecoderRegistry, SourceDataset, SourceDecoder};
+pub use reports::{ReportError, ReportSink};
+pub use repository::{
+    ArrayInfo, ArraySpec, CommitInfo, CommitRequest, DatasetReader, GroupInfo, RepoError, Repository, SourceMarker,
+    Transaction, Version, WriteStats,
+};

@@ -1,0 +1,236 @@
+//! The repository port: versioned datasets of Zarr arrays. The Icechunk adapter
+//! implements it; a plain Zarr v3 adapter could too.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::cf::FillValue;
+use crate::ingest::ArrayLayout;
+use crate::model::{Attributes, Block, BlockData, DataType, DatasetId, Region};
+
+/// Why a repository operation failed. Callers decide on the variant: a
+/// conflict is retried, a missing dataset is a 404, unavailability is transient.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    /// The dataset, array or version does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Another writer committed first and the change cannot be rebased.
+    #[error("commit conflict: {0}")]
+    Conflict(String),
+    /// The request does not fit the stored dataset (shape, type, layout).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Stored metadata or data cannot be read back.
+    #[error("corrupt repository data: {0}")]
+    Corrupt(String),
+    /// Storage could not be reached or refused for now (network, throttling,
+    /// timeouts). Transient.
+    #[error("storage unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl RepoError {
+    /// Whether trying again later could succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Conflict(_))
+    }
+
+    /// A transient error with its cause.
+    pub fn unavailable(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable { message: message.into(), source: Some(Box::new(source)) }
+    }
+}
+
+/// How an array is to be created.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArraySpec {
+    /// Path inside the dataset, e.g. `tas` or `image1/image_data`.
+    pub path: String,
+    /// Dimension names.
+    pub dims: Vec<String>,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Element type.
+    pub dtype: DataType,
+    /// The value of cells never written (and of chunks not stored).
+    pub fill_value: FillValue,
+    /// Chunking, sharding, compression.
+    pub layout: ArrayLayout,
+    /// CF attributes as the source declared them.
+    pub attrs: Attributes,
+}
+
+/// An array as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArrayInfo {
+    /// Path inside the dataset.
+    pub path: String,
+    /// Dimension names.
+    pub dims: Vec<String>,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Element type.
+    pub dtype: DataType,
+    /// Chunk shape (the inner chunk when sharded).
+    pub chunks: Vec<u64>,
+    /// Shard shape, when sharded.
+    pub shard: Option<Vec<u64>>,
+    /// The codec pipeline, in words (e.g. `bytes + zstd(3)`).
+    pub codecs: String,
+    /// Fill value.
+    pub fill_value: FillValue,
+    /// Attributes, with the CF ones restored to their values.
+    pub attrs: Attributes,
+}
+
+/// A group as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupInfo {
+    /// Path (`""` for the root).
+    pub path: String,
+    /// Attributes.
+    pub attrs: Attributes,
+}
+
+/// Which source object produced the dataset's current content, recorded in
+/// the same commit as the data so a re-delivered object is recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceMarker {
+    /// Object key (URL-decoded) or file name.
+    pub key: String,
+    /// ETag (or a local file's identity) of the ingested version.
+    pub etag: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was committed (RFC 3339).
+    pub ingested_at: String,
+}
+
+/// What to commit.
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    /// The commit message.
+    pub message: String,
+    /// The source marker stored with the data.
+    pub marker: SourceMarker,
+    /// Extra properties kept in the snapshot metadata.
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One entry of a dataset's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommitInfo {
+    /// Snapshot id.
+    pub snapshot_id: String,
+    /// Commit time (RFC 3339).
+    pub committed_at: String,
+    /// Commit message.
+    pub message: String,
+    /// Snapshot properties.
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Totals of one block write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WriteStats {
+    /// Chunks stored.
+    pub chunks_written: u64,
+    /// Chunks that held only the fill value and were left out.
+    pub chunks_skipped: u64,
+    /// Bytes before compression.
+    pub bytes_in: u64,
+    /// Bytes stored after compression.
+    pub bytes_stored: u64,
+}
+
+impl std::ops::AddAssign for WriteStats {
+    fn add_assign(&mut self, o: Self) {
+        self.chunks_written += o.chunks_written;
+        self.chunks_skipped += o.chunks_skipped;
+        self.bytes_in += o.bytes_in;
+        self.bytes_stored += o.bytes_stored;
+    }
+}
+
+/// Which version of a dataset to read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Version {
+    /// The tip of the main branch.
+    #[default]
+    Latest,
+    /// A snapshot id.
+    Snapshot(String),
+    /// A tag.
+    Tag(String),
+}
+
+/// The hub's datasets.
+#[async_trait]
+pub trait Repository: Send + Sync {
+    /// Ids of the datasets that exist.
+    async fn datasets(&self) -> Result<Vec<DatasetId>, RepoError>;
+
+    /// Starts a write transaction on a dataset, creating the dataset when it does
+    /// not exist. Transactions on one dataset are serialized: this waits while
+    /// another one is open in the process.
+    async fn begin(&self, dataset: &DatasetId) -> Result<Box<dyn Transaction>, RepoError>;
+
+    /// Opens a version of a dataset for reading.
+    async fn open(&self, dataset: &DatasetId, version: &Version) -> Result<Box<dyn DatasetReader>, RepoError>;
+
+    /// The newest `limit` commits, newest first.
+    async fn history(&self, dataset: &DatasetId, limit: usize) -> Result<Vec<CommitInfo>, RepoError>;
+}
+
+/// Changes to one dataset that become visible together at `commit`, or not at
+/// all when the transaction is dropped.
+#[async_trait]
+pub trait Transaction: Send + Sync {
+    /// The marker recorded for a source key, if any.
+    async fn source_marker(&self, key: &str) -> Result<Option<SourceMarker>, RepoError>;
+
+    /// The arrays the dataset holds now.
+    async fn arrays(&self) -> Result<Vec<ArrayInfo>, RepoError>;
+
+    /// Creates or replaces a group and its attributes.
+    async fn put_group(&self, path: &str, attrs: &Attributes) -> Result<(), RepoError>;
+
+    /// Creates an array (metadata only; every chunk reads as the fill value).
+    async fn create_array(&self, spec: &ArraySpec) -> Result<(), RepoError>;
+
+    /// Writes a block whose region is aligned to the array's write unit (chunk,
+    /// or shard when sharded) except at the array's end. Chunks holding only
+    /// the fill value are not stored.
+    async fn write_block(&self, path: &str, block: Block) -> Result<WriteStats, RepoError>;
+
+    /// Makes every change visible at once, with the source marker. Returns the
+    /// new snapshot id.
+    async fn commit(self: Box<Self>, request: CommitRequest) -> Result<String, RepoError>;
+}
+
+/// Read access to one version of a dataset.
+#[async_trait]
+pub trait DatasetReader: Send + Sync {
+    /// The snapshot being read.
+    fn snapshot_id(&self) -> &str;
+
+    /// The groups.
+    async fn groups(&self) -> Result<Vec<GroupInfo>, RepoError>;
+
+    /// The arrays.
+    async fn arrays(&self) -> Result<Vec<ArrayInfo>, RepoError>;
+
+    /// Reads a region of an array (C order, little-endian numbers).
+    async fn read(&self, path: &str, region: &Region) -> Result<BlockData, RepoError>;
+
+    /// Bytes stored for an array's chunks (after compression).
+    async fn stored_bytes(&self, path: &str) -> Result<u64, RepoError>;
+}
