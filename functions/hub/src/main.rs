@@ -1,1 +1,21 @@
-fn main() {}
+//! `hub`: the forecast data hub on one machine. See `hub --help`.
+
+mod app;
+mod cli;
+mod demo;
+mod info;
+mod ingest;
+mod progress;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    app::init_tracing(cli.verbose);
+    match cli.command {
+        cli::Command::Ingest(args) => ingest::run(args).await,
+        cli::Command::Info(args) => info::run(args).await,
+        cli::Command::Demo(args) => demo::run(args).await,
+    }
+}

@@ -30,7 +30,9 @@ pub enum Calendar {
 
 /// A calendar name the CF conventions do not define (or `none`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported calendar {0:?}: expected standard, gregorian, proleptic_gregorian, julian, noleap, 365_day, all_leap, 366_day or 360_day")]
+#[error(
+    "unsupported calendar {0:?}: expected standard, gregorian, proleptic_gregorian, julian, noleap, 365_day, all_leap, 366_day or 360_day"
+)]
 pub struct UnknownCalendar(pub String);
 
 impl FromStr for Calendar {

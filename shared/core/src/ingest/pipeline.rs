@@ -9,13 +9,15 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::report::{FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339};
+use super::report::{
+    FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339,
+};
 use super::{ChunkPolicy, SlabPlan};
-use crate::cf::{self, Axis, TimeEncoding, VariableKind};
-use crate::model::{Block, BlockData, DatasetId, DatasetSchema, Region, VariableSchema};
+use crate::cf::{self, VariableKind};
+use crate::model::{Block, BlockData, DatasetId, DatasetSchema, Region};
 use crate::ports::{
-    ArraySpec, CommitRequest, DecodeError, DecoderRegistry, RepoError, ReportError, ReportSink, Repository,
-    SourceDataset, SourceMarker, WriteStats,
+    ArraySpec, CommitRequest, DecodeError, DecoderRegistry, RepoError, ReportError, ReportSink,
+    Repository, SourceDataset, SourceMarker, WriteStats,
 };
 
 /// A failure that may go away if the ingest is tried again (storage
@@ -64,7 +66,10 @@ pub struct IngestSettings {
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        Self { policy: ChunkPolicy::default(), slab_budget_bytes: 96 << 20 }
+        Self {
+            policy: ChunkPolicy::default(),
+            slab_budget_bytes: 96 << 20,
+        }
     }
 }
 
@@ -101,7 +106,12 @@ impl IngestService {
         reports: Arc<dyn ReportSink>,
         settings: IngestSettings,
     ) -> Self {
-        Self { decoders, repository, reports, settings }
+        Self {
+            decoders,
+            repository,
+            reports,
+            settings,
+        }
     }
 
     /// The repository the service writes to.
@@ -135,7 +145,9 @@ impl IngestService {
             Err(Failure::Transient(e)) => return Err(e),
         }
         match self.reports.record(&report).await {
-            Ok(location) => tracing::info!(status = ?report.status, dataset = %dataset, key = %report.source.key, report = %location, "ingest finished"),
+            Ok(location) => {
+                tracing::info!(status = ?report.status, dataset = %dataset, key = %report.source.key, report = %location, "ingest finished")
+            }
             // A committed ingest stands even if its report is lost; a rejection
             // must be recorded, so it is retried.
             Err(e) if report.status == IngestStatus::Rejected => return Err(e.into()),
@@ -162,7 +174,10 @@ impl IngestService {
         report.format = Some(source.format().to_string());
         report.warnings.extend(schema.warnings.iter().cloned());
         if schema.variables.is_empty() {
-            return Err(Failure::permanent("unsupported", "the file holds no variable the hub can store"));
+            return Err(Failure::permanent(
+                "unsupported",
+                "the file holds no variable the hub can store",
+            ));
         }
         let jobs = plan_arrays(&schema, &self.settings, &mut report.warnings);
         // The time span, from the (small) time coordinate.
@@ -216,7 +231,10 @@ impl IngestService {
         for job in &jobs {
             tx.create_array(&job.spec).await?;
         }
-        let total: u64 = jobs.iter().map(|j| j.spec.shape.iter().product::<u64>() * j.spec.dtype.size().unwrap_or(8) as u64).sum();
+        let total: u64 = jobs
+            .iter()
+            .map(|j| j.spec.shape.iter().product::<u64>() * j.spec.dtype.size().unwrap_or(8) as u64)
+            .sum();
         progress.begin(&upload.source.key, total);
 
         // Reader: one blocking thread walks the slabs; it reserves a place in the
@@ -231,7 +249,9 @@ impl IngestService {
                     let Ok(permit) = handle.block_on(sender.reserve()) else {
                         return; // the writer stopped
                     };
-                    let item = source.read(path, &region).map(|data| (i, Block { region, data }));
+                    let item = source
+                        .read(path, &region)
+                        .map(|data| (i, Block { region, data }));
                     let failed = item.is_err();
                     permit.send(item);
                     if failed {
@@ -302,7 +322,11 @@ impl IngestService {
             properties.insert("hub.source_bucket".into(), b.clone().into());
         }
         let snapshot = tx
-            .commit(CommitRequest { message: format!("ingest {}", upload.source.key), marker, properties })
+            .commit(CommitRequest {
+                message: format!("ingest {}", upload.source.key),
+                marker,
+                properties,
+            })
             .await?;
         report.timings.commit_ms = elapsed_ms(t_commit);
         report.snapshot_id = Some(snapshot);
@@ -319,13 +343,20 @@ enum Failure {
 
 impl Failure {
     fn permanent(kind: &str, message: impl Into<String>) -> Self {
-        Self::Permanent { kind: kind.to_string(), message: message.into() }
+        Self::Permanent {
+            kind: kind.to_string(),
+            message: message.into(),
+        }
     }
 }
 
 impl From<DecodeError> for Failure {
     fn from(e: DecodeError) -> Self {
-        if e.is_transient() { Self::Transient(e.into()) } else { Self::permanent(e.kind(), e.to_string()) }
+        if e.is_transient() {
+            Self::Transient(e.into())
+        } else {
+            Self::permanent(e.kind(), e.to_string())
+        }
     }
 }
 
@@ -366,8 +397,13 @@ fn open_source(decoders: &DecoderRegistry, path: &Path) -> Result<Box<dyn Source
 }
 
 /// Chooses the layout and the slabs of every variable.
-fn plan_arrays(schema: &DatasetSchema, settings: &IngestSettings, warnings: &mut Vec<String>) -> Vec<ArrayJob> {
-    let kinds: std::collections::HashMap<String, VariableKind> = cf::variable_kinds(schema).into_iter().collect();
+fn plan_arrays(
+    schema: &DatasetSchema,
+    settings: &IngestSettings,
+    warnings: &mut Vec<String>,
+) -> Vec<ArrayJob> {
+    let kinds: std::collections::HashMap<String, VariableKind> =
+        cf::variable_kinds(schema).into_iter().collect();
     schema
         .variables
         .iter()
@@ -401,36 +437,22 @@ fn plan_arrays(schema: &DatasetSchema, settings: &IngestSettings, warnings: &mut
 }
 
 /// Decodes the first time coordinate of the schema: its span in its calendar.
-fn time_range(schema: &DatasetSchema, source: &mut dyn SourceDataset) -> Result<Option<TimeRange>, String> {
-    let Some(var) = schema.variables.iter().find(|v| is_time_coordinate(v)) else {
-        return Ok(None);
-    };
-    let units = crate::model::attr_text(&var.attrs, "units").unwrap_or_default();
-    let calendar = crate::model::attr_text(&var.attrs, "calendar");
-    let encoding = TimeEncoding::from_attrs(units, calendar).map_err(|e| format!("{}: time not decoded: {e}", var.path))?;
-    let data = source.read(&var.path, &Region::full(&var.shape)).map_err(|e| format!("{}: {e}", var.path))?;
-    let BlockData::Numeric(bytes) = data else {
-        return Ok(None);
-    };
-    let values: Vec<f64> = var.dtype.to_f64_vec(&bytes).into_iter().filter(|v| v.is_finite()).collect();
-    let (Some(min), Some(max)) =
-        (values.iter().copied().reduce(f64::min), values.iter().copied().reduce(f64::max))
+fn time_range(
+    schema: &DatasetSchema,
+    source: &mut dyn SourceDataset,
+) -> Result<Option<TimeRange>, String> {
+    let Some(var) = schema
+        .variables
+        .iter()
+        .find(|v| cf::is_time_coordinate(v.name(), &v.dims, &v.attrs))
     else {
         return Ok(None);
     };
-    let start = encoding.decode(min).map_err(|e| format!("{}: {e}", var.path))?;
-    let end = encoding.decode(max).map_err(|e| format!("{}: {e}", var.path))?;
-    Ok(Some(TimeRange {
-        variable: var.path.clone(),
-        calendar: encoding.calendar().name().to_string(),
-        units: units.to_string(),
-        start: start.to_string(),
-        end: end.to_string(),
-        steps: var.len(),
-    }))
-}
-
-/// Whether a variable is a time coordinate (1-D, named like its dimension, time axis).
-pub fn is_time_coordinate(var: &VariableSchema) -> bool {
-    var.dims.len() == 1 && var.dims[0] == var.name() && cf::coordinate_axis(&var.attrs) == Some(Axis::T)
+    let data = source
+        .read(&var.path, &Region::full(&var.shape))
+        .map_err(|e| format!("{}: {e}", var.path))?;
+    let BlockData::Numeric(bytes) = data else {
+        return Ok(None);
+    };
+    TimeRange::from_values(&var.path, &var.attrs, &var.dtype.to_f64_vec(&bytes))
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cf::TimeEncoding;
+use crate::model::{Attributes, attr_text};
 use crate::ports::SourceMarker;
 
 /// The outcome of an ingest.
@@ -73,6 +75,40 @@ pub struct TimeRange {
     pub end: String,
     /// Number of time steps.
     pub steps: u64,
+}
+
+impl TimeRange {
+    /// The span of a time coordinate's values (non-finite values ignored).
+    /// `Ok(None)` when it holds no value; `Err` with a warning when its units or
+    /// calendar cannot be read.
+    pub fn from_values(
+        variable: &str,
+        attrs: &Attributes,
+        values: &[f64],
+    ) -> Result<Option<Self>, String> {
+        let units = attr_text(attrs, "units").unwrap_or_default();
+        let encoding = TimeEncoding::from_attrs(units, attr_text(attrs, "calendar"))
+            .map_err(|e| format!("{variable}: time not decoded: {e}"))?;
+        let finite = values.iter().copied().filter(|v| v.is_finite());
+        let (Some(min), Some(max)) = (finite.clone().reduce(f64::min), finite.reduce(f64::max))
+        else {
+            return Ok(None);
+        };
+        let start = encoding
+            .decode(min)
+            .map_err(|e| format!("{variable}: {e}"))?;
+        let end = encoding
+            .decode(max)
+            .map_err(|e| format!("{variable}: {e}"))?;
+        Ok(Some(Self {
+            variable: variable.to_string(),
+            calendar: encoding.calendar().name().to_string(),
+            units: units.to_string(),
+            start: start.to_string(),
+            end: end.to_string(),
+            steps: values.len() as u64,
+        }))
+    }
 }
 
 /// Why an ingest was rejected.

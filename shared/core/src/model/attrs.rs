@@ -126,13 +126,19 @@ mod tests {
             AttrValue::Floats(DataType::Float32, vec![1.0, f64::NAN]).to_json(),
             serde_json::json!([1.0, "NaN"])
         );
-        assert_eq!(AttrValue::Ints(DataType::Int16, vec![-32767]).to_json(), serde_json::json!(-32767));
+        assert_eq!(
+            AttrValue::Ints(DataType::Int16, vec![-32767]).to_json(),
+            serde_json::json!(-32767)
+        );
         assert_eq!(AttrValue::text("K").to_json(), serde_json::json!("K"));
     }
 
     #[test]
     fn numbers_read_back_as_f64() {
-        assert_eq!(AttrValue::UInts(DataType::UInt16, vec![65535]).as_f64(), Some(65535.0));
+        assert_eq!(
+            AttrValue::UInts(DataType::UInt16, vec![65535]).as_f64(),
+            Some(65535.0)
+        );
         assert_eq!(AttrValue::text("x").as_f64(), None);
     }
 }

@@ -14,7 +14,10 @@ pub struct Region {
 impl Region {
     /// The region covering a whole array of `shape`.
     pub fn full(shape: &[u64]) -> Self {
-        Self { start: vec![0; shape.len()], shape: shape.to_vec() }
+        Self {
+            start: vec![0; shape.len()],
+            shape: shape.to_vec(),
+        }
     }
 
     /// Number of elements.
@@ -29,7 +32,11 @@ impl Region {
 
     /// One past the last index along every dimension.
     pub fn end(&self) -> Vec<u64> {
-        self.start.iter().zip(&self.shape).map(|(s, n)| s + n).collect()
+        self.start
+            .iter()
+            .zip(&self.shape)
+            .map(|(s, n)| s + n)
+            .collect()
     }
 
     /// Whether `self` lies inside an array of `shape`.
@@ -79,7 +86,9 @@ pub fn copy_subregion(buf: &[u8], outer: &Region, sub: &Region, elem: usize) -> 
         return None;
     }
     for d in 0..n {
-        if sub.start[d] < outer.start[d] || sub.start[d] + sub.shape[d] > outer.start[d] + outer.shape[d] {
+        if sub.start[d] < outer.start[d]
+            || sub.start[d] + sub.shape[d] > outer.start[d] + outer.shape[d]
+        {
             return None;
         }
     }
@@ -103,10 +112,17 @@ pub fn copy_subregion(buf: &[u8], outer: &Region, sub: &Region, elem: usize) -> 
     }
     // Merge the innermost dimensions that are copied whole into one run.
     let mut run_dims = 1;
-    while run_dims < n && sub.shape[n - run_dims] == outer.shape[n - run_dims] && sub.start[n - run_dims] == outer.start[n - run_dims] {
+    while run_dims < n
+        && sub.shape[n - run_dims] == outer.shape[n - run_dims]
+        && sub.start[n - run_dims] == outer.start[n - run_dims]
+    {
         run_dims += 1;
     }
-    let run_len: usize = sub.shape[n - run_dims..].iter().map(|&x| x as usize).product::<usize>() * elem;
+    let run_len: usize = sub.shape[n - run_dims..]
+        .iter()
+        .map(|&x| x as usize)
+        .product::<usize>()
+        * elem;
     let outer_dims = n - run_dims;
     let mut idx = vec![0u64; outer_dims];
     loop {
@@ -146,37 +162,67 @@ mod tests {
     fn copies_inner_block() {
         // 3x4 array, take rows 1..3, cols 1..3
         let outer = Region::full(&[3, 4]);
-        let sub = Region { start: vec![1, 1], shape: vec![2, 2] };
-        assert_eq!(copy_subregion(&iota(12), &outer, &sub, 1), Some(vec![5, 6, 9, 10]));
+        let sub = Region {
+            start: vec![1, 1],
+            shape: vec![2, 2],
+        };
+        assert_eq!(
+            copy_subregion(&iota(12), &outer, &sub, 1),
+            Some(vec![5, 6, 9, 10])
+        );
     }
 
     #[test]
     fn copies_with_offset_outer_and_whole_rows() {
-        let outer = Region { start: vec![10, 0], shape: vec![3, 4] };
-        let sub = Region { start: vec![11, 0], shape: vec![2, 4] };
-        assert_eq!(copy_subregion(&iota(12), &outer, &sub, 1), Some((4..12).collect()));
+        let outer = Region {
+            start: vec![10, 0],
+            shape: vec![3, 4],
+        };
+        let sub = Region {
+            start: vec![11, 0],
+            shape: vec![2, 4],
+        };
+        assert_eq!(
+            copy_subregion(&iota(12), &outer, &sub, 1),
+            Some((4..12).collect())
+        );
     }
 
     #[test]
     fn copies_multibyte_3d() {
         let outer = Region::full(&[2, 2, 3]);
         let data: Vec<u8> = (0u16..12).flat_map(u16::to_le_bytes).collect();
-        let sub = Region { start: vec![0, 1, 1], shape: vec![2, 1, 2] };
+        let sub = Region {
+            start: vec![0, 1, 1],
+            shape: vec![2, 1, 2],
+        };
         let got = copy_subregion(&data, &outer, &sub, 2).unwrap_or_default();
-        let vals: Vec<u16> = got.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let vals: Vec<u16> = got
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         assert_eq!(vals, vec![4, 5, 10, 11]);
     }
 
     #[test]
     fn refuses_out_of_bounds() {
         let outer = Region::full(&[2, 2]);
-        let sub = Region { start: vec![1, 1], shape: vec![2, 1] };
+        let sub = Region {
+            start: vec![1, 1],
+            shape: vec![2, 1],
+        };
         assert_eq!(copy_subregion(&iota(4), &outer, &sub, 1), None);
-        assert_eq!(copy_subregion(&iota(3), &outer, &Region::full(&[2, 2]), 1), None);
+        assert_eq!(
+            copy_subregion(&iota(3), &outer, &Region::full(&[2, 2]), 1),
+            None
+        );
     }
 
     #[test]
     fn scalar_region() {
-        assert_eq!(copy_subregion(&[7, 8], &Region::full(&[]), &Region::full(&[]), 2), Some(vec![7, 8]));
+        assert_eq!(
+            copy_subregion(&[7, 8], &Region::full(&[]), &Region::full(&[]), 2),
+            Some(vec![7, 8])
+        );
     }
 }

@@ -1,0 +1,52 @@
+//! Wiring: the hub, its decoders and report sink, built once from the URL.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use hub_core::ingest::{ChunkPolicy, IngestService, IngestSettings};
+use hub_core::ports::DecoderRegistry;
+use hub_store::{ObjectStoreReports, StoreUrl};
+use hub_zarr::{HubSettings, IcechunkHub};
+
+/// Logs to stderr; `RUST_LOG` overrides the level.
+pub fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The hub at `repo`.
+pub fn hub(repo: &str) -> anyhow::Result<Arc<IcechunkHub>> {
+    let url: StoreUrl = repo.parse().with_context(|| format!("repository {repo}"))?;
+    Ok(Arc::new(
+        IcechunkHub::new(url, HubSettings::default())
+            .with_context(|| format!("opening hub {repo}"))?,
+    ))
+}
+
+/// The decoders this build knows.
+pub fn decoders() -> DecoderRegistry {
+    DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder))
+}
+
+/// The ingest service over a hub.
+pub fn ingest_service(hub: &Arc<IcechunkHub>, policy: ChunkPolicy) -> IngestService {
+    let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
+    IngestService::new(
+        decoders(),
+        Arc::clone(hub) as _,
+        reports,
+        IngestSettings {
+            policy,
+            ..IngestSettings::default()
+        },
+    )
+}

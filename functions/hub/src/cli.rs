@@ -1,0 +1,91 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The hub's default repository on one machine: a folder under the current directory.
+pub const DEFAULT_REPO: &str = "hub-data";
+
+/// The forecast data hub on one machine.
+#[derive(Debug, Parser)]
+#[command(name = "hub", version, about)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest NetCDF files (or every file in folders) into datasets.
+    Ingest(IngestArgs),
+    /// Show datasets, their variables, chunking, size, time span and history.
+    Info(InfoArgs),
+    /// Write a sample CF NetCDF file, ingest it, and show what landed.
+    Demo(DemoArgs),
+}
+
+/// Where the hub lives.
+#[derive(Debug, Args)]
+pub struct RepoArgs {
+    /// Hub root: a folder, file://, memory:// or s3://bucket/prefix.
+    #[arg(long, env = "HUB_REPO", default_value = DEFAULT_REPO)]
+    pub repo: String,
+}
+
+/// `hub ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files or folders (folders are walked recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Put everything into this dataset (default: from each file's key, see README).
+    #[arg(long, env = "HUB_DATASET")]
+    pub dataset: Option<String>,
+    /// Regex with a `dataset` group, applied to each file's path relative to its argument.
+    #[arg(long, env = "HUB_DATASET_PATTERN")]
+    pub pattern: Option<String>,
+    /// Compression: zstd[:level], blosc-zstd[:level] or none.
+    #[arg(long, default_value = "zstd:3")]
+    pub compression: String,
+    /// Target uncompressed chunk size in MiB.
+    #[arg(long, default_value_t = 2.0)]
+    pub chunk_mib: f64,
+    /// Group chunks into shards of about this many MiB (off by default).
+    #[arg(long)]
+    pub shard_mib: Option<f64>,
+    /// Print the reports as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+/// `hub info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// One dataset (default: all).
+    pub dataset: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Commits of history to show.
+    #[arg(long, default_value_t = 10)]
+    pub history: usize,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+/// `hub demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Days of data in the sample file.
+    #[arg(long, default_value_t = 365)]
+    pub days: usize,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}

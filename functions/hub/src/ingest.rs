@@ -1,0 +1,168 @@
+//! `hub ingest`: files and folders into datasets, one commit per file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use hub_core::ingest::{ChunkPolicy, Compression, DatasetRule, IngestReport, IngestStatus};
+use hub_core::model::DatasetId;
+
+use crate::app;
+use crate::cli::IngestArgs;
+use crate::progress::Bar;
+
+/// A file to ingest and its key (its path relative to the argument it came from).
+struct Input {
+    path: PathBuf,
+    key: String,
+}
+
+fn collect(arg: &Path, out: &mut Vec<Input>) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(arg).with_context(|| format!("{}", arg.display()))?;
+    if meta.is_file() {
+        let key = arg
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push(Input {
+            path: arg.to_path_buf(),
+            key,
+        });
+        return Ok(());
+    }
+    let mut stack = vec![arg.to_path_buf()];
+    let mut found = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+            {
+                let key = path
+                    .strip_prefix(arg)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                found.push(Input { path, key });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.key.cmp(&b.key));
+    out.extend(found);
+    Ok(())
+}
+
+/// The chunk policy from the flags.
+pub fn policy(
+    compression: &str,
+    chunk_mib: f64,
+    shard_mib: Option<f64>,
+) -> anyhow::Result<ChunkPolicy> {
+    let compression: Compression = compression.parse().map_err(anyhow::Error::msg)?;
+    if !(0.0625..=256.0).contains(&chunk_mib) {
+        bail!("--chunk-mib must be between 0.0625 and 256");
+    }
+    Ok(ChunkPolicy {
+        target_chunk_bytes: (chunk_mib * 1024.0 * 1024.0) as u64,
+        compression,
+        shard_target_bytes: shard_mib.map(|m| (m * 1024.0 * 1024.0) as u64),
+        ..ChunkPolicy::default()
+    })
+}
+
+/// One line about a report.
+pub fn summary(r: &IngestReport) -> String {
+    let mb = |b: u64| b as f64 / 1e6;
+    match r.status {
+        IngestStatus::Committed => format!(
+            "committed {} -> {} ({} variables, {:.1} MB -> {:.1} MB, ratio {:.1}, {} ms{}) snapshot {}",
+            r.source.key,
+            r.dataset,
+            r.variables.len(),
+            mb(r.bytes_in),
+            mb(r.bytes_stored),
+            r.compression_ratio().unwrap_or(0.0),
+            r.timings.total_ms,
+            r.time
+                .as_ref()
+                .map(|t| format!(", {} .. {} {}", t.start, t.end, t.calendar))
+                .unwrap_or_default(),
+            r.snapshot_id.as_deref().unwrap_or("-"),
+        ),
+        IngestStatus::Duplicate => format!(
+            "duplicate {} -> {}: already ingested {}",
+            r.source.key,
+            r.dataset,
+            r.previous
+                .as_ref()
+                .map(|p| p.ingested_at.as_str())
+                .unwrap_or("earlier")
+        ),
+        IngestStatus::Rejected => format!(
+            "REJECTED {} -> {}: {}",
+            r.source.key,
+            r.dataset,
+            r.error
+                .as_ref()
+                .map(|e| e.message.as_str())
+                .unwrap_or("unknown error")
+        ),
+    }
+}
+
+/// Runs `hub ingest`.
+pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
+    let hub = app::hub(&args.repo.repo)?;
+    let service = app::ingest_service(
+        &hub,
+        policy(&args.compression, args.chunk_mib, args.shard_mib)?,
+    );
+    let rule = match (&args.dataset, &args.pattern) {
+        (Some(id), _) => DatasetRule::fixed(DatasetId::new(id.as_str())?),
+        (None, Some(p)) => DatasetRule::with_pattern(p)?,
+        (None, None) => DatasetRule::default(),
+    };
+    let mut inputs = Vec::new();
+    for p in &args.paths {
+        collect(p, &mut inputs)?;
+    }
+    let progress = Arc::new(Bar::new());
+    let mut rejected = 0;
+    for input in inputs {
+        let dataset = match rule.dataset_for(&input.key) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("SKIPPED {}: {e}", input.key);
+                rejected += 1;
+                continue;
+            }
+        };
+        let upload = hub_store::local_upload(&input.path, &input.key)
+            .with_context(|| format!("{}", input.path.display()))?;
+        let report = service
+            .ingest(&dataset, &upload, progress.clone())
+            .await
+            .with_context(|| format!("ingesting {}", input.key))?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!("{}", summary(&report));
+            for w in &report.warnings {
+                println!("  warning: {w}");
+            }
+        }
+        if report.status == IngestStatus::Rejected {
+            rejected += 1;
+        }
+    }
+    if rejected > 0 {
+        bail!(
+            "{rejected} file(s) rejected; reports are under {}/_reports/failed",
+            hub.root()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,358 @@
+//! An opened NetCDF (or netCDF-4-readable HDF5) file.
+
+use std::path::Path;
+
+use hub_core::model::{
+    Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema,
+};
+use hub_core::ports::{DecodeError, SourceDataset};
+use netcdf::types::{FloatType, IntType, NcVariableType};
+use netcdf::{Extent, Extents, Group, Variable};
+
+use crate::attrs;
+
+#[cfg(target_endian = "big")]
+compile_error!("the hub hands little-endian buffers between ports; netCDF returns native order");
+
+/// How a variable is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Fixed-size numbers, read as they are.
+    Numeric,
+    /// `char` arrays: the last dimension is folded into text.
+    Chars,
+    /// NetCDF-4 strings.
+    Strings,
+}
+
+/// An open NetCDF file and its schema.
+pub struct NetcdfSource {
+    file: netcdf::File,
+    format: String,
+    schema: DatasetSchema,
+    kinds: Vec<(String, Kind)>,
+}
+
+fn nc_err(context: &str, e: netcdf::Error) -> DecodeError {
+    DecodeError::Corrupt(format!("{context}: {e}"))
+}
+
+fn dtype_of(t: &NcVariableType) -> Option<(DataType, Kind)> {
+    Some(match t {
+        NcVariableType::Int(IntType::I8) => (DataType::Int8, Kind::Numeric),
+        NcVariableType::Int(IntType::I16) => (DataType::Int16, Kind::Numeric),
+        NcVariableType::Int(IntType::I32) => (DataType::Int32, Kind::Numeric),
+        NcVariableType::Int(IntType::I64) => (DataType::Int64, Kind::Numeric),
+        NcVariableType::Int(IntType::U8) => (DataType::UInt8, Kind::Numeric),
+        NcVariableType::Int(IntType::U16) => (DataType::UInt16, Kind::Numeric),
+        NcVariableType::Int(IntType::U32) => (DataType::UInt32, Kind::Numeric),
+        NcVariableType::Int(IntType::U64) => (DataType::UInt64, Kind::Numeric),
+        NcVariableType::Float(FloatType::F32) => (DataType::Float32, Kind::Numeric),
+        NcVariableType::Float(FloatType::F64) => (DataType::Float64, Kind::Numeric),
+        NcVariableType::Char => (DataType::String, Kind::Chars),
+        NcVariableType::String => (DataType::String, Kind::Strings),
+        _ => return None,
+    })
+}
+
+fn type_name(t: &NcVariableType) -> &'static str {
+    match t {
+        NcVariableType::Compound(_) => "compound",
+        NcVariableType::Opaque(_) => "opaque",
+        NcVariableType::Enum(_) => "enum",
+        NcVariableType::Vlen(_) => "variable-length",
+        _ => "other",
+    }
+}
+
+fn collect_attrs<'a>(
+    items: impl Iterator<Item = netcdf::Attribute<'a>>,
+    warnings: &mut Vec<String>,
+    owner: &str,
+) -> Attributes {
+    let mut out = Attributes::new();
+    for a in items {
+        let name = a.name().to_string();
+        if !attrs::keep(&name) {
+            continue;
+        }
+        match a.value() {
+            Ok(v) => {
+                out.insert(name, attrs::convert(v));
+            }
+            Err(e) => warnings.push(format!("{owner}: attribute {name} skipped ({e})")),
+        }
+    }
+    out
+}
+
+impl NetcdfSource {
+    /// Opens a file and reads its schema.
+    pub fn open(path: &Path) -> Result<Self, DecodeError> {
+        let file = netcdf::open(path).map_err(|e| nc_err("cannot open as NetCDF", e))?;
+        let format = format_name(path);
+        let mut schema = DatasetSchema::default();
+        let mut kinds = Vec::new();
+        let root = file
+            .root()
+            .ok_or_else(|| DecodeError::Corrupt("no root group".into()))?;
+        walk_group(&root, "", &mut schema, &mut kinds)?;
+        Ok(Self {
+            file,
+            format,
+            schema,
+            kinds,
+        })
+    }
+
+    /// Runs `f` on the variable at `path` (variables borrow their group, so
+    /// they are reached and used in one go).
+    fn with_variable<T>(
+        &self,
+        path: &str,
+        f: impl FnOnce(&Variable<'_>) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        let not_found = || DecodeError::InvalidRequest(format!("no variable {path}"));
+        match path.rsplit_once('/') {
+            None => f(&self.file.variable(path).ok_or_else(not_found)?),
+            Some((group_path, name)) => {
+                let root = self.file.root().ok_or_else(not_found)?;
+                let parts: Vec<&str> = group_path.split('/').collect();
+                in_group(&root, &parts, name, f)?.ok_or_else(not_found)
+            }
+        }
+    }
+}
+
+fn in_group<T>(
+    group: &Group<'_>,
+    parts: &[&str],
+    name: &str,
+    f: impl FnOnce(&Variable<'_>) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    match parts.split_first() {
+        None => match group.variable(name) {
+            Some(v) => f(&v).map(Some),
+            None => Ok(None),
+        },
+        Some((first, rest)) => match group.group(first) {
+            Some(g) => in_group(&g, rest, name, f),
+            None => Ok(None),
+        },
+    }
+}
+
+fn walk_group(
+    group: &Group<'_>,
+    path: &str,
+    schema: &mut DatasetSchema,
+    kinds: &mut Vec<(String, Kind)>,
+) -> Result<(), DecodeError> {
+    let owner = if path.is_empty() {
+        "global attributes".to_string()
+    } else {
+        format!("group {path}")
+    };
+    let mut warnings = Vec::new();
+    let attrs = collect_attrs(group.attributes(), &mut warnings, &owner);
+    schema.groups.push(GroupSchema {
+        path: path.to_string(),
+        attrs,
+    });
+    for d in group.dimensions() {
+        let name = if path.is_empty() {
+            d.name()
+        } else {
+            format!("{path}/{}", d.name())
+        };
+        schema.dims.push(Dimension {
+            name,
+            len: d.len() as u64,
+            unlimited: d.is_unlimited(),
+        });
+    }
+    for var in group.variables() {
+        let name = var.name();
+        let vpath = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}/{name}")
+        };
+        let vartype = var.vartype();
+        let Some((dtype, kind)) = dtype_of(&vartype) else {
+            warnings.push(format!(
+                "{vpath}: {} variables are not supported; skipped",
+                type_name(&vartype)
+            ));
+            continue;
+        };
+        let mut dims: Vec<String> = var
+            .dimensions()
+            .iter()
+            .map(netcdf::Dimension::name)
+            .collect();
+        let mut shape: Vec<u64> = var.dimensions().iter().map(|d| d.len() as u64).collect();
+        let mut chunks = var
+            .chunking()
+            .ok()
+            .flatten()
+            .map(|c| c.into_iter().map(|x| x as u64).collect::<Vec<u64>>());
+        if kind == Kind::Chars && !dims.is_empty() {
+            // The last dimension is the string length: fold it into the text.
+            dims.pop();
+            shape.pop();
+            if let Some(c) = chunks.as_mut() {
+                c.pop();
+            }
+        }
+        let mut var_attrs = collect_attrs(var.attributes(), &mut warnings, &vpath);
+        if dtype == DataType::String {
+            // A numeric fill value means nothing for text.
+            var_attrs.shift_remove("_FillValue");
+            var_attrs.shift_remove("missing_value");
+        }
+        schema.variables.push(VariableSchema {
+            path: vpath.clone(),
+            dims,
+            shape,
+            dtype,
+            attrs: var_attrs,
+            source_chunks: chunks,
+        });
+        kinds.push((vpath, kind));
+    }
+    schema.warnings.extend(warnings);
+    for child in group.groups() {
+        let child_path = if path.is_empty() {
+            child.name()
+        } else {
+            format!("{path}/{}", child.name())
+        };
+        walk_group(&child, &child_path, schema, kinds)?;
+    }
+    Ok(())
+}
+
+/// The netCDF format of a file, from its first bytes.
+fn format_name(path: &Path) -> String {
+    let mut head = [0u8; 4];
+    let read =
+        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    match (read, &head) {
+        (Ok(()), [b'C', b'D', b'F', 1]) => "NetCDF-3 classic".into(),
+        (Ok(()), [b'C', b'D', b'F', 2]) => "NetCDF-3 64-bit offset".into(),
+        (Ok(()), [b'C', b'D', b'F', 5]) => "NetCDF-3 64-bit data (CDF-5)".into(),
+        _ => "NetCDF-4/HDF5".into(),
+    }
+}
+
+fn extents(region: &Region) -> Extents {
+    if region.shape.is_empty() {
+        return Extents::All;
+    }
+    let e: Vec<Extent> = region
+        .start
+        .iter()
+        .zip(&region.shape)
+        .map(|(&s, &n)| Extent::from(s as usize..(s + n) as usize))
+        .collect();
+    Extents::from(e)
+}
+
+impl SourceDataset for NetcdfSource {
+    fn format(&self) -> &str {
+        &self.format
+    }
+
+    fn schema(&self) -> &DatasetSchema {
+        &self.schema
+    }
+
+    fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+        let (schema_var, kind) = self
+            .schema
+            .variable(path)
+            .zip(self.kinds.iter().find(|(p, _)| p == path).map(|(_, k)| *k))
+            .ok_or_else(|| DecodeError::InvalidRequest(format!("no variable {path}")))?;
+        if !region.fits(&schema_var.shape) {
+            return Err(DecodeError::InvalidRequest(format!(
+                "{path}: region {region:?} outside {:?}",
+                schema_var.shape
+            )));
+        }
+        let elem = schema_var.dtype.size().unwrap_or(1);
+        let n = usize::try_from(region.len())
+            .map_err(|_| DecodeError::InvalidRequest("region too large".into()))?;
+        self.with_variable(path, |var| read_variable(var, path, kind, region, n, elem))
+    }
+}
+
+fn read_variable(
+    var: &Variable<'_>,
+    path: &str,
+    kind: Kind,
+    region: &Region,
+    n: usize,
+    elem: usize,
+) -> Result<BlockData, DecodeError> {
+    match kind {
+        Kind::Numeric => {
+            let mut buf = vec![0u8; n * elem];
+            if n > 0 {
+                var.get_raw_values_into(&mut buf, extents(region))
+                    .map_err(|e| nc_err(&format!("reading {path}"), e))?;
+            }
+            Ok(BlockData::Numeric(buf))
+        }
+        Kind::Chars => {
+            let strlen = if var.dimensions().is_empty() {
+                1
+            } else {
+                var.dimensions().last().map_or(1, netcdf::Dimension::len)
+            };
+            let mut full = region.clone();
+            if !var.dimensions().is_empty() {
+                full.start.push(0);
+                full.shape.push(strlen as u64);
+            }
+            let mut buf = vec![0u8; n * strlen];
+            if !buf.is_empty() {
+                var.get_raw_values_into(&mut buf, extents(&full))
+                    .map_err(|e| nc_err(&format!("reading {path}"), e))?;
+            }
+            let texts = buf
+                .chunks(strlen.max(1))
+                .take(n)
+                .map(|c| {
+                    let end = c.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                    String::from_utf8_lossy(&c[..end]).into_owned()
+                })
+                .collect();
+            Ok(BlockData::Strings(texts))
+        }
+        Kind::Strings => {
+            let mut out = Vec::with_capacity(n);
+            let dims = region.shape.len();
+            for i in 0..n as u64 {
+                // The i-th index of the region in C order.
+                let mut rem = i;
+                let mut idx = vec![0usize; dims];
+                for d in (0..dims).rev() {
+                    idx[d] = (region.start[d] + rem % region.shape[d]) as usize;
+                    rem /= region.shape[d];
+                }
+                let e: Vec<Extent> = idx.into_iter().map(Extent::from).collect();
+                let ext = if e.is_empty() {
+                    Extents::All
+                } else {
+                    Extents::from(e)
+                };
+                out.push(
+                    var.get_string(ext)
+                        .map_err(|e| nc_err(&format!("reading {path}"), e))?,
+                );
+            }
+            Ok(BlockData::Strings(out))
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The hub: one Icechunk repository per dataset under a root URL.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use hub_core::model::DatasetId;
+use hub_core::ports::{CommitInfo, DatasetReader, RepoError, Repository, Transaction, Version};
+use hub_store::StoreUrl;
+use icechunk::config::{
+    ManifestConfig, ManifestSplitCondition, ManifestSplitDim, ManifestSplitDimCondition,
+    ManifestSplittingConfig,
+};
+use icechunk::repository::VersionInfo;
+use icechunk::{RepositoryConfig, format::SnapshotId};
+use object_store::ObjectStore;
+use zarrs_icechunk::AsyncIcechunkStore;
+
+use crate::reader::IcechunkReader;
+use crate::storage::{dataset_storage, memory_datasets};
+use crate::transaction::IcechunkTransaction;
+
+/// The branch the hub writes.
+pub const BRANCH: &str = "main";
+
+/// Dimension names split into separate manifests as they grow (a regex).
+const TIME_DIMS: &str = "^(time|t|valid_time|reference_time|forecast_reference_time|time_counter)$";
+
+/// Chunks per manifest piece along a time dimension: a commit that appends
+/// rewrites one piece, not the whole history.
+const TIME_CHUNKS_PER_MANIFEST: u32 = 512;
+
+/// Tunables of the hub.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Chunks encoded and uploaded at once during a write.
+    pub write_concurrency: usize,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self {
+            write_concurrency: (cores * 2).max(4),
+        }
+    }
+}
+
+/// The hub's repositories, one per dataset, under a root URL.
+pub struct IcechunkHub {
+    root: StoreUrl,
+    root_store: Arc<dyn ObjectStore>,
+    settings: HubSettings,
+    locks: Mutex<HashMap<DatasetId, Arc<tokio::sync::Mutex<()>>>>,
+    repos: tokio::sync::Mutex<HashMap<DatasetId, Arc<icechunk::Repository>>>,
+}
+
+impl std::fmt::Debug for IcechunkHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IcechunkHub")
+            .field("root", &self.root.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The repository configuration of new datasets.
+pub fn repository_config() -> RepositoryConfig {
+    let split = ManifestSplittingConfig {
+        split_sizes: Some(vec![(
+            ManifestSplitCondition::AnyArray,
+            vec![ManifestSplitDim {
+                condition: ManifestSplitDimCondition::DimensionName(TIME_DIMS.to_string()),
+                num_chunks: TIME_CHUNKS_PER_MANIFEST,
+            }],
+        )]),
+    };
+    RepositoryConfig {
+        manifest: Some(ManifestConfig {
+            splitting: Some(split),
+            ..ManifestConfig::default()
+        }),
+        ..RepositoryConfig::default()
+    }
+}
+
+impl IcechunkHub {
+    /// A hub rooted at `root`.
+    pub fn new(root: StoreUrl, settings: HubSettings) -> Result<Self, RepoError> {
+        let root_store =
+            hub_store::object_store(&root).map_err(|e| RepoError::Invalid(e.to_string()))?;
+        Ok(Self {
+            root,
+            root_store,
+            settings,
+            locks: Mutex::new(HashMap::new()),
+            repos: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The root URL.
+    pub fn root(&self) -> &StoreUrl {
+        &self.root
+    }
+
+    /// The object store at the root (reports, listing).
+    pub fn root_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.root_store)
+    }
+
+    fn lock_for(&self, dataset: &DatasetId) -> Result<Arc<tokio::sync::Mutex<()>>, RepoError> {
+        let mut locks = self
+            .locks
+            .lock()
+            .map_err(|_| RepoError::Corrupt("lock table poisoned".into()))?;
+        Ok(Arc::clone(locks.entry(dataset.clone()).or_default()))
+    }
+
+    /// The repository of a dataset, opened once per process (warm invocations
+    /// reuse it). With `create`, a missing dataset is created.
+    async fn repository(
+        &self,
+        dataset: &DatasetId,
+        create: bool,
+    ) -> Result<Arc<icechunk::Repository>, RepoError> {
+        if let Some(repo) = self.repos.lock().await.get(dataset) {
+            return Ok(Arc::clone(repo));
+        }
+        let storage = dataset_storage(&self.root, dataset).await?;
+        let exists = icechunk::Repository::exists(Arc::clone(&storage), None)
+            .await
+            .map_err(|e| crate::error::storage(format!("checking dataset {dataset}"), e))?;
+        let repo = if exists {
+            icechunk::Repository::open(storage)
+                .execute()
+                .await
+                .map_err(|e| crate::error::storage(format!("opening {dataset}"), e))?
+        } else if create {
+            match icechunk::Repository::create(Arc::clone(&storage))
+                .config(repository_config())
+                .execute()
+                .await
+            {
+                Ok(repo) => {
+                    repo.save_config()
+                        .await
+                        .map_err(|e| crate::error::storage(format!("configuring {dataset}"), e))?;
+                    repo
+                }
+                // Another process created it first.
+                Err(_) => icechunk::Repository::open(storage)
+                    .execute()
+                    .await
+                    .map_err(|e| crate::error::storage(format!("opening {dataset}"), e))?,
+            }
+        } else {
+            return Err(RepoError::NotFound(format!("dataset {dataset}")));
+        };
+        let repo = Arc::new(repo);
+        self.repos
+            .lock()
+            .await
+            .insert(dataset.clone(), Arc::clone(&repo));
+        Ok(repo)
+    }
+
+    /// Whether a top-level prefix holds a dataset repository.
+    async fn is_dataset(&self, id: &DatasetId) -> bool {
+        match dataset_storage(&self.root, id).await {
+            Ok(storage) => icechunk::Repository::exists(storage, None)
+                .await
+                .unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+}
+
+fn version_info(version: &Version) -> Result<VersionInfo, RepoError> {
+    Ok(match version {
+        Version::Latest => VersionInfo::BranchTipRef(BRANCH.to_string()),
+        Version::Tag(t) => VersionInfo::TagRef(t.clone()),
+        Version::Snapshot(s) => VersionInfo::SnapshotId(
+            SnapshotId::try_from(s.as_str())
+                .map_err(|e| RepoError::NotFound(format!("snapshot {s:?}: {e}")))?,
+        ),
+    })
+}
+
+#[async_trait]
+impl Repository for IcechunkHub {
+    async fn datasets(&self) -> Result<Vec<DatasetId>, RepoError> {
+        let mut out = match &self.root {
+            StoreUrl::Memory(name) => memory_datasets(name),
+            _ => {
+                let listing = self
+                    .root_store
+                    .list_with_delimiter(None)
+                    .await
+                    .map_err(|e| crate::error::storage("listing datasets", e))?;
+                let mut ids = Vec::new();
+                for prefix in listing.common_prefixes {
+                    let name = prefix.as_ref().trim_end_matches('/');
+                    if hub_store::layout::is_reserved(name) {
+                        continue;
+                    }
+                    if let Ok(id) = DatasetId::new(name) {
+                        if self.is_dataset(&id).await {
+                            ids.push(id);
+                        }
+                    }
+                }
+                ids
+            }
+        };
+        out.sort();
+        Ok(out)
+    }
+
+    async fn begin(&self, dataset: &DatasetId) -> Result<Box<dyn Transaction>, RepoError> {
+        let guard = self.lock_for(dataset)?.lock_owned().await;
+        let repo = self.repository(dataset, true).await?;
+        let session = repo
+            .writable_session(BRANCH)
+            .await
+            .map_err(|e| crate::error::storage(format!("starting a session on {dataset}"), e))?;
+        let store = Arc::new(AsyncIcechunkStore::new(session));
+        Ok(Box::new(IcechunkTransaction::new(
+            store,
+            guard,
+            self.settings.write_concurrency,
+        )))
+    }
+
+    async fn open(
+        &self,
+        dataset: &DatasetId,
+        version: &Version,
+    ) -> Result<Box<dyn DatasetReader>, RepoError> {
+        let repo = self.repository(dataset, false).await?;
+        let info = version_info(version)?;
+        let session = repo
+            .readonly_session(&info)
+            .await
+            .map_err(|e| match e.kind() {
+                icechunk::repository::RepositoryErrorKind::SnapshotNotFound { .. }
+                | icechunk::repository::RepositoryErrorKind::Ref(_) => {
+                    RepoError::NotFound(format!("{dataset} at {version:?}: {e}"))
+                }
+                _ => crate::error::storage(format!("opening {dataset}"), e),
+            })?;
+        Ok(Box::new(IcechunkReader::new(session)))
+    }
+
+    async fn history(
+        &self,
+        dataset: &DatasetId,
+        limit: usize,
+    ) -> Result<Vec<CommitInfo>, RepoError> {
+        let repo = self.repository(dataset, false).await?;
+        let stream = repo
+            .ancestry(&VersionInfo::BranchTipRef(BRANCH.to_string()))
+            .await
+            .map_err(|e| crate::error::storage(format!("history of {dataset}"), e))?;
+        stream
+            .take(limit)
+            .map_ok(|info| CommitInfo {
+                snapshot_id: info.id.to_string(),
+                committed_at: info.flushed_at.to_rfc3339(),
+                message: info.message,
+                properties: info.metadata.into_iter().collect(),
+            })
+            .map_err(|e| crate::error::storage(format!("history of {dataset}"), e))
+            .try_collect()
+            .await
+    }
+}

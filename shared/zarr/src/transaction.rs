@@ -1,0 +1,379 @@
+//! A write transaction: one Icechunk session, committed at the end.
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU64;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use hub_core::ingest::units_in;
+use hub_core::model::{Attributes, Block, BlockData, Region, copy_subregion};
+use hub_core::ports::{
+    ArrayInfo, ArraySpec, CommitRequest, RepoError, SourceMarker, Transaction, WriteStats,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::OwnedMutexGuard;
+use zarrs::array::{Array, ArrayBytes, ArraySubset, ArrayToBytesCodecTraits, CodecOptions};
+use zarrs_icechunk::AsyncIcechunkStore;
+use zarrs_storage::AsyncWritableStorageTraits;
+
+use crate::metadata;
+use crate::nodes::{self, HUB_GROUP};
+
+type ZArray = Array<AsyncIcechunkStore>;
+
+/// An opened array and what writes need to know about it.
+struct ArrayEntry {
+    array: Arc<ZArray>,
+    info: ArrayInfo,
+    /// The fill value's bytes, to recognise chunks that need not be stored.
+    fill: Vec<u8>,
+    /// Created in this transaction: absent chunks need no delete.
+    new: bool,
+}
+
+/// A write transaction on one dataset.
+pub(crate) struct IcechunkTransaction {
+    store: Arc<AsyncIcechunkStore>,
+    _guard: OwnedMutexGuard<()>,
+    arrays: Mutex<HashMap<String, Arc<ArrayEntry>>>,
+    created: Mutex<HashSet<String>>,
+    concurrency: usize,
+}
+
+/// The node path of a source key's marker.
+fn marker_path(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    format!("{HUB_GROUP}/sources/{}", &hex::encode(digest)[..32])
+}
+
+impl IcechunkTransaction {
+    pub(crate) fn new(
+        store: Arc<AsyncIcechunkStore>,
+        guard: OwnedMutexGuard<()>,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            store,
+            _guard: guard,
+            arrays: Mutex::new(HashMap::new()),
+            created: Mutex::new(HashSet::new()),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    async fn set_json(&self, path: &str, value: &serde_json::Value) -> Result<(), RepoError> {
+        let bytes =
+            serde_json::to_vec(value).map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
+        self.store
+            .set(&nodes::meta_key(path)?, Bytes::from(bytes))
+            .await
+            .map_err(|e| crate::error::storage(format!("writing {path}/zarr.json"), e))
+    }
+
+    async fn entry(&self, path: &str) -> Result<Arc<ArrayEntry>, RepoError> {
+        if let Some(e) = self.arrays.lock().map_err(|_| poisoned())?.get(path) {
+            return Ok(Arc::clone(e));
+        }
+        let meta = nodes::read_meta(&self.store, path)
+            .await?
+            .ok_or_else(|| RepoError::NotFound(format!("array {path}")))?;
+        let info = metadata::array_info(path, &meta)?;
+        let array = ZArray::async_open(Arc::clone(&self.store), &format!("/{path}"))
+            .await
+            .map_err(|e| crate::error::open(path, e))?;
+        let new = self.created.lock().map_err(|_| poisoned())?.contains(path);
+        let fill = info.fill_value.to_le_bytes(info.dtype);
+        let entry = Arc::new(ArrayEntry {
+            array: Arc::new(array),
+            info,
+            fill,
+            new,
+        });
+        self.arrays
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(path.to_string(), Arc::clone(&entry));
+        Ok(entry)
+    }
+}
+
+fn poisoned() -> RepoError {
+    RepoError::Corrupt("transaction state lock poisoned".into())
+}
+
+/// Cuts one write unit out of a block, pads it to the full unit at the array's
+/// edges, and encodes it. `None` when it holds only the fill value.
+fn encode_unit(
+    entry: &ArrayEntry,
+    data: &[u8],
+    block: &Region,
+    unit: &Region,
+    indices: &[u64],
+) -> Result<Option<(Bytes, u64)>, RepoError> {
+    let info = &entry.info;
+    let elem = info.dtype.size().unwrap_or(1);
+    let sub = copy_subregion(data, block, unit, elem).ok_or_else(|| {
+        RepoError::Invalid(format!(
+            "{}: unit {unit:?} outside block {block:?}",
+            info.path
+        ))
+    })?;
+    if !entry.fill.is_empty() && sub.chunks_exact(elem).all(|v| v == entry.fill.as_slice()) {
+        return Ok(None);
+    }
+    let full: Vec<u64> = info.shard.clone().unwrap_or_else(|| info.chunks.clone());
+    let padded = if unit.shape == full {
+        sub
+    } else {
+        // An edge unit: place it in a full unit of fill values.
+        let mut buf: Vec<u8> = entry
+            .fill
+            .iter()
+            .copied()
+            .cycle()
+            .take(full.iter().product::<u64>() as usize * elem)
+            .collect();
+        let n = full.len();
+        let outer = Region {
+            start: unit.start.clone(),
+            shape: full.clone(),
+        };
+        // Copy row by row (innermost dimension contiguous).
+        let rows = if n == 0 {
+            1
+        } else {
+            unit.shape[..n - 1].iter().product::<u64>()
+        };
+        let row_len = if n == 0 { 1 } else { unit.shape[n - 1] } as usize * elem;
+        let mut idx = vec![0u64; n.saturating_sub(1)];
+        for r in 0..rows {
+            let mut src = 0usize;
+            let mut dst = 0usize;
+            let mut src_stride = row_len;
+            let mut dst_stride = if n == 0 {
+                elem
+            } else {
+                full[n - 1] as usize * elem
+            };
+            for d in (0..n.saturating_sub(1)).rev() {
+                src += idx[d] as usize * src_stride;
+                dst += idx[d] as usize * dst_stride;
+                src_stride *= unit.shape[d] as usize;
+                dst_stride *= full[d] as usize;
+            }
+            buf[dst..dst + row_len].copy_from_slice(&sub[src..src + row_len]);
+            let _ = (r, &outer);
+            for d in (0..n.saturating_sub(1)).rev() {
+                idx[d] += 1;
+                if idx[d] < unit.shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        buf
+    };
+    let shape: Vec<NonZeroU64> = full
+        .iter()
+        .map(|&x| NonZeroU64::new(x).unwrap_or(NonZeroU64::MIN))
+        .collect();
+    let raw_len = padded.len() as u64;
+    let options = CodecOptions::default().with_concurrent_target(1);
+    let encoded = entry
+        .array
+        .codecs()
+        .encode(
+            ArrayBytes::from(padded),
+            &shape,
+            entry.array.data_type(),
+            entry.array.fill_value(),
+            &options,
+        )
+        .map_err(|e| {
+            RepoError::Invalid(format!("{}: encoding chunk {indices:?}: {e}", info.path))
+        })?;
+    let _ = raw_len;
+    Ok(Some((
+        Bytes::from(encoded.into_owned()),
+        unit.len() * elem as u64,
+    )))
+}
+
+#[async_trait]
+impl Transaction for IcechunkTransaction {
+    async fn source_marker(&self, key: &str) -> Result<Option<SourceMarker>, RepoError> {
+        let Some(meta) = nodes::read_meta(&self.store, &marker_path(key)).await? else {
+            return Ok(None);
+        };
+        let marker = meta
+            .pointer("/attributes/source")
+            .cloned()
+            .ok_or_else(|| RepoError::Corrupt(format!("marker of {key} has no source")))?;
+        serde_json::from_value(marker)
+            .map(Some)
+            .map_err(|e| RepoError::Corrupt(format!("marker of {key}: {e}")))
+    }
+
+    async fn arrays(&self) -> Result<Vec<ArrayInfo>, RepoError> {
+        nodes::arrays(&self.store).await
+    }
+
+    async fn put_group(&self, path: &str, attrs: &Attributes) -> Result<(), RepoError> {
+        self.set_json(path, &metadata::group_json(attrs)).await
+    }
+
+    async fn create_array(&self, spec: &ArraySpec) -> Result<(), RepoError> {
+        if spec.layout.chunks.len() != spec.shape.len() || spec.dims.len() != spec.shape.len() {
+            return Err(RepoError::Invalid(format!(
+                "{}: dims, shape and chunks disagree",
+                spec.path
+            )));
+        }
+        self.set_json(&spec.path, &metadata::array_json(spec))
+            .await?;
+        self.created
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(spec.path.clone());
+        self.arrays
+            .lock()
+            .map_err(|_| poisoned())?
+            .remove(&spec.path);
+        Ok(())
+    }
+
+    async fn write_block(&self, path: &str, block: Block) -> Result<WriteStats, RepoError> {
+        let entry = self.entry(path).await?;
+        let info = &entry.info;
+        if !block.region.fits(&info.shape) {
+            return Err(RepoError::Invalid(format!(
+                "{path}: block {:?} outside shape {:?}",
+                block.region, info.shape
+            )));
+        }
+        let data = match block.data {
+            BlockData::Strings(values) => {
+                let subset = ArraySubset::new_with_start_shape(
+                    block.region.start.clone(),
+                    block.region.shape.clone(),
+                )
+                .map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
+                let n = values.len() as u64;
+                let bytes: u64 = values.iter().map(|s| s.len() as u64).sum();
+                entry
+                    .array
+                    .async_store_array_subset(&subset, values)
+                    .await
+                    .map_err(|e| crate::error::array(path, e))?;
+                return Ok(WriteStats {
+                    chunks_written: n.min(1),
+                    chunks_skipped: 0,
+                    bytes_in: bytes,
+                    bytes_stored: bytes,
+                });
+            }
+            BlockData::Numeric(data) => Arc::new(data),
+        };
+        let elem = info.dtype.size().unwrap_or(1) as u64;
+        if data.len() as u64 != block.region.len() * elem {
+            return Err(RepoError::Invalid(format!(
+                "{path}: block of {} bytes for a region of {} elements",
+                data.len(),
+                block.region.len()
+            )));
+        }
+        let unit_shape: Vec<u64> = info.shard.clone().unwrap_or_else(|| info.chunks.clone());
+        let units = units_in(&block.region, &unit_shape, &info.shape);
+        let region = Arc::new(block.region);
+        let results: Vec<WriteStats> = futures::stream::iter(units)
+            .map(|unit| {
+                let entry = Arc::clone(&entry);
+                let data = Arc::clone(&data);
+                let region = Arc::clone(&region);
+                let store = Arc::clone(&self.store);
+                let unit_shape = unit_shape.clone();
+                async move {
+                    if unit.start.iter().zip(&unit_shape).any(|(s, u)| s % u != 0) {
+                        return Err(RepoError::Invalid(format!(
+                            "{}: block not aligned to write units {unit_shape:?}",
+                            entry.info.path
+                        )));
+                    }
+                    let indices: Vec<u64> = unit
+                        .start
+                        .iter()
+                        .zip(&unit_shape)
+                        .map(|(s, u)| s / u)
+                        .collect();
+                    let key = entry.array.chunk_key(&indices);
+                    let job_entry = Arc::clone(&entry);
+                    let idx = indices.clone();
+                    let encoded = tokio::task::spawn_blocking(move || {
+                        encode_unit(&job_entry, &data, &region, &unit, &idx)
+                    })
+                    .await
+                    .map_err(|e| RepoError::Invalid(format!("encoder thread: {e}")))??;
+                    match encoded {
+                        Some((bytes, raw)) => {
+                            let stored = bytes.len() as u64;
+                            store.set(&key, bytes).await.map_err(|e| {
+                                crate::error::storage(format!("storing chunk {key}"), e)
+                            })?;
+                            Ok(WriteStats {
+                                chunks_written: 1,
+                                chunks_skipped: 0,
+                                bytes_in: raw,
+                                bytes_stored: stored,
+                            })
+                        }
+                        None => {
+                            if !entry.new {
+                                store.erase(&key).await.map_err(|e| {
+                                    crate::error::storage(format!("erasing chunk {key}"), e)
+                                })?;
+                            }
+                            Ok(WriteStats {
+                                chunks_written: 0,
+                                chunks_skipped: 1,
+                                bytes_in: 0,
+                                bytes_stored: 0,
+                            })
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        let mut total = WriteStats::default();
+        for s in results {
+            total += s;
+        }
+        Ok(total)
+    }
+
+    async fn commit(self: Box<Self>, request: CommitRequest) -> Result<String, RepoError> {
+        let empty = Attributes::new();
+        if nodes::read_meta(&self.store, HUB_GROUP).await?.is_none() {
+            self.put_group(HUB_GROUP, &empty).await?;
+            self.put_group(&format!("{HUB_GROUP}/sources"), &empty)
+                .await?;
+        }
+        let marker =
+            serde_json::to_value(&request.marker).map_err(|e| RepoError::Invalid(e.to_string()))?;
+        let group = serde_json::json!({"zarr_format": 3, "node_type": "group", "attributes": {"source": marker}});
+        self.set_json(&marker_path(&request.marker.key), &group)
+            .await?;
+        let session = self.store.session();
+        let mut session = session.write().await;
+        let snapshot = session
+            .commit(request.message)
+            .properties(request.properties.into_iter().collect())
+            .execute()
+            .await
+            .map_err(crate::error::commit)?;
+        Ok(snapshot.to_string())
+    }
+}
