@@ -11,6 +11,8 @@
 //! ```
 
 pub mod cf;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod ingest;
 pub mod model;
 pub mod ports;

@@ -190,7 +190,15 @@ fn version_info(version: &Version) -> Result<VersionInfo, RepoError> {
 impl Repository for IcechunkHub {
     async fn datasets(&self) -> Result<Vec<DatasetId>, RepoError> {
         let mut out = match &self.root {
-            StoreUrl::Memory(name) => memory_datasets(name),
+            StoreUrl::Memory(name) => {
+                let mut ids = Vec::new();
+                for id in memory_datasets(name) {
+                    if self.is_dataset(&id).await {
+                        ids.push(id);
+                    }
+                }
+                ids
+            }
             _ => {
                 let listing = self
                     .root_store

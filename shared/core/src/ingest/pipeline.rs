@@ -156,6 +156,25 @@ impl IngestService {
         Ok(report)
     }
 
+    /// Records a rejection that happened before the service saw the file (the
+    /// object vanished or was replaced before it could be fetched).
+    pub async fn record_rejection(
+        &self,
+        dataset: &str,
+        source: SourceInfo,
+        kind: &str,
+        message: impl Into<String>,
+    ) -> Result<IngestReport, IngestError> {
+        let mut report = IngestReport::start(dataset, source);
+        report.error = Some(FailureInfo {
+            kind: kind.to_string(),
+            message: message.into(),
+        });
+        report.finished_at = now_rfc3339();
+        self.reports.record(&report).await?;
+        Ok(report)
+    }
+
     async fn run(
         &self,
         dataset: &DatasetId,

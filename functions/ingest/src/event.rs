@@ -1,0 +1,114 @@
+//! S3 event notifications into uploads.
+
+use aws_lambda_events::event::s3::S3Event;
+use percent_encoding::percent_decode_str;
+
+/// One uploaded object named by an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRef {
+    /// Bucket.
+    pub bucket: String,
+    /// Key, URL-decoded.
+    pub key: String,
+    /// Size in bytes, when the event gives it.
+    pub size: Option<u64>,
+    /// ETag, unquoted, when the event gives it.
+    pub etag: Option<String>,
+}
+
+/// Why a record cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// A field the hub needs is missing.
+    #[error("record {index}: no {field}")]
+    Missing {
+        /// Record index.
+        index: usize,
+        /// Missing field.
+        field: &'static str,
+    },
+    /// The key is not valid percent-encoded UTF-8.
+    #[error("record {index}: key {key:?} is not valid URL-encoded UTF-8")]
+    BadKey {
+        /// Record index.
+        index: usize,
+        /// The raw key.
+        key: String,
+    },
+}
+
+/// Decodes a key as S3 event notifications encode it: form encoding, `+` for
+/// spaces and `%XX` for other bytes.
+pub fn decode_key(raw: &str) -> Option<String> {
+    let plus = raw.replace('+', " ");
+    percent_decode_str(&plus)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// The uploads of an event: `ObjectCreated` records only (others are ignored,
+/// with their index in the second list).
+pub fn uploads(event: &S3Event) -> (Vec<UploadRef>, Vec<EventError>) {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (index, record) in event.records.iter().enumerate() {
+        if let Some(name) = &record.event_name {
+            if !name.starts_with("ObjectCreated:") {
+                tracing::info!(index, event = %name, "record ignored: not an ObjectCreated event");
+                continue;
+            }
+        }
+        let Some(bucket) = record.s3.bucket.name.clone() else {
+            bad.push(EventError::Missing {
+                index,
+                field: "bucket name",
+            });
+            continue;
+        };
+        let Some(raw) = record.s3.object.key.as_deref() else {
+            bad.push(EventError::Missing {
+                index,
+                field: "object key",
+            });
+            continue;
+        };
+        let Some(key) = decode_key(raw) else {
+            bad.push(EventError::BadKey {
+                index,
+                key: raw.to_string(),
+            });
+            continue;
+        };
+        ok.push(UploadRef {
+            bucket,
+            key,
+            size: record.s3.object.size.and_then(|s| u64::try_from(s).ok()),
+            etag: record
+                .s3
+                .object
+                .e_tag
+                .as_deref()
+                .map(hub_store::unquote)
+                .filter(|e| !e.is_empty()),
+        });
+    }
+    (ok, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_form_decoded() {
+        assert_eq!(
+            decode_key("incoming/era5/my+file%282%29.nc").as_deref(),
+            Some("incoming/era5/my file(2).nc")
+        );
+        assert_eq!(decode_key("a%C3%A9b").as_deref(), Some("aéb"));
+        assert_eq!(decode_key("plain/key.nc").as_deref(), Some("plain/key.nc"));
+        assert_eq!(decode_key("bad%FF"), None);
+    }
+}

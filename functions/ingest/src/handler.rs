@@ -1,0 +1,248 @@
+//! The handler: each upload of an event is fetched, ingested and reported.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use aws_lambda_events::event::s3::S3Event;
+use hub_core::ingest::{
+    ChunkPolicy, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, SourceInfo,
+};
+use hub_core::model::DatasetId;
+use hub_core::ports::DecoderRegistry;
+use hub_store::{FetchError, ObjectStoreReports, StoreUrl};
+use hub_zarr::{HubSettings, IcechunkHub};
+use object_store::ObjectStore;
+use serde::Serialize;
+
+use crate::event::{UploadRef, uploads};
+
+/// A failure that should make Lambda try the event again.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} of {total} uploads failed transiently; first: {first}")]
+pub struct RetryableError {
+    /// How many failed.
+    pub failed: usize,
+    /// How many there were.
+    pub total: usize,
+    /// The first failure.
+    pub first: String,
+}
+
+/// What happened to one upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Dataset.
+    pub dataset: Option<String>,
+    /// `committed`, `duplicate` or `rejected`.
+    pub status: IngestStatus,
+    /// New snapshot, when committed.
+    pub snapshot_id: Option<String>,
+    /// Why, when rejected.
+    pub error: Option<String>,
+}
+
+/// The response of an invocation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Response {
+    /// One outcome per upload.
+    pub results: Vec<Outcome>,
+}
+
+/// Configuration from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Hub root (`HUB_REPO`, e.g. `s3://hub-repository/hub`).
+    pub repo: StoreUrl,
+    /// Dataset naming (`HUB_DATASET` or `HUB_DATASET_PATTERN`, else the default rule).
+    pub rule: DatasetRule,
+    /// Chunking and compression (`HUB_COMPRESSION`, `HUB_CHUNK_MIB`).
+    pub policy: ChunkPolicy,
+    /// Where uploads are staged (`HUB_STAGING_DIR`, default the temp dir, `/tmp` on Lambda).
+    pub staging: PathBuf,
+}
+
+impl Config {
+    /// Reads the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let repo: StoreUrl = var("HUB_REPO")
+            .ok_or_else(|| anyhow::anyhow!("HUB_REPO is not set"))?
+            .parse()?;
+        let rule = match (var("HUB_DATASET"), var("HUB_DATASET_PATTERN")) {
+            (Some(id), _) => DatasetRule::fixed(DatasetId::new(id)?),
+            (None, Some(p)) => DatasetRule::with_pattern(&p)?,
+            (None, None) => DatasetRule::default(),
+        };
+        let mut policy = ChunkPolicy::default();
+        if let Some(c) = var("HUB_COMPRESSION") {
+            policy.compression = c.parse().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(mib) = var("HUB_CHUNK_MIB") {
+            let mib: f64 = mib.parse()?;
+            policy.target_chunk_bytes = (mib * 1024.0 * 1024.0) as u64;
+        }
+        let staging = var("HUB_STAGING_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+        Ok(Self {
+            repo,
+            rule,
+            policy,
+            staging,
+        })
+    }
+}
+
+/// Built once per container and reused by warm invocations.
+pub struct Handler {
+    service: IngestService,
+    rule: DatasetRule,
+    staging: PathBuf,
+    buckets: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl Handler {
+    /// Builds the hub, its decoders and report sink.
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let hub = Arc::new(IcechunkHub::new(config.repo, HubSettings::default())?);
+        let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
+        let decoders = DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder));
+        let service = IngestService::new(
+            decoders,
+            hub,
+            reports,
+            IngestSettings {
+                policy: config.policy,
+                ..IngestSettings::default()
+            },
+        );
+        std::fs::create_dir_all(&config.staging)?;
+        Ok(Self {
+            service,
+            rule: config.rule,
+            staging: config.staging,
+            buckets: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn bucket(&self, name: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .map_err(|_| anyhow::anyhow!("bucket cache poisoned"))?;
+        if let Some(b) = buckets.get(name) {
+            return Ok(Arc::clone(b));
+        }
+        let store = hub_store::object_store(&StoreUrl::S3 {
+            bucket: name.to_string(),
+            prefix: String::new(),
+        })?;
+        buckets.insert(name.to_string(), Arc::clone(&store));
+        Ok(store)
+    }
+
+    /// Handles one event. Permanent failures are reported and acknowledged;
+    /// transient ones make the whole event fail, so Lambda retries it (uploads
+    /// already committed are then recognised as duplicates).
+    pub async fn handle(&self, event: S3Event) -> Result<Response, RetryableError> {
+        let (uploads, bad) = uploads(&event);
+        for e in &bad {
+            tracing::warn!(error = %e, "unusable record skipped");
+        }
+        let total = uploads.len();
+        let mut results = Vec::with_capacity(total);
+        let mut transient = Vec::new();
+        for upload in uploads {
+            match self.one(&upload).await {
+                Ok(outcome) => results.push(outcome),
+                Err(e) => {
+                    tracing::error!(bucket = %upload.bucket, key = %upload.key, error = %e, "transient failure, the event will be retried");
+                    transient.push(format!("{}: {e:#}", upload.key));
+                }
+            }
+        }
+        if let Some(first) = transient.first() {
+            return Err(RetryableError {
+                failed: transient.len(),
+                total,
+                first: first.clone(),
+            });
+        }
+        Ok(Response { results })
+    }
+
+    async fn one(&self, upload: &UploadRef) -> anyhow::Result<Outcome> {
+        let mut outcome = Outcome {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            dataset: None,
+            status: IngestStatus::Rejected,
+            snapshot_id: None,
+            error: None,
+        };
+        let source = SourceInfo {
+            bucket: Some(upload.bucket.clone()),
+            key: upload.key.clone(),
+            etag: upload.etag.clone(),
+            size: upload.size.unwrap_or(0),
+        };
+        let dataset = match self.rule.dataset_for(&upload.key) {
+            Ok(d) => d,
+            Err(e) => {
+                let report = self
+                    .service
+                    .record_rejection("_unassigned", source, "dataset_rule", e.to_string())
+                    .await?;
+                outcome.error = report.error.map(|e| e.message);
+                return Ok(outcome);
+            }
+        };
+        outcome.dataset = Some(dataset.to_string());
+        let store = self.bucket(&upload.bucket)?;
+        let staged = match hub_store::stage_object(
+            store.as_ref(),
+            Some(&upload.bucket),
+            &upload.key,
+            upload.etag.as_deref(),
+            &self.staging,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e @ (FetchError::NotFound(_) | FetchError::Superseded { .. })) => {
+                let kind = if matches!(e, FetchError::NotFound(_)) {
+                    "gone"
+                } else {
+                    "superseded"
+                };
+                let report = self
+                    .service
+                    .record_rejection(dataset.as_str(), source, kind, e.to_string())
+                    .await?;
+                outcome.error = report.error.map(|e| e.message);
+                return Ok(outcome);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let report = self
+            .service
+            .ingest(&dataset, &staged.upload, Arc::new(NoProgress))
+            .await?;
+        outcome.status = report.status;
+        outcome.snapshot_id = report.snapshot_id.clone();
+        outcome.error = report.error.map(|e| e.message);
+        Ok(outcome)
+    }
+}
+
+impl From<RetryableError> for lambda_runtime::Diagnostic {
+    fn from(e: RetryableError) -> Self {
+        Self {
+            error_type: "hub.TransientIngestFailure".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
