@@ -17,19 +17,13 @@ pub fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// The hub at `repo`.
 pub fn hub(repo: &str) -> anyhow::Result<Arc<IcechunkHub>> {
     let url: StoreUrl = repo.parse().with_context(|| format!("repository {repo}"))?;
-    Ok(Arc::new(
-        IcechunkHub::new(url, HubSettings::default())
-            .with_context(|| format!("opening hub {repo}"))?,
-    ))
+    Ok(Arc::new(IcechunkHub::new(url, HubSettings::default()).with_context(|| format!("opening hub {repo}"))?))
 }
 
 /// The decoders this build knows.
@@ -44,9 +38,6 @@ pub fn ingest_service(hub: &Arc<IcechunkHub>, policy: ChunkPolicy) -> IngestServ
         decoders(),
         Arc::clone(hub) as _,
         reports,
-        IngestSettings {
-            policy,
-            ..IngestSettings::default()
-        },
+        IngestSettings { policy, ..IngestSettings::default() },
     )
 }

@@ -18,11 +18,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&samples)?;
     let sample = samples.join(format!("demo_daily_{}d.nc", args.days));
     if !sample.exists() {
-        println!(
-            "writing sample {} ({} days, 1° global, NetCDF-4)",
-            sample.display(),
-            args.days
-        );
+        println!("writing sample {} ({} days, 1° global, NetCDF-4)", sample.display(), args.days);
         let tmp = sample.with_extension("nc.part");
         let (path, days) = (tmp.clone(), args.days);
         tokio::task::spawn_blocking(move || hub_netcdf::fixtures::write_demo(&path, days))
@@ -34,17 +30,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let service = app::ingest_service(&hub, ChunkPolicy::default());
     let upload = hub_store::local_upload(
         &sample,
-        &format!(
-            "incoming/{dataset}/{}",
-            sample
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        ),
+        &format!("incoming/{dataset}/{}", sample.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()),
     )?;
-    let report = service
-        .ingest(&dataset, &upload, Arc::new(Bar::new()))
-        .await?;
+    let report = service.ingest(&dataset, &upload, Arc::new(Bar::new())).await?;
     println!("{}", crate::ingest::summary(&report));
     if report.status == IngestStatus::Rejected {
         anyhow::bail!("the demo ingest was rejected");
@@ -61,11 +49,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  again:       cargo run -p hub -- info --repo {folder}");
     println!("  in Python (3.12, pip install icechunk xarray):");
     println!("    import icechunk, xarray as xr");
-    println!(
-        "    repo = icechunk.Repository.open(icechunk.local_filesystem_storage('{folder}/{dataset}'))"
-    );
-    println!(
-        "    ds = xr.open_zarr(repo.readonly_session('main').store, consolidated=False); print(ds)"
-    );
+    println!("    repo = icechunk.Repository.open(icechunk.local_filesystem_storage('{folder}/{dataset}'))");
+    println!("    ds = xr.open_zarr(repo.readonly_session('main').store, consolidated=False); print(ds)");
     Ok(())
 }

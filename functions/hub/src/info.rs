@@ -34,51 +34,32 @@ pub struct DatasetSummary {
 }
 
 /// Summarises one dataset.
-pub async fn summarise(
-    hub: &dyn Repository,
-    id: &DatasetId,
-    history: usize,
-) -> anyhow::Result<DatasetSummary> {
-    let reader = hub
-        .open(id, &Version::Latest)
-        .await
-        .with_context(|| format!("opening {id}"))?;
+pub async fn summarise(hub: &dyn Repository, id: &DatasetId, history: usize) -> anyhow::Result<DatasetSummary> {
+    let reader = hub.open(id, &Version::Latest).await.with_context(|| format!("opening {id}"))?;
     let mut arrays = Vec::new();
     let mut time = Vec::new();
     let mut warnings = Vec::new();
     for info in reader.arrays().await? {
         let stored = reader.stored_bytes(&info.path).await?;
-        let uncompressed =
-            info.shape.iter().product::<u64>() * info.dtype.size().unwrap_or(8) as u64;
+        let uncompressed = info.shape.iter().product::<u64>() * info.dtype.size().unwrap_or(8) as u64;
         let name = info.path.rsplit('/').next().unwrap_or(&info.path);
         if cf::is_time_coordinate(name, &info.dims, &info.attrs) {
-            if let BlockData::Numeric(bytes) =
-                reader.read(&info.path, &Region::full(&info.shape)).await?
-            {
-                match TimeRange::from_values(
-                    &info.path,
-                    &info.attrs,
-                    &info.dtype.to_f64_vec(&bytes),
-                ) {
+            if let BlockData::Numeric(bytes) = reader.read(&info.path, &Region::full(&info.shape)).await? {
+                match TimeRange::from_values(&info.path, &info.attrs, &info.dtype.to_f64_vec(&bytes)) {
                     Ok(Some(t)) => time.push(t),
                     Ok(None) => {}
                     Err(w) => warnings.push(w),
                 }
             }
         }
-        arrays.push(ArraySummary {
-            info,
-            uncompressed_bytes: uncompressed,
-            stored_bytes: stored,
-        });
+        arrays.push(ArraySummary { info, uncompressed_bytes: uncompressed, stored_bytes: stored });
     }
     let uncompressed_bytes = arrays.iter().map(|a| a.uncompressed_bytes).sum();
     let stored_bytes: u64 = arrays.iter().map(|a| a.stored_bytes).sum();
     Ok(DatasetSummary {
         id: id.to_string(),
         snapshot: reader.snapshot_id().to_string(),
-        compression_ratio: (stored_bytes > 0)
-            .then(|| uncompressed_bytes as f64 / stored_bytes as f64),
+        compression_ratio: (stored_bytes > 0).then(|| uncompressed_bytes as f64 / stored_bytes as f64),
         uncompressed_bytes,
         stored_bytes,
         arrays,
@@ -108,23 +89,15 @@ pub fn print(s: &DatasetSummary) {
         "  size: {} uncompressed, {} stored, ratio {}",
         human(s.uncompressed_bytes),
         human(s.stored_bytes),
-        s.compression_ratio
-            .map_or("-".into(), |r| format!("{r:.1}"))
+        s.compression_ratio.map_or("-".into(), |r| format!("{r:.1}"))
     );
     for t in &s.time {
-        println!(
-            "  time ({}): {} .. {}  {} steps, calendar {}",
-            t.variable, t.start, t.end, t.steps, t.calendar
-        );
+        println!("  time ({}): {} .. {}  {} steps, calendar {}", t.variable, t.start, t.end, t.steps, t.calendar);
     }
     println!("  arrays:");
     for a in &s.arrays {
         let i = &a.info;
-        let shard = i
-            .shard
-            .as_ref()
-            .map(|s| format!(" shard {s:?}"))
-            .unwrap_or_default();
+        let shard = i.shard.as_ref().map(|s| format!(" shard {s:?}")).unwrap_or_default();
         println!(
             "    {:<24} {:<8} ({}) shape {:?} chunks {:?}{shard} {}  {} -> {}",
             i.path,
@@ -160,9 +133,7 @@ pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "repo": hub.root().to_string(), "datasets": all })
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({ "repo": hub.root().to_string(), "datasets": all }))?
         );
     } else if all.is_empty() {
         println!("no datasets in {}", hub.root());

@@ -20,14 +20,8 @@ struct Input {
 fn collect(arg: &Path, out: &mut Vec<Input>) -> anyhow::Result<()> {
     let meta = std::fs::metadata(arg).with_context(|| format!("{}", arg.display()))?;
     if meta.is_file() {
-        let key = arg
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        out.push(Input {
-            path: arg.to_path_buf(),
-            key,
-        });
+        let key = arg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        out.push(Input { path: arg.to_path_buf(), key });
         return Ok(());
     }
     let mut stack = vec![arg.to_path_buf()];
@@ -37,15 +31,8 @@ fn collect(arg: &Path, out: &mut Vec<Input>) -> anyhow::Result<()> {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path
-                .file_name()
-                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
-            {
-                let key = path
-                    .strip_prefix(arg)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .replace('\\', "/");
+            } else if path.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')) {
+                let key = path.strip_prefix(arg).unwrap_or(&path).to_string_lossy().replace('\\', "/");
                 found.push(Input { path, key });
             }
         }
@@ -56,11 +43,7 @@ fn collect(arg: &Path, out: &mut Vec<Input>) -> anyhow::Result<()> {
 }
 
 /// The chunk policy from the flags.
-pub fn policy(
-    compression: &str,
-    chunk_mib: f64,
-    shard_mib: Option<f64>,
-) -> anyhow::Result<ChunkPolicy> {
+pub fn policy(compression: &str, chunk_mib: f64, shard_mib: Option<f64>) -> anyhow::Result<ChunkPolicy> {
     let compression: Compression = compression.parse().map_err(anyhow::Error::msg)?;
     if !(0.0625..=256.0).contains(&chunk_mib) {
         bail!("--chunk-mib must be between 0.0625 and 256");
@@ -86,29 +69,20 @@ pub fn summary(r: &IngestReport) -> String {
             mb(r.bytes_stored),
             r.compression_ratio().unwrap_or(0.0),
             r.timings.total_ms,
-            r.time
-                .as_ref()
-                .map(|t| format!(", {} .. {} {}", t.start, t.end, t.calendar))
-                .unwrap_or_default(),
+            r.time.as_ref().map(|t| format!(", {} .. {} {}", t.start, t.end, t.calendar)).unwrap_or_default(),
             r.snapshot_id.as_deref().unwrap_or("-"),
         ),
         IngestStatus::Duplicate => format!(
             "duplicate {} -> {}: already ingested {}",
             r.source.key,
             r.dataset,
-            r.previous
-                .as_ref()
-                .map(|p| p.ingested_at.as_str())
-                .unwrap_or("earlier")
+            r.previous.as_ref().map(|p| p.ingested_at.as_str()).unwrap_or("earlier")
         ),
         IngestStatus::Rejected => format!(
             "REJECTED {} -> {}: {}",
             r.source.key,
             r.dataset,
-            r.error
-                .as_ref()
-                .map(|e| e.message.as_str())
-                .unwrap_or("unknown error")
+            r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown error")
         ),
     }
 }
@@ -116,10 +90,7 @@ pub fn summary(r: &IngestReport) -> String {
 /// Runs `hub ingest`.
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let hub = app::hub(&args.repo.repo)?;
-    let service = app::ingest_service(
-        &hub,
-        policy(&args.compression, args.chunk_mib, args.shard_mib)?,
-    );
+    let service = app::ingest_service(&hub, policy(&args.compression, args.chunk_mib, args.shard_mib)?);
     let rule = match (&args.dataset, &args.pattern) {
         (Some(id), _) => DatasetRule::fixed(DatasetId::new(id.as_str())?),
         (None, Some(p)) => DatasetRule::with_pattern(p)?,
@@ -140,8 +111,8 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let upload = hub_store::local_upload(&input.path, &input.key)
-            .with_context(|| format!("{}", input.path.display()))?;
+        let upload =
+            hub_store::local_upload(&input.path, &input.key).with_context(|| format!("{}", input.path.display()))?;
         let report = service
             .ingest(&dataset, &upload, progress.clone())
             .await
@@ -159,10 +130,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         }
     }
     if rejected > 0 {
-        bail!(
-            "{rejected} file(s) rejected; reports are under {}/_reports/failed",
-            hub.root()
-        );
+        bail!("{rejected} file(s) rejected; reports are under {}/_reports/failed", hub.root());
     }
     Ok(())
 }

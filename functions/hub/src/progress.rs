@@ -11,14 +11,10 @@ pub struct Bar(ProgressBar);
 impl Bar {
     /// A bar when stderr is a terminal, a hidden one otherwise.
     pub fn new() -> Self {
-        let bar = if std::io::stderr().is_terminal() {
-            ProgressBar::new(0)
-        } else {
-            ProgressBar::hidden()
-        };
-        if let Ok(style) = ProgressStyle::with_template(
-            "{msg:40!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        ) {
+        let bar = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg:40!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         Self(bar)

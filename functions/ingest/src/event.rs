@@ -42,10 +42,7 @@ pub enum EventError {
 /// spaces and `%XX` for other bytes.
 pub fn decode_key(raw: &str) -> Option<String> {
     let plus = raw.replace('+', " ");
-    percent_decode_str(&plus)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
+    percent_decode_str(&plus).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 /// The uploads of an event: `ObjectCreated` records only (others are ignored,
@@ -61,37 +58,22 @@ pub fn uploads(event: &S3Event) -> (Vec<UploadRef>, Vec<EventError>) {
             }
         }
         let Some(bucket) = record.s3.bucket.name.clone() else {
-            bad.push(EventError::Missing {
-                index,
-                field: "bucket name",
-            });
+            bad.push(EventError::Missing { index, field: "bucket name" });
             continue;
         };
         let Some(raw) = record.s3.object.key.as_deref() else {
-            bad.push(EventError::Missing {
-                index,
-                field: "object key",
-            });
+            bad.push(EventError::Missing { index, field: "object key" });
             continue;
         };
         let Some(key) = decode_key(raw) else {
-            bad.push(EventError::BadKey {
-                index,
-                key: raw.to_string(),
-            });
+            bad.push(EventError::BadKey { index, key: raw.to_string() });
             continue;
         };
         ok.push(UploadRef {
             bucket,
             key,
             size: record.s3.object.size.and_then(|s| u64::try_from(s).ok()),
-            etag: record
-                .s3
-                .object
-                .e_tag
-                .as_deref()
-                .map(hub_store::unquote)
-                .filter(|e| !e.is_empty()),
+            etag: record.s3.object.e_tag.as_deref().map(hub_store::unquote).filter(|e| !e.is_empty()),
         });
     }
     (ok, bad)
@@ -103,10 +85,7 @@ mod tests {
 
     #[test]
     fn keys_are_form_decoded() {
-        assert_eq!(
-            decode_key("incoming/era5/my+file%282%29.nc").as_deref(),
-            Some("incoming/era5/my file(2).nc")
-        );
+        assert_eq!(decode_key("incoming/era5/my+file%282%29.nc").as_deref(), Some("incoming/era5/my file(2).nc"));
         assert_eq!(decode_key("a%C3%A9b").as_deref(), Some("aéb"));
         assert_eq!(decode_key("plain/key.nc").as_deref(), Some("plain/key.nc"));
         assert_eq!(decode_key("bad%FF"), None);

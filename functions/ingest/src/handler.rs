@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::s3::S3Event;
-use hub_core::ingest::{
-    ChunkPolicy, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, SourceInfo,
-};
+use hub_core::ingest::{ChunkPolicy, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, SourceInfo};
 use hub_core::model::DatasetId;
 use hub_core::ports::DecoderRegistry;
 use hub_store::{FetchError, ObjectStoreReports, StoreUrl};
@@ -70,9 +68,7 @@ impl Config {
     /// Reads the environment.
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let repo: StoreUrl = var("HUB_REPO")
-            .ok_or_else(|| anyhow::anyhow!("HUB_REPO is not set"))?
-            .parse()?;
+        let repo: StoreUrl = var("HUB_REPO").ok_or_else(|| anyhow::anyhow!("HUB_REPO is not set"))?.parse()?;
         let rule = match (var("HUB_DATASET"), var("HUB_DATASET_PATTERN")) {
             (Some(id), _) => DatasetRule::fixed(DatasetId::new(id)?),
             (None, Some(p)) => DatasetRule::with_pattern(&p)?,
@@ -87,12 +83,7 @@ impl Config {
             policy.target_chunk_bytes = (mib * 1024.0 * 1024.0) as u64;
         }
         let staging = var("HUB_STAGING_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-        Ok(Self {
-            repo,
-            rule,
-            policy,
-            staging,
-        })
+        Ok(Self { repo, rule, policy, staging })
     }
 }
 
@@ -114,32 +105,18 @@ impl Handler {
             decoders,
             hub,
             reports,
-            IngestSettings {
-                policy: config.policy,
-                ..IngestSettings::default()
-            },
+            IngestSettings { policy: config.policy, ..IngestSettings::default() },
         );
         std::fs::create_dir_all(&config.staging)?;
-        Ok(Self {
-            service,
-            rule: config.rule,
-            staging: config.staging,
-            buckets: Mutex::new(HashMap::new()),
-        })
+        Ok(Self { service, rule: config.rule, staging: config.staging, buckets: Mutex::new(HashMap::new()) })
     }
 
     fn bucket(&self, name: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
-        let mut buckets = self
-            .buckets
-            .lock()
-            .map_err(|_| anyhow::anyhow!("bucket cache poisoned"))?;
+        let mut buckets = self.buckets.lock().map_err(|_| anyhow::anyhow!("bucket cache poisoned"))?;
         if let Some(b) = buckets.get(name) {
             return Ok(Arc::clone(b));
         }
-        let store = hub_store::object_store(&StoreUrl::S3 {
-            bucket: name.to_string(),
-            prefix: String::new(),
-        })?;
+        let store = hub_store::object_store(&StoreUrl::S3 { bucket: name.to_string(), prefix: String::new() })?;
         buckets.insert(name.to_string(), Arc::clone(&store));
         Ok(store)
     }
@@ -165,11 +142,7 @@ impl Handler {
             }
         }
         if let Some(first) = transient.first() {
-            return Err(RetryableError {
-                failed: transient.len(),
-                total,
-                first: first.clone(),
-            });
+            return Err(RetryableError { failed: transient.len(), total, first: first.clone() });
         }
         Ok(Response { results })
     }
@@ -192,10 +165,8 @@ impl Handler {
         let dataset = match self.rule.dataset_for(&upload.key) {
             Ok(d) => d,
             Err(e) => {
-                let report = self
-                    .service
-                    .record_rejection("_unassigned", source, "dataset_rule", e.to_string())
-                    .await?;
+                let report =
+                    self.service.record_rejection("_unassigned", source, "dataset_rule", e.to_string()).await?;
                 outcome.error = report.error.map(|e| e.message);
                 return Ok(outcome);
             }
@@ -213,24 +184,14 @@ impl Handler {
         {
             Ok(s) => s,
             Err(e @ (FetchError::NotFound(_) | FetchError::Superseded { .. })) => {
-                let kind = if matches!(e, FetchError::NotFound(_)) {
-                    "gone"
-                } else {
-                    "superseded"
-                };
-                let report = self
-                    .service
-                    .record_rejection(dataset.as_str(), source, kind, e.to_string())
-                    .await?;
+                let kind = if matches!(e, FetchError::NotFound(_)) { "gone" } else { "superseded" };
+                let report = self.service.record_rejection(dataset.as_str(), source, kind, e.to_string()).await?;
                 outcome.error = report.error.map(|e| e.message);
                 return Ok(outcome);
             }
             Err(e) => return Err(e.into()),
         };
-        let report = self
-            .service
-            .ingest(&dataset, &staged.upload, Arc::new(NoProgress))
-            .await?;
+        let report = self.service.ingest(&dataset, &staged.upload, Arc::new(NoProgress)).await?;
         outcome.status = report.status;
         outcome.snapshot_id = report.snapshot_id.clone();
         outcome.error = report.error.map(|e| e.message);
@@ -240,9 +201,6 @@ impl Handler {
 
 impl From<RetryableError> for lambda_runtime::Diagnostic {
     fn from(e: RetryableError) -> Self {
-        Self {
-            error_type: "hub.TransientIngestFailure".into(),
-            error_message: e.to_string(),
-        }
+        Self { error_type: "hub.TransientIngestFailure".into(), error_message: e.to_string() }
     }
 }

@@ -9,11 +9,8 @@ mod slabs;
 
 pub use chunk_policy::{ArrayLayout, ChunkPolicy, Compression};
 pub use dataset_rule::{DEFAULT_PATTERN, DatasetRule, RuleError};
-pub use pipeline::{
-    IngestError, IngestService, IngestSettings, NoProgress, Progress, StagedUpload,
-};
+pub use pipeline::{IngestError, IngestService, IngestSettings, NoProgress, Progress, StagedUpload};
 pub use report::{
-    FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, Timings, VariableReport,
-    now_rfc3339,
+    FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, Timings, VariableReport, now_rfc3339,
 };
 pub use slabs::{SlabPlan, units_in};

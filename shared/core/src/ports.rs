@@ -9,6 +9,6 @@ mod repository;
 pub use decoder::{DecodeError, DecoderRegistry, SourceDataset, SourceDecoder};
 pub use reports::{ReportError, ReportSink};
 pub use repository::{
-    ArrayInfo, ArraySpec, CommitInfo, CommitRequest, DatasetReader, GroupInfo, RepoError,
-    Repository, SourceMarker, Transaction, Version, WriteStats,
+    ArrayInfo, ArraySpec, CommitInfo, CommitRequest, DatasetReader, GroupInfo, RepoError, Repository, SourceMarker,
+    Transaction, Version, WriteStats,
 };

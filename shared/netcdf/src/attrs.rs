@@ -56,9 +56,7 @@ pub(crate) fn convert(value: AttributeValue) -> AttrValue {
         A::Ulonglong(x) => uints(DataType::UInt64, vec![x]),
         A::Ulonglongs(v) => uints(DataType::UInt64, v),
         A::Float(x) => AttrValue::Floats(DataType::Float32, vec![f64::from(x)]),
-        A::Floats(v) => {
-            AttrValue::Floats(DataType::Float32, v.into_iter().map(f64::from).collect())
-        }
+        A::Floats(v) => AttrValue::Floats(DataType::Float32, v.into_iter().map(f64::from).collect()),
         A::Double(x) => AttrValue::Floats(DataType::Float64, vec![x]),
         A::Doubles(v) => AttrValue::Floats(DataType::Float64, v),
         A::Str(s) => AttrValue::Text(s),

@@ -16,7 +16,8 @@ pub enum Fixture {
     /// steps in the `360_day` calendar, unlimited time, lat/lon with bounds.
     ClassicPacked360Day,
     /// NetCDF-4 with deflate and chunking: daily `pr` float32 with
-    /// `_FillValue = 1e20` (an all-missing ocean band), `noleap` calendar,
+    /// `_FillValue = 1e20` (an all-missing ocean band and an all-missing first
+    /// half year, as after an outage), `noleap` calendar,
     /// `time_bnds`, a scalar `height` coordinate, a station-name string variable.
     Netcdf4NoLeapFill,
     /// NetCDF-3 64-bit offset: hourly `t2m` float64 on a rotated-pole grid with
@@ -27,11 +28,7 @@ pub enum Fixture {
 
 impl Fixture {
     /// Every fixture.
-    pub const ALL: [Fixture; 3] = [
-        Self::ClassicPacked360Day,
-        Self::Netcdf4NoLeapFill,
-        Self::Offset64RotatedPole,
-    ];
+    pub const ALL: [Fixture; 3] = [Self::ClassicPacked360Day, Self::Netcdf4NoLeapFill, Self::Offset64RotatedPole];
 
     /// A file name for the fixture.
     pub fn file_name(self) -> &'static str {
@@ -55,8 +52,7 @@ impl Fixture {
 /// A smooth, deterministic field value in [-1, 1].
 fn wave(t: usize, y: usize, x: usize) -> f64 {
     let (t, y, x) = (t as f64, y as f64, x as f64);
-    (2.0 * PI * t / 30.0 + y / 7.0).sin() * (x / 11.0 + t / 90.0).cos() * 0.8
-        + (y * x / 500.0).sin() * 0.2
+    (2.0 * PI * t / 30.0 + y / 7.0).sin() * (x / 11.0 + t / 90.0).cos() * 0.8 + (y * x / 500.0).sin() * 0.2
 }
 
 fn coords(n: usize, start: f64, step: f64) -> Vec<f64> {
@@ -64,35 +60,33 @@ fn coords(n: usize, start: f64, step: f64) -> Vec<f64> {
 }
 
 fn bounds(centres: &[f64], step: f64) -> Vec<f64> {
-    centres
-        .iter()
-        .flat_map(|c| [c - step / 2.0, c + step / 2.0])
-        .collect()
+    centres.iter().flat_map(|c| [c - step / 2.0, c + step / 2.0]).collect()
 }
 
-fn put_latlon(
-    file: &mut netcdf::FileMut,
-    ny: usize,
-    nx: usize,
-    step: f64,
-) -> Result<(), netcdf::Error> {
+/// Defines lat/lon coordinates with bounds (data written by [`write_latlon`]).
+fn define_latlon(file: &mut netcdf::FileMut, ny: usize, nx: usize) -> Result<(), netcdf::Error> {
     file.add_dimension("lat", ny)?;
     file.add_dimension("lon", nx)?;
     file.add_dimension("bnds", 2)?;
-    let lat = coords(ny, -90.0 + step / 2.0, step);
-    let lon = coords(nx, -180.0 + step / 2.0, step);
-    for (name, values, units, axis, std) in [
-        ("lat", &lat, "degrees_north", "Y", "latitude"),
-        ("lon", &lon, "degrees_east", "X", "longitude"),
-    ] {
+    for (name, units, axis, std) in
+        [("lat", "degrees_north", "Y", "latitude"), ("lon", "degrees_east", "X", "longitude")]
+    {
         let mut v = file.add_variable::<f64>(name, &[name])?;
         v.put_attribute("units", units)?;
         v.put_attribute("axis", axis)?;
         v.put_attribute("standard_name", std)?;
         v.put_attribute("bounds", format!("{name}_bnds"))?;
-        v.put_values(values, ..)?;
-        let mut b = file.add_variable::<f64>(&format!("{name}_bnds"), &[name, "bnds"])?;
-        b.put_values(&bounds(values, step), ..)?;
+        file.add_variable::<f64>(&format!("{name}_bnds"), &[name, "bnds"])?;
+    }
+    Ok(())
+}
+
+fn write_latlon(file: &mut netcdf::FileMut, ny: usize, nx: usize, step: f64) -> Result<(), netcdf::Error> {
+    let lat = coords(ny, -90.0 + step / 2.0, step);
+    let lon = coords(nx, -180.0 + step / 2.0, step);
+    for (name, values) in [("lat", &lat), ("lon", &lon)] {
+        file.variable_mut(name).ok_or("coordinate")?.put_values(values, ..)?;
+        file.variable_mut(&format!("{name}_bnds")).ok_or("bounds")?.put_values(&bounds(values, step), ..)?;
     }
     Ok(())
 }
@@ -103,16 +97,12 @@ fn classic_packed_360day(path: &Path) -> Result<(), netcdf::Error> {
     file.add_attribute("Conventions", "CF-1.8")?;
     file.add_attribute("title", "hub fixture: packed monthly temperature, 360_day")?;
     file.add_unlimited_dimension("time")?;
-    put_latlon(&mut file, ny, nx, 10.0)?;
+    define_latlon(&mut file, ny, nx)?;
     let mut t = file.add_variable::<f64>("time", &["time"])?;
     t.put_attribute("units", "days since 1859-12-01")?;
     t.put_attribute("calendar", "360_day")?;
     t.put_attribute("standard_name", "time")?;
     t.put_attribute("axis", "T")?;
-    t.put_values(
-        &(0..nt).map(|i| 15.0 + 30.0 * i as f64).collect::<Vec<_>>(),
-        0..nt,
-    )?;
     let scale = 0.01_f32;
     let offset = 273.15_f32;
     let mut v = file.add_variable::<i16>("tas", &["time", "lat", "lon"])?;
@@ -123,6 +113,11 @@ fn classic_packed_360day(path: &Path) -> Result<(), netcdf::Error> {
     v.put_attribute("_FillValue", AttributeValue::Short(-32767))?;
     v.put_attribute("missing_value", AttributeValue::Short(-32767))?;
     v.put_attribute("cell_methods", "time: mean")?;
+    file.enddef()?;
+    write_latlon(&mut file, ny, nx, 10.0)?;
+    file.variable_mut("time")
+        .ok_or("time")?
+        .put_values(&(0..nt).map(|i| 15.0 + 30.0 * i as f64).collect::<Vec<_>>(), 0..nt)?;
     let mut data = Vec::with_capacity(nt * ny * nx);
     for ti in 0..nt {
         for y in 0..ny {
@@ -135,7 +130,7 @@ fn classic_packed_360day(path: &Path) -> Result<(), netcdf::Error> {
             }
         }
     }
-    v.put_values(&data, (0..nt, 0..ny, 0..nx))?;
+    file.variable_mut("tas").ok_or("tas")?.put_values(&data, (0..nt, 0..ny, 0..nx))?;
     Ok(())
 }
 
@@ -143,16 +138,11 @@ fn netcdf4_noleap_fill(path: &Path) -> Result<(), netcdf::Error> {
     let (nt, ny, nx) = (730, 36, 72);
     let mut file = netcdf::create_with(path, Options::NETCDF4)?;
     file.add_attribute("Conventions", "CF-1.8")?;
-    file.add_attribute(
-        "title",
-        "hub fixture: daily precipitation, noleap, with an ocean band of fill values",
-    )?;
-    file.add_attribute(
-        "source",
-        AttributeValue::Strs(vec!["model A".into(), "model B".into()]),
-    )?;
+    file.add_attribute("title", "hub fixture: daily precipitation, noleap, with an ocean band of fill values")?;
+    file.add_attribute("source", AttributeValue::Strs(vec!["model A".into(), "model B".into()]))?;
     file.add_dimension("time", nt)?;
-    put_latlon(&mut file, ny, nx, 5.0)?;
+    define_latlon(&mut file, ny, nx)?;
+    write_latlon(&mut file, ny, nx, 5.0)?;
     file.add_dimension("station", 3)?;
     let mut t = file.add_variable::<i32>("time", &["time"])?;
     t.put_attribute("units", "days since 2046-1-1")?;
@@ -161,10 +151,7 @@ fn netcdf4_noleap_fill(path: &Path) -> Result<(), netcdf::Error> {
     t.put_attribute("bounds", "time_bnds")?;
     t.put_values(&(0..nt as i32).collect::<Vec<_>>(), ..)?;
     let mut tb = file.add_variable::<i32>("time_bnds", &["time", "bnds"])?;
-    tb.put_values(
-        &(0..nt as i32).flat_map(|i| [i, i + 1]).collect::<Vec<_>>(),
-        ..,
-    )?;
+    tb.put_values(&(0..nt as i32).flat_map(|i| [i, i + 1]).collect::<Vec<_>>(), ..)?;
     let mut h = file.add_variable::<f64>("height", &[])?;
     h.put_attribute("units", "m")?;
     h.put_attribute("positive", "up")?;
@@ -188,14 +175,10 @@ fn netcdf4_noleap_fill(path: &Path) -> Result<(), netcdf::Error> {
     for ti in 0..nt {
         for y in 0..ny {
             for x in 0..nx {
-                // An all-missing band: whole chunks of fill, never stored.
-                let ocean = y < 8;
+                // An all-missing band and an outage: whole chunks of fill, never stored.
+                let ocean = y < 8 || ti < 190;
                 let w = wave(ti, y, x);
-                data.push(if ocean {
-                    fill
-                } else {
-                    (w.max(0.0) * 1e-4) as f32
-                });
+                data.push(if ocean { fill } else { (w.max(0.0) * 1e-4) as f32 });
             }
         }
     }
@@ -207,10 +190,7 @@ fn offset64_rotated_pole(path: &Path) -> Result<(), netcdf::Error> {
     let (nt, ny, nx) = (48, 40, 50);
     let mut file = netcdf::create_with(path, Options::_64BIT_OFFSET)?;
     file.add_attribute("Conventions", "CF-1.8")?;
-    file.add_attribute(
-        "title",
-        "hub fixture: hourly 2 m temperature on a rotated pole grid",
-    )?;
+    file.add_attribute("title", "hub fixture: hourly 2 m temperature on a rotated pole grid")?;
     file.add_dimension("time", nt)?;
     file.add_dimension("rlat", ny)?;
     file.add_dimension("rlon", nx)?;
@@ -218,51 +198,42 @@ fn offset64_rotated_pole(path: &Path) -> Result<(), netcdf::Error> {
     t.put_attribute("units", "hours since 2024-07-01 00:00:00")?;
     t.put_attribute("calendar", "standard")?;
     t.put_attribute("standard_name", "time")?;
-    t.put_values(&coords(nt, 0.0, 1.0), ..)?;
-    let rlat = coords(ny, -10.0, 0.5);
-    let rlon = coords(nx, -12.0, 0.5);
-    for (name, values, std) in [
-        ("rlat", &rlat, "grid_latitude"),
-        ("rlon", &rlon, "grid_longitude"),
-    ] {
+    for (name, std) in [("rlat", "grid_latitude"), ("rlon", "grid_longitude")] {
         let mut v = file.add_variable::<f64>(name, &[name])?;
         v.put_attribute("standard_name", std)?;
         v.put_attribute("units", "degrees")?;
-        v.put_values(values, ..)?;
     }
     let mut gm = file.add_variable::<i32>("rotated_pole", &[])?;
     gm.put_attribute("grid_mapping_name", "rotated_latitude_longitude")?;
     gm.put_attribute("grid_north_pole_latitude", 39.25_f64)?;
     gm.put_attribute("grid_north_pole_longitude", -162.0_f64)?;
-    gm.put_value(0, ..)?;
-    // Approximate geographic coordinates (enough for a fixture).
-    let (rl, ro) = (&rlat, &rlon);
-    let lat: Vec<f64> = (0..ny)
-        .flat_map(|j| (0..nx).map(move |i| 50.75 + rl[j] + 0.01 * ro[i]))
-        .collect();
-    let lon: Vec<f64> = (0..ny)
-        .flat_map(|j| (0..nx).map(move |i| 18.0 + ro[i] * 1.4 + 0.02 * rl[j]))
-        .collect();
-    for (name, values, std, units) in [
-        ("lat", &lat, "latitude", "degrees_north"),
-        ("lon", &lon, "longitude", "degrees_east"),
-    ] {
+    for (name, std, units) in [("lat", "latitude", "degrees_north"), ("lon", "longitude", "degrees_east")] {
         let mut v = file.add_variable::<f64>(name, &["rlat", "rlon"])?;
         v.put_attribute("standard_name", std)?;
         v.put_attribute("units", units)?;
-        v.put_values(values, ..)?;
     }
     let mut v = file.add_variable::<f64>("t2m", &["time", "rlat", "rlon"])?;
     v.put_attribute("standard_name", "air_temperature")?;
     v.put_attribute("units", "K")?;
     v.put_attribute("coordinates", "lat lon")?;
     v.put_attribute("grid_mapping", "rotated_pole")?;
-    let data: Vec<f64> = (0..nt)
-        .flat_map(|ti| {
-            (0..ny).flat_map(move |y| (0..nx).map(move |x| 285.0 + 8.0 * wave(ti, y, x)))
-        })
-        .collect();
-    v.put_values(&data, ..)?;
+    file.enddef()?;
+
+    let rlat = coords(ny, -10.0, 0.5);
+    let rlon = coords(nx, -12.0, 0.5);
+    file.variable_mut("time").ok_or("time")?.put_values(&coords(nt, 0.0, 1.0), ..)?;
+    file.variable_mut("rlat").ok_or("rlat")?.put_values(&rlat, ..)?;
+    file.variable_mut("rlon").ok_or("rlon")?.put_values(&rlon, ..)?;
+    file.variable_mut("rotated_pole").ok_or("rotated_pole")?.put_value(0, ..)?;
+    // Approximate geographic coordinates (enough for a fixture).
+    let (rl, ro) = (&rlat, &rlon);
+    let lat: Vec<f64> = (0..ny).flat_map(|j| (0..nx).map(move |i| 50.75 + rl[j] + 0.01 * ro[i])).collect();
+    let lon: Vec<f64> = (0..ny).flat_map(|j| (0..nx).map(move |i| 18.0 + ro[i] * 1.4 + 0.02 * rl[j])).collect();
+    file.variable_mut("lat").ok_or("lat")?.put_values(&lat, ..)?;
+    file.variable_mut("lon").ok_or("lon")?.put_values(&lon, ..)?;
+    let data: Vec<f64> =
+        (0..nt).flat_map(|ti| (0..ny).flat_map(move |y| (0..nx).map(move |x| 285.0 + 8.0 * wave(ti, y, x)))).collect();
+    file.variable_mut("t2m").ok_or("t2m")?.put_values(&data, ..)?;
     Ok(())
 }
 
@@ -273,23 +244,20 @@ pub fn write_demo(path: &Path, days: usize) -> Result<(), netcdf::Error> {
     let (ny, nx) = (180, 360);
     let mut file = netcdf::create_with(path, Options::NETCDF4)?;
     file.add_attribute("Conventions", "CF-1.8")?;
-    file.add_attribute(
-        "title",
-        "Forecast data hub demo: daily 2 m temperature and precipitation",
-    )?;
+    file.add_attribute("title", "Forecast data hub demo: daily 2 m temperature and precipitation")?;
     file.add_attribute("institution", "forecast data hub (synthetic data)")?;
     file.add_unlimited_dimension("time")?;
-    put_latlon(&mut file, ny, nx, 1.0)?;
+    define_latlon(&mut file, ny, nx)?;
+    write_latlon(&mut file, ny, nx, 1.0)?;
     let mut t = file.add_variable::<f64>("time", &["time"])?;
     t.put_attribute("units", "days since 2025-01-01 00:00:00")?;
     t.put_attribute("calendar", "standard")?;
     t.put_attribute("standard_name", "time")?;
     t.put_attribute("axis", "T")?;
     t.put_values(&coords(days, 0.5, 1.0), 0..days)?;
-    for (name, std, units, fill) in [
-        ("tas", "air_temperature", "K", None),
-        ("pr", "precipitation_flux", "kg m-2 s-1", Some(1e20_f32)),
-    ] {
+    for (name, std, units, fill) in
+        [("tas", "air_temperature", "K", None), ("pr", "precipitation_flux", "kg m-2 s-1", Some(1e20_f32))]
+    {
         let mut v = file.add_variable::<f32>(name, &["time", "lat", "lon"])?;
         v.set_compression(4, true)?;
         v.set_chunking(&[1, ny, nx])?;
@@ -305,21 +273,15 @@ pub fn write_demo(path: &Path, days: usize) -> Result<(), netcdf::Error> {
         for y in 0..ny {
             let lat = -89.5 + y as f64;
             for x in 0..nx {
-                let season =
-                    (2.0 * PI * (day as f64 - 20.0) / 365.0).cos() * lat.to_radians().sin();
+                let season = (2.0 * PI * (day as f64 - 20.0) / 365.0).cos() * lat.to_radians().sin();
                 tas.push(
-                    (288.0 - 30.0 * lat.to_radians().sin().powi(2) - 10.0 * season
-                        + 3.0 * wave(day, y, x)) as f32,
+                    (288.0 - 30.0 * lat.to_radians().sin().powi(2) - 10.0 * season + 3.0 * wave(day, y, x)) as f32,
                 );
                 pr.push((wave(day, y / 2, x / 2).max(0.0) * 2e-4) as f32);
             }
         }
-        file.variable_mut("tas")
-            .ok_or("tas")?
-            .put_values(&tas, (day..=day, 0..ny, 0..nx))?;
-        file.variable_mut("pr")
-            .ok_or("pr")?
-            .put_values(&pr, (day..=day, 0..ny, 0..nx))?;
+        file.variable_mut("tas").ok_or("tas")?.put_values(&tas, (day..=day, 0..ny, 0..nx))?;
+        file.variable_mut("pr").ok_or("pr")?.put_values(&pr, (day..=day, 0..ny, 0..nx))?;
     }
     Ok(())
 }

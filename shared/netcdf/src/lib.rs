@@ -18,7 +18,9 @@
 //! ```
 
 mod attrs;
+mod classic;
 pub mod fixtures;
+mod open_files;
 mod source;
 
 use std::path::Path;

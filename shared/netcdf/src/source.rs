@@ -2,9 +2,7 @@
 
 use std::path::Path;
 
-use hub_core::model::{
-    Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema,
-};
+use hub_core::model::{Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema};
 use hub_core::ports::{DecodeError, SourceDataset};
 use netcdf::types::{FloatType, IntType, NcVariableType};
 use netcdf::{Extent, Extents, Group, Variable};
@@ -27,7 +25,9 @@ enum Kind {
 
 /// An open NetCDF file and its schema.
 pub struct NetcdfSource {
+    /// Declared before the guard: closed before the next opener is let in.
     file: netcdf::File,
+    _guard: crate::open_files::FileGuard,
     format: String,
     schema: DatasetSchema,
     kinds: Vec<(String, Kind)>,
@@ -89,20 +89,21 @@ fn collect_attrs<'a>(
 impl NetcdfSource {
     /// Opens a file and reads its schema.
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
+        crate::classic::check_not_truncated(path)?;
+        let guard = crate::open_files::FileGuard::acquire(path)?;
         let file = netcdf::open(path).map_err(|e| nc_err("cannot open as NetCDF", e))?;
         let format = format_name(path);
         let mut schema = DatasetSchema::default();
         let mut kinds = Vec::new();
-        let root = file
-            .root()
-            .ok_or_else(|| DecodeError::Corrupt("no root group".into()))?;
-        walk_group(&root, "", &mut schema, &mut kinds)?;
-        Ok(Self {
-            file,
-            format,
-            schema,
-            kinds,
-        })
+        // The root through the file (NetCDF-3 files have no group API), then
+        // the nested groups of NetCDF-4 files.
+        add_level(file.attributes(), file.dimensions(), file.variables(), "", &mut schema, &mut kinds);
+        if let Some(root) = file.root() {
+            for child in root.groups() {
+                walk_group(&child, &child.name(), &mut schema, &mut kinds);
+            }
+        }
+        Ok(Self { file, _guard: guard, format, schema, kinds })
     }
 
     /// Runs `f` on the variable at `path` (variables borrow their group, so
@@ -142,61 +143,42 @@ fn in_group<T>(
     }
 }
 
-fn walk_group(
-    group: &Group<'_>,
+fn walk_group(group: &Group<'_>, path: &str, schema: &mut DatasetSchema, kinds: &mut Vec<(String, Kind)>) {
+    add_level(group.attributes(), group.dimensions(), group.variables(), path, schema, kinds);
+    for child in group.groups() {
+        let child_path = format!("{path}/{}", child.name());
+        walk_group(&child, &child_path, schema, kinds);
+    }
+}
+
+/// Adds one group's attributes, dimensions and variables to the schema.
+fn add_level<'f>(
+    attributes: impl Iterator<Item = netcdf::Attribute<'f>>,
+    dimensions: impl Iterator<Item = netcdf::Dimension<'f>>,
+    variables: impl Iterator<Item = Variable<'f>>,
     path: &str,
     schema: &mut DatasetSchema,
     kinds: &mut Vec<(String, Kind)>,
-) -> Result<(), DecodeError> {
-    let owner = if path.is_empty() {
-        "global attributes".to_string()
-    } else {
-        format!("group {path}")
-    };
+) {
+    let owner = if path.is_empty() { "global attributes".to_string() } else { format!("group {path}") };
     let mut warnings = Vec::new();
-    let attrs = collect_attrs(group.attributes(), &mut warnings, &owner);
-    schema.groups.push(GroupSchema {
-        path: path.to_string(),
-        attrs,
-    });
-    for d in group.dimensions() {
-        let name = if path.is_empty() {
-            d.name()
-        } else {
-            format!("{path}/{}", d.name())
-        };
-        schema.dims.push(Dimension {
-            name,
-            len: d.len() as u64,
-            unlimited: d.is_unlimited(),
-        });
+    let attrs = collect_attrs(attributes, &mut warnings, &owner);
+    schema.groups.push(GroupSchema { path: path.to_string(), attrs });
+    for d in dimensions {
+        let name = if path.is_empty() { d.name() } else { format!("{path}/{}", d.name()) };
+        schema.dims.push(Dimension { name, len: d.len() as u64, unlimited: d.is_unlimited() });
     }
-    for var in group.variables() {
+    for var in variables {
         let name = var.name();
-        let vpath = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path}/{name}")
-        };
+        let vpath = if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
         let vartype = var.vartype();
         let Some((dtype, kind)) = dtype_of(&vartype) else {
-            warnings.push(format!(
-                "{vpath}: {} variables are not supported; skipped",
-                type_name(&vartype)
-            ));
+            warnings.push(format!("{vpath}: {} variables are not supported; skipped", type_name(&vartype)));
             continue;
         };
-        let mut dims: Vec<String> = var
-            .dimensions()
-            .iter()
-            .map(netcdf::Dimension::name)
-            .collect();
+        let mut dims: Vec<String> = var.dimensions().iter().map(netcdf::Dimension::name).collect();
         let mut shape: Vec<u64> = var.dimensions().iter().map(|d| d.len() as u64).collect();
-        let mut chunks = var
-            .chunking()
-            .ok()
-            .flatten()
-            .map(|c| c.into_iter().map(|x| x as u64).collect::<Vec<u64>>());
+        let mut chunks = var.chunking().ok().flatten().map(|c| c.into_iter().map(|x| x as u64).collect::<Vec<u64>>());
         if kind == Kind::Chars && !dims.is_empty() {
             // The last dimension is the string length: fold it into the text.
             dims.pop();
@@ -222,22 +204,12 @@ fn walk_group(
         kinds.push((vpath, kind));
     }
     schema.warnings.extend(warnings);
-    for child in group.groups() {
-        let child_path = if path.is_empty() {
-            child.name()
-        } else {
-            format!("{path}/{}", child.name())
-        };
-        walk_group(&child, &child_path, schema, kinds)?;
-    }
-    Ok(())
 }
 
 /// The netCDF format of a file, from its first bytes.
 fn format_name(path: &Path) -> String {
     let mut head = [0u8; 4];
-    let read =
-        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
     match (read, &head) {
         (Ok(()), [b'C', b'D', b'F', 1]) => "NetCDF-3 classic".into(),
         (Ok(()), [b'C', b'D', b'F', 2]) => "NetCDF-3 64-bit offset".into(),
@@ -250,12 +222,8 @@ fn extents(region: &Region) -> Extents {
     if region.shape.is_empty() {
         return Extents::All;
     }
-    let e: Vec<Extent> = region
-        .start
-        .iter()
-        .zip(&region.shape)
-        .map(|(&s, &n)| Extent::from(s as usize..(s + n) as usize))
-        .collect();
+    let e: Vec<Extent> =
+        region.start.iter().zip(&region.shape).map(|(&s, &n)| Extent::from(s as usize..(s + n) as usize)).collect();
     Extents::from(e)
 }
 
@@ -281,8 +249,7 @@ impl SourceDataset for NetcdfSource {
             )));
         }
         let elem = schema_var.dtype.size().unwrap_or(1);
-        let n = usize::try_from(region.len())
-            .map_err(|_| DecodeError::InvalidRequest("region too large".into()))?;
+        let n = usize::try_from(region.len()).map_err(|_| DecodeError::InvalidRequest("region too large".into()))?;
         self.with_variable(path, |var| read_variable(var, path, kind, region, n, elem))
     }
 }
@@ -305,11 +272,8 @@ fn read_variable(
             Ok(BlockData::Numeric(buf))
         }
         Kind::Chars => {
-            let strlen = if var.dimensions().is_empty() {
-                1
-            } else {
-                var.dimensions().last().map_or(1, netcdf::Dimension::len)
-            };
+            let strlen =
+                if var.dimensions().is_empty() { 1 } else { var.dimensions().last().map_or(1, netcdf::Dimension::len) };
             let mut full = region.clone();
             if !var.dimensions().is_empty() {
                 full.start.push(0);
@@ -317,8 +281,7 @@ fn read_variable(
             }
             let mut buf = vec![0u8; n * strlen];
             if !buf.is_empty() {
-                var.get_raw_values_into(&mut buf, extents(&full))
-                    .map_err(|e| nc_err(&format!("reading {path}"), e))?;
+                var.get_raw_values_into(&mut buf, extents(&full)).map_err(|e| nc_err(&format!("reading {path}"), e))?;
             }
             let texts = buf
                 .chunks(strlen.max(1))
@@ -342,15 +305,8 @@ fn read_variable(
                     rem /= region.shape[d];
                 }
                 let e: Vec<Extent> = idx.into_iter().map(Extent::from).collect();
-                let ext = if e.is_empty() {
-                    Extents::All
-                } else {
-                    Extents::from(e)
-                };
-                out.push(
-                    var.get_string(ext)
-                        .map_err(|e| nc_err(&format!("reading {path}"), e))?,
-                );
+                let ext = if e.is_empty() { Extents::All } else { Extents::from(e) };
+                out.push(var.get_string(ext).map_err(|e| nc_err(&format!("reading {path}"), e))?);
             }
             Ok(BlockData::Strings(out))
         }

@@ -33,22 +33,13 @@ impl ObjectStoreReports {
             IngestStatus::Rejected => "failed",
         };
         let day = report.started_at.get(..10).unwrap_or("unknown");
-        let time: String = report
-            .started_at
-            .get(11..23)
-            .unwrap_or("")
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect();
+        let time: String = report.started_at.get(11..23).unwrap_or("").chars().filter(char::is_ascii_digit).collect();
         let mut h = Sha256::new();
         h.update(report.source.key.as_bytes());
         h.update(report.source.etag.as_deref().unwrap_or("").as_bytes());
         h.update(report.started_at.as_bytes());
         let id = hex::encode(&h.finalize()[..6]);
-        format!(
-            "{REPORTS_PREFIX}/{status}/{}/{day}/{time}-{id}.json",
-            report.dataset
-        )
+        format!("{REPORTS_PREFIX}/{status}/{}/{day}/{time}-{id}.json", report.dataset)
     }
 
     /// Reads back the reports under `prefix` (e.g. `_reports/failed`), newest key last.
@@ -58,10 +49,7 @@ impl ObjectStoreReports {
             .list(Some(&ObjectPath::from(prefix)))
             .try_collect()
             .await
-            .map_err(|e| ReportError {
-                message: format!("listing {prefix}"),
-                source: Some(Box::new(e)),
-            })?;
+            .map_err(|e| ReportError { message: format!("listing {prefix}"), source: Some(Box::new(e)) })?;
         let mut out = Vec::with_capacity(metas.len());
         let mut locations: Vec<_> = metas.into_iter().map(|m| m.location).collect();
         locations.sort();
@@ -70,16 +58,10 @@ impl ObjectStoreReports {
                 .store
                 .get(&location)
                 .await
-                .map_err(|e| ReportError {
-                    message: format!("reading {location}"),
-                    source: Some(Box::new(e)),
-                })?
+                .map_err(|e| ReportError { message: format!("reading {location}"), source: Some(Box::new(e)) })?
                 .bytes()
                 .await
-                .map_err(|e| ReportError {
-                    message: format!("reading {location}"),
-                    source: Some(Box::new(e)),
-                })?;
+                .map_err(|e| ReportError { message: format!("reading {location}"), source: Some(Box::new(e)) })?;
             match serde_json::from_slice(&bytes) {
                 Ok(report) => out.push(report),
                 Err(e) => tracing::warn!(%location, error = %e, "unreadable report skipped"),
@@ -93,17 +75,12 @@ impl ObjectStoreReports {
 impl ReportSink for ObjectStoreReports {
     async fn record(&self, report: &IngestReport) -> Result<String, ReportError> {
         let key = Self::key_for(report);
-        let body = serde_json::to_vec_pretty(report).map_err(|e| ReportError {
-            message: "serialising the report".into(),
-            source: Some(Box::new(e)),
-        })?;
+        let body = serde_json::to_vec_pretty(report)
+            .map_err(|e| ReportError { message: "serialising the report".into(), source: Some(Box::new(e)) })?;
         self.store
             .put(&ObjectPath::from(key.as_str()), PutPayload::from(body))
             .await
-            .map_err(|e| ReportError {
-                message: format!("writing {key}"),
-                source: Some(Box::new(e)),
-            })?;
+            .map_err(|e| ReportError { message: format!("writing {key}"), source: Some(Box::new(e)) })?;
         Ok(key)
     }
 }

@@ -64,41 +64,21 @@ pub async fn stage_object(
 ) -> Result<Staged, FetchError> {
     let started = std::time::Instant::now();
     let location = ObjectPath::from(key);
-    let options = GetOptions {
-        if_match: expected_etag.map(str::to_string),
-        ..GetOptions::default()
-    };
-    let result = store
-        .get_opts(&location, options)
-        .await
-        .map_err(|source| match source {
-            object_store::Error::NotFound { .. } => FetchError::NotFound(key.to_string()),
-            object_store::Error::Precondition { .. } => FetchError::Superseded {
-                key: key.to_string(),
-                expected: expected_etag.unwrap_or_default().to_string(),
-            },
-            source => FetchError::Storage {
-                key: key.to_string(),
-                source,
-            },
-        })?;
-    let etag = result
-        .meta
-        .e_tag
-        .clone()
-        .or_else(|| expected_etag.map(str::to_string));
+    let options = GetOptions { if_match: expected_etag.map(str::to_string), ..GetOptions::default() };
+    let result = store.get_opts(&location, options).await.map_err(|source| match source {
+        object_store::Error::NotFound { .. } => FetchError::NotFound(key.to_string()),
+        object_store::Error::Precondition { .. } => {
+            FetchError::Superseded { key: key.to_string(), expected: expected_etag.unwrap_or_default().to_string() }
+        }
+        source => FetchError::Storage { key: key.to_string(), source },
+    })?;
+    let etag = result.meta.e_tag.clone().or_else(|| expected_etag.map(str::to_string));
     let size = result.meta.size;
-    let temp = tempfile::Builder::new()
-        .prefix("hub-upload-")
-        .tempfile_in(dir)?
-        .into_temp_path();
+    let temp = tempfile::Builder::new().prefix("hub-upload-").tempfile_in(dir)?.into_temp_path();
     let mut file = tokio::fs::File::create(&temp).await?;
     let mut stream = result.into_stream();
     while let Some(bytes) = stream.next().await {
-        let bytes = bytes.map_err(|source| FetchError::Storage {
-            key: key.to_string(),
-            source,
-        })?;
+        let bytes = bytes.map_err(|source| FetchError::Storage { key: key.to_string(), source })?;
         file.write_all(&bytes).await?;
     }
     file.flush().await?;
@@ -123,11 +103,8 @@ pub async fn stage_object(
 /// its size and modification time (a changed file is a new version).
 pub fn local_upload(path: &Path, key: &str) -> std::io::Result<StagedUpload> {
     let meta = std::fs::metadata(path)?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
+    let mtime =
+        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
     Ok(StagedUpload {
         source: SourceInfo {
             bucket: None,

@@ -36,9 +36,7 @@ pub fn s3_builder(bucket: &str) -> AmazonS3Builder {
 /// The S3 endpoint from `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, when set
 /// (an S3-compatible server; unset on AWS).
 pub fn s3_endpoint() -> Option<String> {
-    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
 }
 
 /// The AWS region from the environment (default `us-east-1`).
@@ -53,8 +51,7 @@ pub fn aws_region() -> String {
 pub fn object_store(url: &StoreUrl) -> Result<Arc<dyn ObjectStore>, StoreError> {
     match url {
         StoreUrl::File(path) => {
-            std::fs::create_dir_all(path)
-                .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", path.display())))?;
+            std::fs::create_dir_all(path).map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", path.display())))?;
             let fs = LocalFileSystem::new_with_prefix(path)
                 .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", path.display())))?
                 .with_automatic_cleanup(true);
@@ -62,28 +59,14 @@ pub fn object_store(url: &StoreUrl) -> Result<Arc<dyn ObjectStore>, StoreError> 
         }
         StoreUrl::Memory(name) => {
             let (root, sub) = name.split_once('/').unwrap_or((name.as_str(), ""));
-            let mut stores = memory_stores()
-                .lock()
-                .map_err(|_| StoreError::InvalidUrl("memory store lock poisoned".into()))?;
-            let store = stores
-                .entry(root.to_string())
-                .or_insert_with(|| Arc::new(InMemory::new()))
-                .clone();
-            if sub.is_empty() {
-                Ok(store)
-            } else {
-                Ok(Arc::new(PrefixStore::new(store, sub)))
-            }
+            let mut stores =
+                memory_stores().lock().map_err(|_| StoreError::InvalidUrl("memory store lock poisoned".into()))?;
+            let store = stores.entry(root.to_string()).or_insert_with(|| Arc::new(InMemory::new())).clone();
+            if sub.is_empty() { Ok(store) } else { Ok(Arc::new(PrefixStore::new(store, sub))) }
         }
         StoreUrl::S3 { bucket, prefix } => {
-            let s3 = s3_builder(bucket)
-                .build()
-                .map_err(|e| StoreError::InvalidUrl(format!("s3://{bucket}: {e}")))?;
-            if prefix.is_empty() {
-                Ok(Arc::new(s3))
-            } else {
-                Ok(Arc::new(PrefixStore::new(s3, prefix.as_str())))
-            }
+            let s3 = s3_builder(bucket).build().map_err(|e| StoreError::InvalidUrl(format!("s3://{bucket}: {e}")))?;
+            if prefix.is_empty() { Ok(Arc::new(s3)) } else { Ok(Arc::new(PrefixStore::new(s3, prefix.as_str()))) }
         }
     }
 }

@@ -33,11 +33,7 @@ impl StoreUrl {
             Self::Memory(name) => Self::Memory(format!("{}/{segment}", name.trim_end_matches('/'))),
             Self::S3 { bucket, prefix } => Self::S3 {
                 bucket: bucket.clone(),
-                prefix: if prefix.is_empty() {
-                    segment.to_string()
-                } else {
-                    format!("{prefix}/{segment}")
-                },
+                prefix: if prefix.is_empty() { segment.to_string() } else { format!("{prefix}/{segment}") },
             },
         }
     }
@@ -47,9 +43,7 @@ impl StoreUrl {
         let abs = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            std::env::current_dir()
-                .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", path.display())))?
-                .join(path)
+            std::env::current_dir().map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", path.display())))?.join(path)
         };
         Ok(Self::File(abs))
     }
@@ -76,14 +70,9 @@ impl FromStr for StoreUrl {
                 if bucket.is_empty() {
                     return Err(bad("no bucket name"));
                 }
-                Ok(Self::S3 {
-                    bucket: bucket.to_string(),
-                    prefix: prefix.trim_matches('/').to_string(),
-                })
+                Ok(Self::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
             }
-            Some((scheme, _)) => Err(bad(&format!(
-                "unsupported scheme {scheme:?} (use file://, memory:// or s3://)"
-            ))),
+            Some((scheme, _)) => Err(bad(&format!("unsupported scheme {scheme:?} (use file://, memory:// or s3://)"))),
         }
     }
 }
@@ -105,27 +94,15 @@ mod tests {
 
     #[test]
     fn parses_the_three_schemes() {
-        assert_eq!(
-            "file:///tmp/hub".parse::<StoreUrl>().ok(),
-            Some(StoreUrl::File("/tmp/hub".into()))
-        );
-        assert_eq!(
-            "memory://t1".parse::<StoreUrl>().ok(),
-            Some(StoreUrl::Memory("t1".into()))
-        );
+        assert_eq!("file:///tmp/hub".parse::<StoreUrl>().ok(), Some(StoreUrl::File("/tmp/hub".into())));
+        assert_eq!("memory://t1".parse::<StoreUrl>().ok(), Some(StoreUrl::Memory("t1".into())));
         assert_eq!(
             "s3://bucket/a/b/".parse::<StoreUrl>().ok(),
-            Some(StoreUrl::S3 {
-                bucket: "bucket".into(),
-                prefix: "a/b".into()
-            })
+            Some(StoreUrl::S3 { bucket: "bucket".into(), prefix: "a/b".into() })
         );
         assert_eq!(
             "s3://bucket".parse::<StoreUrl>().ok(),
-            Some(StoreUrl::S3 {
-                bucket: "bucket".into(),
-                prefix: String::new()
-            })
+            Some(StoreUrl::S3 { bucket: "bucket".into(), prefix: String::new() })
         );
     }
 
@@ -148,9 +125,6 @@ mod tests {
     fn joins_segments() {
         let s3: StoreUrl = "s3://b".parse().unwrap_or(StoreUrl::Memory(String::new()));
         assert_eq!(s3.join("era5").to_string(), "s3://b/era5");
-        assert_eq!(
-            StoreUrl::Memory("m".into()).join("/x/").to_string(),
-            "memory://m/x"
-        );
+        assert_eq!(StoreUrl::Memory("m".into()).join("/x/").to_string(), "memory://m/x");
     }
 }

@@ -31,21 +31,13 @@ pub fn missing(what: &str) {
 
 fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The S3 test server's endpoint, when the test script started one.
 pub fn s3_endpoint() -> Option<String> {
-    std::env::var("HUB_TEST_S3_ENDPOINT")
-        .ok()
-        .filter(|v| !v.is_empty())
+    std::env::var("HUB_TEST_S3_ENDPOINT").ok().filter(|v| !v.is_empty())
 }
 
 /// Creates a bucket on the S3 test server and returns its name.
@@ -54,11 +46,7 @@ pub async fn create_bucket(endpoint: &str) -> String {
     let url = format!("{}/{name}", endpoint.trim_end_matches('/'));
     let resp = reqwest::Client::new().put(&url).send().await;
     match resp {
-        Ok(r) => assert!(
-            r.status().is_success(),
-            "creating bucket {name}: HTTP {}",
-            r.status()
-        ),
+        Ok(r) => assert!(r.status().is_success(), "creating bucket {name}: HTTP {}", r.status()),
         Err(e) => panic!("creating bucket {name} at {endpoint}: {e}"),
     }
     name
@@ -101,18 +89,10 @@ impl Backend {
     /// is not available here.
     pub async fn root(&self) -> Option<TestRoot> {
         match self {
-            Self::Memory => Some(TestRoot {
-                url: StoreUrl::Memory(unique("mem")),
-                dir: None,
-                bucket: None,
-            }),
+            Self::Memory => Some(TestRoot { url: StoreUrl::Memory(unique("mem")), dir: None, bucket: None }),
             Self::File => {
                 let dir = tempfile::tempdir().ok()?;
-                Some(TestRoot {
-                    url: StoreUrl::File(dir.path().join("hub")),
-                    dir: Some(dir),
-                    bucket: None,
-                })
+                Some(TestRoot { url: StoreUrl::File(dir.path().join("hub")), dir: Some(dir), bucket: None })
             }
             Self::S3 => {
                 let Some(endpoint) = s3_endpoint() else {
@@ -121,10 +101,7 @@ impl Backend {
                 };
                 let bucket = create_bucket(&endpoint).await;
                 Some(TestRoot {
-                    url: StoreUrl::S3 {
-                        bucket: bucket.clone(),
-                        prefix: "hub".into(),
-                    },
+                    url: StoreUrl::S3 { bucket: bucket.clone(), prefix: "hub".into() },
                     dir: None,
                     bucket: Some(bucket),
                 })
@@ -140,8 +117,7 @@ pub fn fixtures() -> &'static Path {
         let dir = std::env::temp_dir().join(unique("hub-fixtures"));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("fixtures dir: {e}"));
         for f in Fixture::ALL {
-            f.write(&dir.join(f.file_name()))
-                .unwrap_or_else(|e| panic!("writing fixture {}: {e}", f.file_name()));
+            f.write(&dir.join(f.file_name())).unwrap_or_else(|e| panic!("writing fixture {}: {e}", f.file_name()));
         }
         dir
     })
@@ -154,16 +130,10 @@ pub fn fixture(f: Fixture) -> PathBuf {
 
 /// The shared test data folder (`HUB_TEST_DATA`), if present.
 pub fn shared_data() -> Option<PathBuf> {
-    match std::env::var("HUB_TEST_DATA")
-        .ok()
-        .map(PathBuf::from)
-        .filter(|p| p.is_dir())
-    {
+    match std::env::var("HUB_TEST_DATA").ok().map(PathBuf::from).filter(|p| p.is_dir()) {
         Some(p) => Some(p),
         None => {
-            missing(
-                "shared test data (set HUB_TEST_DATA to the folder holding netcdf/, geotiff/, grib2/)",
-            );
+            missing("shared test data (set HUB_TEST_DATA to the folder holding netcdf/, geotiff/, grib2/)");
             None
         }
     }
@@ -196,10 +166,7 @@ pub fn shared_files(sub: &str) -> Vec<PathBuf> {
 /// The Python interpreter for interop checks (`HUB_INTEROP_PYTHON`, e.g.
 /// `python3.12` with xarray, icechunk and netCDF4).
 pub fn python() -> Option<String> {
-    match std::env::var("HUB_INTEROP_PYTHON")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
+    match std::env::var("HUB_INTEROP_PYTHON").ok().filter(|v| !v.is_empty()) {
         Some(p) => Some(p),
         None => {
             missing("Python for interop checks (HUB_INTEROP_PYTHON)");
@@ -211,8 +178,5 @@ pub fn python() -> Option<String> {
 /// The workspace root (for scripts and events).
 pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| here.to_path_buf())
+    here.ancestors().nth(2).map(Path::to_path_buf).unwrap_or_else(|| here.to_path_buf())
 }

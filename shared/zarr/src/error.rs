@@ -4,19 +4,14 @@ use hub_core::ports::RepoError;
 use icechunk::session::{SessionError, SessionErrorKind};
 
 /// A storage-level failure (zarrs over the Icechunk store): transient.
-pub(crate) fn storage(
-    context: impl Into<String>,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> RepoError {
+pub(crate) fn storage(context: impl Into<String>, e: impl std::error::Error + Send + Sync + 'static) -> RepoError {
     RepoError::unavailable(context, e)
 }
 
 /// A failure of a commit: a conflict when another writer won, transient otherwise.
 pub(crate) fn commit(e: SessionError) -> RepoError {
     match e.kind() {
-        SessionErrorKind::Conflict { .. } | SessionErrorKind::RebaseFailed { .. } => {
-            RepoError::Conflict(e.to_string())
-        }
+        SessionErrorKind::Conflict { .. } | SessionErrorKind::RebaseFailed { .. } => RepoError::Conflict(e.to_string()),
         _ => RepoError::unavailable("commit", e),
     }
 }

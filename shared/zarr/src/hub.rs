@@ -3,19 +3,18 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::store::HubStore;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use hub_core::model::DatasetId;
 use hub_core::ports::{CommitInfo, DatasetReader, RepoError, Repository, Transaction, Version};
 use hub_store::StoreUrl;
 use icechunk::config::{
-    ManifestConfig, ManifestSplitCondition, ManifestSplitDim, ManifestSplitDimCondition,
-    ManifestSplittingConfig,
+    ManifestConfig, ManifestSplitCondition, ManifestSplitDim, ManifestSplitDimCondition, ManifestSplittingConfig,
 };
 use icechunk::repository::VersionInfo;
 use icechunk::{RepositoryConfig, format::SnapshotId};
 use object_store::ObjectStore;
-use zarrs_icechunk::AsyncIcechunkStore;
 
 use crate::reader::IcechunkReader;
 use crate::storage::{dataset_storage, memory_datasets};
@@ -41,9 +40,7 @@ pub struct HubSettings {
 impl Default for HubSettings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Self {
-            write_concurrency: (cores * 2).max(4),
-        }
+        Self { write_concurrency: (cores * 2).max(4) }
     }
 }
 
@@ -58,9 +55,7 @@ pub struct IcechunkHub {
 
 impl std::fmt::Debug for IcechunkHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IcechunkHub")
-            .field("root", &self.root.to_string())
-            .finish_non_exhaustive()
+        f.debug_struct("IcechunkHub").field("root", &self.root.to_string()).finish_non_exhaustive()
     }
 }
 
@@ -76,10 +71,7 @@ pub fn repository_config() -> RepositoryConfig {
         )]),
     };
     RepositoryConfig {
-        manifest: Some(ManifestConfig {
-            splitting: Some(split),
-            ..ManifestConfig::default()
-        }),
+        manifest: Some(ManifestConfig { splitting: Some(split), ..ManifestConfig::default() }),
         ..RepositoryConfig::default()
     }
 }
@@ -87,8 +79,7 @@ pub fn repository_config() -> RepositoryConfig {
 impl IcechunkHub {
     /// A hub rooted at `root`.
     pub fn new(root: StoreUrl, settings: HubSettings) -> Result<Self, RepoError> {
-        let root_store =
-            hub_store::object_store(&root).map_err(|e| RepoError::Invalid(e.to_string()))?;
+        let root_store = hub_store::object_store(&root).map_err(|e| RepoError::Invalid(e.to_string()))?;
         Ok(Self {
             root,
             root_store,
@@ -109,20 +100,13 @@ impl IcechunkHub {
     }
 
     fn lock_for(&self, dataset: &DatasetId) -> Result<Arc<tokio::sync::Mutex<()>>, RepoError> {
-        let mut locks = self
-            .locks
-            .lock()
-            .map_err(|_| RepoError::Corrupt("lock table poisoned".into()))?;
+        let mut locks = self.locks.lock().map_err(|_| RepoError::Corrupt("lock table poisoned".into()))?;
         Ok(Arc::clone(locks.entry(dataset.clone()).or_default()))
     }
 
     /// The repository of a dataset, opened once per process (warm invocations
     /// reuse it). With `create`, a missing dataset is created.
-    async fn repository(
-        &self,
-        dataset: &DatasetId,
-        create: bool,
-    ) -> Result<Arc<icechunk::Repository>, RepoError> {
+    async fn repository(&self, dataset: &DatasetId, create: bool) -> Result<Arc<icechunk::Repository>, RepoError> {
         if let Some(repo) = self.repos.lock().await.get(dataset) {
             return Ok(Arc::clone(repo));
         }
@@ -136,15 +120,9 @@ impl IcechunkHub {
                 .await
                 .map_err(|e| crate::error::storage(format!("opening {dataset}"), e))?
         } else if create {
-            match icechunk::Repository::create(Arc::clone(&storage))
-                .config(repository_config())
-                .execute()
-                .await
-            {
+            match icechunk::Repository::create(Arc::clone(&storage)).config(repository_config()).execute().await {
                 Ok(repo) => {
-                    repo.save_config()
-                        .await
-                        .map_err(|e| crate::error::storage(format!("configuring {dataset}"), e))?;
+                    repo.save_config().await.map_err(|e| crate::error::storage(format!("configuring {dataset}"), e))?;
                     repo
                 }
                 // Another process created it first.
@@ -157,22 +135,30 @@ impl IcechunkHub {
             return Err(RepoError::NotFound(format!("dataset {dataset}")));
         };
         let repo = Arc::new(repo);
-        self.repos
-            .lock()
-            .await
-            .insert(dataset.clone(), Arc::clone(&repo));
+        self.repos.lock().await.insert(dataset.clone(), Arc::clone(&repo));
         Ok(repo)
     }
 
-    /// Whether a top-level prefix holds a dataset repository.
-    async fn is_dataset(&self, id: &DatasetId) -> bool {
-        match dataset_storage(&self.root, id).await {
-            Ok(storage) => icechunk::Repository::exists(storage, None)
-                .await
-                .unwrap_or(false),
-            Err(_) => false,
+    /// Whether a dataset exists: its repository exists and holds at least one
+    /// commit beyond the one that created it (an upload rejected on its way
+    /// in leaves a repository but no dataset).
+    async fn is_dataset(&self, id: &DatasetId) -> Result<bool, RepoError> {
+        match self.repository(id, false).await {
+            Ok(repo) => has_commits(&repo).await,
+            Err(RepoError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
         }
     }
+}
+
+/// Whether the main branch has moved past the repository's first snapshot.
+async fn has_commits(repo: &icechunk::Repository) -> Result<bool, RepoError> {
+    let tip = repo.lookup_branch(BRANCH).await.map_err(|e| crate::error::storage("reading the branch", e))?;
+    if tip == icechunk::format::snapshot::Snapshot::INITIAL_SNAPSHOT_ID {
+        return Ok(false);
+    }
+    let info = repo.lookup_snapshot(&tip).await.map_err(|e| crate::error::storage("reading the snapshot", e))?;
+    Ok(info.parent_id.is_some())
 }
 
 fn version_info(version: &Version) -> Result<VersionInfo, RepoError> {
@@ -180,8 +166,7 @@ fn version_info(version: &Version) -> Result<VersionInfo, RepoError> {
         Version::Latest => VersionInfo::BranchTipRef(BRANCH.to_string()),
         Version::Tag(t) => VersionInfo::TagRef(t.clone()),
         Version::Snapshot(s) => VersionInfo::SnapshotId(
-            SnapshotId::try_from(s.as_str())
-                .map_err(|e| RepoError::NotFound(format!("snapshot {s:?}: {e}")))?,
+            SnapshotId::try_from(s.as_str()).map_err(|e| RepoError::NotFound(format!("snapshot {s:?}: {e}")))?,
         ),
     })
 }
@@ -193,7 +178,7 @@ impl Repository for IcechunkHub {
             StoreUrl::Memory(name) => {
                 let mut ids = Vec::new();
                 for id in memory_datasets(name) {
-                    if self.is_dataset(&id).await {
+                    if self.is_dataset(&id).await? {
                         ids.push(id);
                     }
                 }
@@ -212,7 +197,7 @@ impl Repository for IcechunkHub {
                         continue;
                     }
                     if let Ok(id) = DatasetId::new(name) {
-                        if self.is_dataset(&id).await {
+                        if self.is_dataset(&id).await? {
                             ids.push(id);
                         }
                     }
@@ -231,39 +216,27 @@ impl Repository for IcechunkHub {
             .writable_session(BRANCH)
             .await
             .map_err(|e| crate::error::storage(format!("starting a session on {dataset}"), e))?;
-        let store = Arc::new(AsyncIcechunkStore::new(session));
-        Ok(Box::new(IcechunkTransaction::new(
-            store,
-            guard,
-            self.settings.write_concurrency,
-        )))
+        let store = Arc::new(HubStore::new(session));
+        Ok(Box::new(IcechunkTransaction::new(store, guard, self.settings.write_concurrency)))
     }
 
-    async fn open(
-        &self,
-        dataset: &DatasetId,
-        version: &Version,
-    ) -> Result<Box<dyn DatasetReader>, RepoError> {
+    async fn open(&self, dataset: &DatasetId, version: &Version) -> Result<Box<dyn DatasetReader>, RepoError> {
         let repo = self.repository(dataset, false).await?;
+        if *version == Version::Latest && !has_commits(&repo).await? {
+            return Err(RepoError::NotFound(format!("dataset {dataset}")));
+        }
         let info = version_info(version)?;
-        let session = repo
-            .readonly_session(&info)
-            .await
-            .map_err(|e| match e.kind() {
-                icechunk::repository::RepositoryErrorKind::SnapshotNotFound { .. }
-                | icechunk::repository::RepositoryErrorKind::Ref(_) => {
-                    RepoError::NotFound(format!("{dataset} at {version:?}: {e}"))
-                }
-                _ => crate::error::storage(format!("opening {dataset}"), e),
-            })?;
+        let session = repo.readonly_session(&info).await.map_err(|e| match e.kind() {
+            icechunk::repository::RepositoryErrorKind::SnapshotNotFound { .. }
+            | icechunk::repository::RepositoryErrorKind::Ref(_) => {
+                RepoError::NotFound(format!("{dataset} at {version:?}: {e}"))
+            }
+            _ => crate::error::storage(format!("opening {dataset}"), e),
+        })?;
         Ok(Box::new(IcechunkReader::new(session)))
     }
 
-    async fn history(
-        &self,
-        dataset: &DatasetId,
-        limit: usize,
-    ) -> Result<Vec<CommitInfo>, RepoError> {
+    async fn history(&self, dataset: &DatasetId, limit: usize) -> Result<Vec<CommitInfo>, RepoError> {
         let repo = self.repository(dataset, false).await?;
         let stream = repo
             .ancestry(&VersionInfo::BranchTipRef(BRANCH.to_string()))

@@ -26,6 +26,7 @@ pub mod metadata;
 mod nodes;
 mod reader;
 mod storage;
+mod store;
 mod transaction;
 
 pub use hub::{BRANCH, HubSettings, IcechunkHub, repository_config};

@@ -58,19 +58,15 @@ fn attr_from_json(v: &Value) -> Option<AttrValue> {
         Value::Number(n) => number_attr(&[n.clone()]),
         Value::Array(items) => {
             if items.iter().all(Value::is_string) {
-                Some(AttrValue::Texts(
-                    items
-                        .iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect(),
-                ))
+                Some(AttrValue::Texts(items.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()))
             } else {
                 let nums: Option<Vec<serde_json::Number>> = items
                     .iter()
                     .map(|x| match x {
                         Value::Number(n) => Some(n.clone()),
-                        Value::String(s) => serde_json::Number::from_f64(special_float(s)?)
-                            .or(Some(serde_json::Number::from(0))),
+                        Value::String(s) => {
+                            serde_json::Number::from_f64(special_float(s)?).or(Some(serde_json::Number::from(0)))
+                        }
                         _ => None,
                     })
                     .collect();
@@ -93,15 +89,9 @@ fn special_float(s: &str) -> Option<f64> {
 
 fn number_attr(nums: &[serde_json::Number]) -> Option<AttrValue> {
     if nums.iter().all(|n| n.is_i64()) {
-        Some(AttrValue::Ints(
-            DataType::Int64,
-            nums.iter().filter_map(serde_json::Number::as_i64).collect(),
-        ))
+        Some(AttrValue::Ints(DataType::Int64, nums.iter().filter_map(serde_json::Number::as_i64).collect()))
     } else {
-        Some(AttrValue::Floats(
-            DataType::Float64,
-            nums.iter().filter_map(serde_json::Number::as_f64).collect(),
-        ))
+        Some(AttrValue::Floats(DataType::Float64, nums.iter().filter_map(serde_json::Number::as_f64).collect()))
     }
 }
 
@@ -124,11 +114,9 @@ fn fill_from_json(v: &Value, dtype: DataType) -> FillValue {
         Value::String(s) if dtype == DataType::String => FillValue::Text(s.clone()),
         Value::String(s) => FillValue::Float(special_float(s).unwrap_or(f64::NAN)),
         Value::Number(n) if dtype.is_float() => FillValue::Float(n.as_f64().unwrap_or(f64::NAN)),
-        Value::Number(n) => n
-            .as_i64()
-            .map(FillValue::Int)
-            .or_else(|| n.as_u64().map(FillValue::UInt))
-            .unwrap_or(FillValue::Int(0)),
+        Value::Number(n) => {
+            n.as_i64().map(FillValue::Int).or_else(|| n.as_u64().map(FillValue::UInt)).unwrap_or(FillValue::Int(0))
+        }
         _ => hub_core::cf::netcdf_default_fill(dtype),
     }
 }
@@ -195,9 +183,7 @@ pub fn array_json(spec: &ArraySpec) -> Value {
 }
 
 fn u64s(v: Option<&Value>) -> Vec<u64> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
+    v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default()
 }
 
 fn describe_codecs(codecs: &[Value]) -> String {
@@ -207,27 +193,15 @@ fn describe_codecs(codecs: &[Value]) -> String {
             let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
             let conf = c.get("configuration");
             match name {
-                "zstd" => format!(
-                    "zstd({})",
-                    conf.and_then(|c| c.get("level"))
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0)
-                ),
+                "zstd" => format!("zstd({})", conf.and_then(|c| c.get("level")).and_then(Value::as_i64).unwrap_or(0)),
                 "blosc" => format!(
                     "blosc({}:{})",
-                    conf.and_then(|c| c.get("cname"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("?"),
-                    conf.and_then(|c| c.get("clevel"))
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0)
+                    conf.and_then(|c| c.get("cname")).and_then(Value::as_str).unwrap_or("?"),
+                    conf.and_then(|c| c.get("clevel")).and_then(Value::as_i64).unwrap_or(0)
                 ),
                 "sharding_indexed" => {
-                    let inner = conf
-                        .and_then(|c| c.get("codecs"))
-                        .and_then(Value::as_array)
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[]);
+                    let inner =
+                        conf.and_then(|c| c.get("codecs")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
                     format!("sharding[{}]", describe_codecs(inner))
                 }
                 other => other.to_string(),
@@ -240,22 +214,13 @@ fn describe_codecs(codecs: &[Value]) -> String {
 /// An [`ArrayInfo`] from a `zarr.json`.
 pub fn array_info(path: &str, meta: &Value) -> Result<ArrayInfo, RepoError> {
     let bad = |why: &str| RepoError::Corrupt(format!("{path}/zarr.json: {why}"));
-    let dtype_name = meta
-        .get("data_type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("no data_type"))?;
-    let dtype = DataType::from_zarr_name(dtype_name)
-        .ok_or_else(|| bad(&format!("data type {dtype_name} not supported")))?;
+    let dtype_name = meta.get("data_type").and_then(Value::as_str).ok_or_else(|| bad("no data_type"))?;
+    let dtype =
+        DataType::from_zarr_name(dtype_name).ok_or_else(|| bad(&format!("data type {dtype_name} not supported")))?;
     let shape = u64s(meta.get("shape"));
     let grid = u64s(meta.pointer("/chunk_grid/configuration/chunk_shape"));
-    let codecs = meta
-        .get("codecs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let sharding = codecs
-        .iter()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some("sharding_indexed"));
+    let codecs = meta.get("codecs").and_then(Value::as_array).cloned().unwrap_or_default();
+    let sharding = codecs.iter().find(|c| c.get("name").and_then(Value::as_str) == Some("sharding_indexed"));
     let (chunks, shard) = match sharding {
         Some(s) => (u64s(s.pointer("/configuration/chunk_shape")), Some(grid)),
         None => (grid, None),
@@ -264,20 +229,11 @@ pub fn array_info(path: &str, meta: &Value) -> Result<ArrayInfo, RepoError> {
         .get("dimension_names")
         .and_then(Value::as_array)
         .map(|a| {
-            a.iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    d.as_str()
-                        .map_or_else(|| format!("dim_{i}"), str::to_string)
-                })
-                .collect()
+            a.iter().enumerate().map(|(i, d)| d.as_str().map_or_else(|| format!("dim_{i}"), str::to_string)).collect()
         })
         .unwrap_or_else(|| (0..shape.len()).map(|i| format!("dim_{i}")).collect());
-    let attrs = meta
-        .get("attributes")
-        .and_then(Value::as_object)
-        .map(|m| attrs_from_json(m, dtype))
-        .unwrap_or_default();
+    let attrs =
+        meta.get("attributes").and_then(Value::as_object).map(|m| attrs_from_json(m, dtype)).unwrap_or_default();
     Ok(ArrayInfo {
         path: path.to_string(),
         dims,
@@ -302,11 +258,7 @@ mod tests {
             shape: vec![10, 4],
             dtype,
             fill_value: fill,
-            layout: ArrayLayout {
-                chunks: vec![5, 4],
-                shard: None,
-                compression: Compression::default(),
-            },
+            layout: ArrayLayout { chunks: vec![5, 4], shard: None, compression: Compression::default() },
             attrs,
         }
     }
@@ -314,14 +266,8 @@ mod tests {
     #[test]
     fn float_fill_value_is_encoded_like_xarray() {
         let attrs: Attributes = [
-            (
-                "_FillValue".to_string(),
-                AttrValue::Floats(DataType::Float32, vec![-9999.0]),
-            ),
-            (
-                "missing_value".to_string(),
-                AttrValue::Floats(DataType::Float32, vec![-9999.0]),
-            ),
+            ("_FillValue".to_string(), AttrValue::Floats(DataType::Float32, vec![-9999.0])),
+            ("missing_value".to_string(), AttrValue::Floats(DataType::Float32, vec![-9999.0])),
         ]
         .into_iter()
         .collect();
@@ -338,18 +284,10 @@ mod tests {
 
     #[test]
     fn nan_and_integer_fills() {
-        let j = array_json(&spec(
-            DataType::Float64,
-            FillValue::Float(f64::NAN),
-            Attributes::new(),
-        ));
+        let j = array_json(&spec(DataType::Float64, FillValue::Float(f64::NAN), Attributes::new()));
         assert_eq!(j["fill_value"], json!("NaN"));
-        let attrs: Attributes = [(
-            "_FillValue".to_string(),
-            AttrValue::Ints(DataType::Int16, vec![-32767]),
-        )]
-        .into_iter()
-        .collect();
+        let attrs: Attributes =
+            [("_FillValue".to_string(), AttrValue::Ints(DataType::Int16, vec![-32767]))].into_iter().collect();
         let j = array_json(&spec(DataType::Int16, FillValue::Int(-32767), attrs));
         assert_eq!(j["attributes"]["_FillValue"], json!(-32767));
         assert_eq!(j["fill_value"], json!(-32767));
@@ -360,10 +298,7 @@ mod tests {
         let mut s = spec(DataType::Float32, FillValue::Float(0.0), Attributes::new());
         s.layout.shard = Some(vec![10, 4]);
         let j = array_json(&s);
-        assert_eq!(
-            j["chunk_grid"]["configuration"]["chunk_shape"],
-            json!([10, 4])
-        );
+        assert_eq!(j["chunk_grid"]["configuration"]["chunk_shape"], json!([10, 4]));
         let info = array_info("pr", &j).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(info.shard, Some(vec![10, 4]));
         assert_eq!(info.chunks, vec![5, 4]);

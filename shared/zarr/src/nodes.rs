@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::store::HubStore;
 use hub_core::ports::{ArrayInfo, GroupInfo, RepoError};
 use icechunk::format::Path;
 use icechunk::format::snapshot::NodeData;
-use zarrs_icechunk::AsyncIcechunkStore;
 use zarrs_storage::{AsyncReadableStorageTraits, StoreKey};
 
 use crate::metadata;
@@ -15,39 +15,27 @@ pub(crate) const HUB_GROUP: &str = "_hub";
 
 /// The `zarr.json` key of a node path (`""` for the root).
 pub(crate) fn meta_key(path: &str) -> Result<StoreKey, RepoError> {
-    let key = if path.is_empty() {
-        "zarr.json".to_string()
-    } else {
-        format!("{}/zarr.json", path.trim_matches('/'))
-    };
+    let key = if path.is_empty() { "zarr.json".to_string() } else { format!("{}/zarr.json", path.trim_matches('/')) };
     StoreKey::new(key).map_err(|e| RepoError::Invalid(format!("node path {path:?}: {e}")))
 }
 
 /// Reads and parses the `zarr.json` of a node.
-pub(crate) async fn read_meta(
-    store: &AsyncIcechunkStore,
-    path: &str,
-) -> Result<Option<serde_json::Value>, RepoError> {
-    let bytes = store
-        .get(&meta_key(path)?)
-        .await
-        .map_err(|e| crate::error::storage(format!("reading {path}/zarr.json"), e))?;
+pub(crate) async fn read_meta(store: &HubStore, path: &str) -> Result<Option<serde_json::Value>, RepoError> {
+    let bytes =
+        store.get(&meta_key(path)?).await.map_err(|e| crate::error::storage(format!("reading {path}/zarr.json"), e))?;
     match bytes {
         None => Ok(None),
-        Some(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| RepoError::Corrupt(format!("{path}/zarr.json: {e}"))),
+        Some(b) => {
+            serde_json::from_slice(&b).map(Some).map_err(|e| RepoError::Corrupt(format!("{path}/zarr.json: {e}")))
+        }
     }
 }
 
 /// Paths of the arrays and groups, without leading slash, `_hub` excluded.
-async fn node_paths(store: &AsyncIcechunkStore) -> Result<(Vec<String>, Vec<String>), RepoError> {
+async fn node_paths(store: &HubStore) -> Result<(Vec<String>, Vec<String>), RepoError> {
     let session = store.session();
     let session = session.read().await;
-    let nodes = session
-        .list_nodes(&Path::root())
-        .await
-        .map_err(|e| crate::error::storage("listing nodes", e))?;
+    let nodes = session.list_nodes(&Path::root()).await.map_err(|e| crate::error::storage("listing nodes", e))?;
     let mut arrays = Vec::new();
     let mut groups = Vec::new();
     for node in nodes {
@@ -67,7 +55,7 @@ async fn node_paths(store: &AsyncIcechunkStore) -> Result<(Vec<String>, Vec<Stri
 }
 
 /// The arrays of the session.
-pub(crate) async fn arrays(store: &Arc<AsyncIcechunkStore>) -> Result<Vec<ArrayInfo>, RepoError> {
+pub(crate) async fn arrays(store: &Arc<HubStore>) -> Result<Vec<ArrayInfo>, RepoError> {
     let (paths, _) = node_paths(store).await?;
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {
@@ -79,7 +67,7 @@ pub(crate) async fn arrays(store: &Arc<AsyncIcechunkStore>) -> Result<Vec<ArrayI
 }
 
 /// The groups of the session.
-pub(crate) async fn groups(store: &Arc<AsyncIcechunkStore>) -> Result<Vec<GroupInfo>, RepoError> {
+pub(crate) async fn groups(store: &Arc<HubStore>) -> Result<Vec<GroupInfo>, RepoError> {
     let (_, paths) = node_paths(store).await?;
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {

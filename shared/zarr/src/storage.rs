@@ -22,20 +22,12 @@ pub(crate) fn memory_datasets(root: &str) -> Vec<DatasetId> {
     let prefix = format!("{root}/");
     memory_storages()
         .lock()
-        .map(|m| {
-            m.keys()
-                .filter_map(|k| k.strip_prefix(&prefix))
-                .filter_map(|id| DatasetId::new(id).ok())
-                .collect()
-        })
+        .map(|m| m.keys().filter_map(|k| k.strip_prefix(&prefix)).filter_map(|id| DatasetId::new(id).ok()).collect())
         .unwrap_or_default()
 }
 
 /// The Icechunk storage of `dataset` under the hub root `root`.
-pub(crate) async fn dataset_storage(
-    root: &StoreUrl,
-    dataset: &DatasetId,
-) -> Result<DynStorage, RepoError> {
+pub(crate) async fn dataset_storage(root: &StoreUrl, dataset: &DatasetId) -> Result<DynStorage, RepoError> {
     match root {
         StoreUrl::File(path) => {
             let dir = path.join(dataset.as_str());
@@ -45,42 +37,28 @@ pub(crate) async fn dataset_storage(
         }
         StoreUrl::Memory(name) => {
             let key = format!("{name}/{dataset}");
-            if let Some(s) = memory_storages()
-                .lock()
-                .ok()
-                .and_then(|m| m.get(&key).cloned())
-            {
+            if let Some(s) = memory_storages().lock().ok().and_then(|m| m.get(&key).cloned()) {
                 return Ok(s);
             }
-            let storage = icechunk::new_in_memory_storage()
-                .await
-                .map_err(|e| RepoError::unavailable("in-memory storage", e))?;
-            let mut map = memory_storages()
-                .lock()
-                .map_err(|_| RepoError::Corrupt("memory storage lock poisoned".into()))?;
+            let storage =
+                icechunk::new_in_memory_storage().await.map_err(|e| RepoError::unavailable("in-memory storage", e))?;
+            let mut map =
+                memory_storages().lock().map_err(|_| RepoError::Corrupt("memory storage lock poisoned".into()))?;
             Ok(map.entry(key).or_insert(storage).clone())
         }
         StoreUrl::S3 { bucket, prefix } => {
             let endpoint = hub_store::s3_endpoint();
-            let path_style = endpoint.is_some()
-                && std::env::var("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").map_or(true, |v| v != "true");
+            let path_style =
+                endpoint.is_some() && std::env::var("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").map_or(true, |v| v != "true");
             let mut options = S3Options::default()
                 .with_region(hub_store::aws_region())
-                .with_allow_http(
-                    endpoint
-                        .as_deref()
-                        .is_some_and(|e| e.starts_with("http://")),
-                )
+                .with_allow_http(endpoint.as_deref().is_some_and(|e| e.starts_with("http://")))
                 .with_force_path_style(path_style)
                 .with_network_stream_timeout_seconds(60);
             if let Some(endpoint) = endpoint {
                 options = options.with_endpoint_url(endpoint);
             }
-            let key_prefix = if prefix.is_empty() {
-                dataset.to_string()
-            } else {
-                format!("{prefix}/{dataset}")
-            };
+            let key_prefix = if prefix.is_empty() { dataset.to_string() } else { format!("{prefix}/{dataset}") };
             icechunk::new_s3_storage(
                 options,
                 bucket.clone(),

@@ -4,24 +4,22 @@ use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 
+use crate::store::HubStore;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use hub_core::ingest::units_in;
-use hub_core::model::{Attributes, Block, BlockData, Region, copy_subregion};
-use hub_core::ports::{
-    ArrayInfo, ArraySpec, CommitRequest, RepoError, SourceMarker, Transaction, WriteStats,
-};
+use hub_core::model::{Attributes, Block, BlockData, Region, copy_subregion, paste_subregion};
+use hub_core::ports::{ArrayInfo, ArraySpec, CommitRequest, RepoError, SourceMarker, Transaction, WriteStats};
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedMutexGuard;
 use zarrs::array::{Array, ArrayBytes, ArraySubset, ArrayToBytesCodecTraits, CodecOptions};
-use zarrs_icechunk::AsyncIcechunkStore;
 use zarrs_storage::AsyncWritableStorageTraits;
 
 use crate::metadata;
 use crate::nodes::{self, HUB_GROUP};
 
-type ZArray = Array<AsyncIcechunkStore>;
+type ZArray = Array<HubStore>;
 
 /// An opened array and what writes need to know about it.
 struct ArrayEntry {
@@ -35,7 +33,7 @@ struct ArrayEntry {
 
 /// A write transaction on one dataset.
 pub(crate) struct IcechunkTransaction {
-    store: Arc<AsyncIcechunkStore>,
+    store: Arc<HubStore>,
     _guard: OwnedMutexGuard<()>,
     arrays: Mutex<HashMap<String, Arc<ArrayEntry>>>,
     created: Mutex<HashSet<String>>,
@@ -49,11 +47,7 @@ fn marker_path(key: &str) -> String {
 }
 
 impl IcechunkTransaction {
-    pub(crate) fn new(
-        store: Arc<AsyncIcechunkStore>,
-        guard: OwnedMutexGuard<()>,
-        concurrency: usize,
-    ) -> Self {
+    pub(crate) fn new(store: Arc<HubStore>, guard: OwnedMutexGuard<()>, concurrency: usize) -> Self {
         Self {
             store,
             _guard: guard,
@@ -64,8 +58,7 @@ impl IcechunkTransaction {
     }
 
     async fn set_json(&self, path: &str, value: &serde_json::Value) -> Result<(), RepoError> {
-        let bytes =
-            serde_json::to_vec(value).map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
+        let bytes = serde_json::to_vec(value).map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
         self.store
             .set(&nodes::meta_key(path)?, Bytes::from(bytes))
             .await
@@ -76,25 +69,16 @@ impl IcechunkTransaction {
         if let Some(e) = self.arrays.lock().map_err(|_| poisoned())?.get(path) {
             return Ok(Arc::clone(e));
         }
-        let meta = nodes::read_meta(&self.store, path)
-            .await?
-            .ok_or_else(|| RepoError::NotFound(format!("array {path}")))?;
+        let meta =
+            nodes::read_meta(&self.store, path).await?.ok_or_else(|| RepoError::NotFound(format!("array {path}")))?;
         let info = metadata::array_info(path, &meta)?;
         let array = ZArray::async_open(Arc::clone(&self.store), &format!("/{path}"))
             .await
             .map_err(|e| crate::error::open(path, e))?;
         let new = self.created.lock().map_err(|_| poisoned())?.contains(path);
         let fill = info.fill_value.to_le_bytes(info.dtype);
-        let entry = Arc::new(ArrayEntry {
-            array: Arc::new(array),
-            info,
-            fill,
-            new,
-        });
-        self.arrays
-            .lock()
-            .map_err(|_| poisoned())?
-            .insert(path.to_string(), Arc::clone(&entry));
+        let entry = Arc::new(ArrayEntry { array: Arc::new(array), info, fill, new });
+        self.arrays.lock().map_err(|_| poisoned())?.insert(path.to_string(), Arc::clone(&entry));
         Ok(entry)
     }
 }
@@ -114,12 +98,8 @@ fn encode_unit(
 ) -> Result<Option<(Bytes, u64)>, RepoError> {
     let info = &entry.info;
     let elem = info.dtype.size().unwrap_or(1);
-    let sub = copy_subregion(data, block, unit, elem).ok_or_else(|| {
-        RepoError::Invalid(format!(
-            "{}: unit {unit:?} outside block {block:?}",
-            info.path
-        ))
-    })?;
+    let sub = copy_subregion(data, block, unit, elem)
+        .ok_or_else(|| RepoError::Invalid(format!("{}: unit {unit:?} outside block {block:?}", info.path)))?;
     if !entry.fill.is_empty() && sub.chunks_exact(elem).all(|v| v == entry.fill.as_slice()) {
         return Ok(None);
     }
@@ -128,77 +108,22 @@ fn encode_unit(
         sub
     } else {
         // An edge unit: place it in a full unit of fill values.
-        let mut buf: Vec<u8> = entry
-            .fill
-            .iter()
-            .copied()
-            .cycle()
-            .take(full.iter().product::<u64>() as usize * elem)
-            .collect();
-        let n = full.len();
-        let outer = Region {
-            start: unit.start.clone(),
-            shape: full.clone(),
-        };
-        // Copy row by row (innermost dimension contiguous).
-        let rows = if n == 0 {
-            1
-        } else {
-            unit.shape[..n - 1].iter().product::<u64>()
-        };
-        let row_len = if n == 0 { 1 } else { unit.shape[n - 1] } as usize * elem;
-        let mut idx = vec![0u64; n.saturating_sub(1)];
-        for r in 0..rows {
-            let mut src = 0usize;
-            let mut dst = 0usize;
-            let mut src_stride = row_len;
-            let mut dst_stride = if n == 0 {
-                elem
-            } else {
-                full[n - 1] as usize * elem
-            };
-            for d in (0..n.saturating_sub(1)).rev() {
-                src += idx[d] as usize * src_stride;
-                dst += idx[d] as usize * dst_stride;
-                src_stride *= unit.shape[d] as usize;
-                dst_stride *= full[d] as usize;
-            }
-            buf[dst..dst + row_len].copy_from_slice(&sub[src..src + row_len]);
-            let _ = (r, &outer);
-            for d in (0..n.saturating_sub(1)).rev() {
-                idx[d] += 1;
-                if idx[d] < unit.shape[d] {
-                    break;
-                }
-                idx[d] = 0;
-            }
-        }
+        let cells =
+            usize::try_from(full.iter().product::<u64>()).map_err(|_| RepoError::Invalid("unit too large".into()))?;
+        let mut buf: Vec<u8> = entry.fill.iter().copied().cycle().take(cells * elem).collect();
+        let outer = Region { start: unit.start.clone(), shape: full.clone() };
+        paste_subregion(&mut buf, &outer, &sub, unit, elem)
+            .ok_or_else(|| RepoError::Invalid(format!("{}: edge unit {unit:?} does not fit", info.path)))?;
         buf
     };
-    let shape: Vec<NonZeroU64> = full
-        .iter()
-        .map(|&x| NonZeroU64::new(x).unwrap_or(NonZeroU64::MIN))
-        .collect();
-    let raw_len = padded.len() as u64;
+    let shape: Vec<NonZeroU64> = full.iter().map(|&x| NonZeroU64::new(x).unwrap_or(NonZeroU64::MIN)).collect();
     let options = CodecOptions::default().with_concurrent_target(1);
     let encoded = entry
         .array
         .codecs()
-        .encode(
-            ArrayBytes::from(padded),
-            &shape,
-            entry.array.data_type(),
-            entry.array.fill_value(),
-            &options,
-        )
-        .map_err(|e| {
-            RepoError::Invalid(format!("{}: encoding chunk {indices:?}: {e}", info.path))
-        })?;
-    let _ = raw_len;
-    Ok(Some((
-        Bytes::from(encoded.into_owned()),
-        unit.len() * elem as u64,
-    )))
+        .encode(ArrayBytes::from(padded), &shape, entry.array.data_type(), entry.array.fill_value(), &options)
+        .map_err(|e| RepoError::Invalid(format!("{}: encoding chunk {indices:?}: {e}", info.path)))?;
+    Ok(Some((Bytes::from(encoded.into_owned()), unit.len() * elem as u64)))
 }
 
 #[async_trait]
@@ -211,9 +136,7 @@ impl Transaction for IcechunkTransaction {
             .pointer("/attributes/source")
             .cloned()
             .ok_or_else(|| RepoError::Corrupt(format!("marker of {key} has no source")))?;
-        serde_json::from_value(marker)
-            .map(Some)
-            .map_err(|e| RepoError::Corrupt(format!("marker of {key}: {e}")))
+        serde_json::from_value(marker).map(Some).map_err(|e| RepoError::Corrupt(format!("marker of {key}: {e}")))
     }
 
     async fn arrays(&self) -> Result<Vec<ArrayInfo>, RepoError> {
@@ -226,21 +149,11 @@ impl Transaction for IcechunkTransaction {
 
     async fn create_array(&self, spec: &ArraySpec) -> Result<(), RepoError> {
         if spec.layout.chunks.len() != spec.shape.len() || spec.dims.len() != spec.shape.len() {
-            return Err(RepoError::Invalid(format!(
-                "{}: dims, shape and chunks disagree",
-                spec.path
-            )));
+            return Err(RepoError::Invalid(format!("{}: dims, shape and chunks disagree", spec.path)));
         }
-        self.set_json(&spec.path, &metadata::array_json(spec))
-            .await?;
-        self.created
-            .lock()
-            .map_err(|_| poisoned())?
-            .insert(spec.path.clone());
-        self.arrays
-            .lock()
-            .map_err(|_| poisoned())?
-            .remove(&spec.path);
+        self.set_json(&spec.path, &metadata::array_json(spec)).await?;
+        self.created.lock().map_err(|_| poisoned())?.insert(spec.path.clone());
+        self.arrays.lock().map_err(|_| poisoned())?.remove(&spec.path);
         Ok(())
     }
 
@@ -248,18 +161,12 @@ impl Transaction for IcechunkTransaction {
         let entry = self.entry(path).await?;
         let info = &entry.info;
         if !block.region.fits(&info.shape) {
-            return Err(RepoError::Invalid(format!(
-                "{path}: block {:?} outside shape {:?}",
-                block.region, info.shape
-            )));
+            return Err(RepoError::Invalid(format!("{path}: block {:?} outside shape {:?}", block.region, info.shape)));
         }
         let data = match block.data {
             BlockData::Strings(values) => {
-                let subset = ArraySubset::new_with_start_shape(
-                    block.region.start.clone(),
-                    block.region.shape.clone(),
-                )
-                .map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
+                let subset = ArraySubset::new_with_start_shape(block.region.start.clone(), block.region.shape.clone())
+                    .map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
                 let n = values.len() as u64;
                 let bytes: u64 = values.iter().map(|s| s.len() as u64).sum();
                 entry
@@ -301,45 +208,31 @@ impl Transaction for IcechunkTransaction {
                             entry.info.path
                         )));
                     }
-                    let indices: Vec<u64> = unit
-                        .start
-                        .iter()
-                        .zip(&unit_shape)
-                        .map(|(s, u)| s / u)
-                        .collect();
+                    let indices: Vec<u64> = unit.start.iter().zip(&unit_shape).map(|(s, u)| s / u).collect();
                     let key = entry.array.chunk_key(&indices);
                     let job_entry = Arc::clone(&entry);
                     let idx = indices.clone();
-                    let encoded = tokio::task::spawn_blocking(move || {
-                        encode_unit(&job_entry, &data, &region, &unit, &idx)
-                    })
-                    .await
-                    .map_err(|e| RepoError::Invalid(format!("encoder thread: {e}")))??;
+                    let encoded =
+                        tokio::task::spawn_blocking(move || encode_unit(&job_entry, &data, &region, &unit, &idx))
+                            .await
+                            .map_err(|e| RepoError::Invalid(format!("encoder thread: {e}")))??;
                     match encoded {
                         Some((bytes, raw)) => {
                             let stored = bytes.len() as u64;
-                            store.set(&key, bytes).await.map_err(|e| {
-                                crate::error::storage(format!("storing chunk {key}"), e)
-                            })?;
-                            Ok(WriteStats {
-                                chunks_written: 1,
-                                chunks_skipped: 0,
-                                bytes_in: raw,
-                                bytes_stored: stored,
-                            })
+                            store
+                                .set(&key, bytes)
+                                .await
+                                .map_err(|e| crate::error::storage(format!("storing chunk {key}"), e))?;
+                            Ok(WriteStats { chunks_written: 1, chunks_skipped: 0, bytes_in: raw, bytes_stored: stored })
                         }
                         None => {
                             if !entry.new {
-                                store.erase(&key).await.map_err(|e| {
-                                    crate::error::storage(format!("erasing chunk {key}"), e)
-                                })?;
+                                store
+                                    .erase(&key)
+                                    .await
+                                    .map_err(|e| crate::error::storage(format!("erasing chunk {key}"), e))?;
                             }
-                            Ok(WriteStats {
-                                chunks_written: 0,
-                                chunks_skipped: 1,
-                                bytes_in: 0,
-                                bytes_stored: 0,
-                            })
+                            Ok(WriteStats { chunks_written: 0, chunks_skipped: 1, bytes_in: 0, bytes_stored: 0 })
                         }
                     }
                 }
@@ -358,14 +251,11 @@ impl Transaction for IcechunkTransaction {
         let empty = Attributes::new();
         if nodes::read_meta(&self.store, HUB_GROUP).await?.is_none() {
             self.put_group(HUB_GROUP, &empty).await?;
-            self.put_group(&format!("{HUB_GROUP}/sources"), &empty)
-                .await?;
+            self.put_group(&format!("{HUB_GROUP}/sources"), &empty).await?;
         }
-        let marker =
-            serde_json::to_value(&request.marker).map_err(|e| RepoError::Invalid(e.to_string()))?;
+        let marker = serde_json::to_value(&request.marker).map_err(|e| RepoError::Invalid(e.to_string()))?;
         let group = serde_json::json!({"zarr_format": 3, "node_type": "group", "attributes": {"source": marker}});
-        self.set_json(&marker_path(&request.marker.key), &group)
-            .await?;
+        self.set_json(&marker_path(&request.marker.key), &group).await?;
         let session = self.store.session();
         let mut session = session.write().await;
         let snapshot = session

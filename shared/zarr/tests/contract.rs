@@ -9,8 +9,7 @@ async fn run(backend: Backend) {
     let Some(root) = backend.root().await else {
         return;
     };
-    let hub = IcechunkHub::new(root.url.clone(), HubSettings::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let hub = IcechunkHub::new(root.url.clone(), HubSettings::default()).unwrap_or_else(|e| panic!("{e}"));
     conformance::run_all(&hub).await;
     drop(root);
 }

@@ -64,9 +64,7 @@ pub fn coordinate_axis(attrs: &Attributes) -> Option<Axis> {
             _ => {}
         }
     }
-    let standard_name = attr_text(attrs, "standard_name")
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let standard_name = attr_text(attrs, "standard_name").unwrap_or("").to_ascii_lowercase();
     match standard_name.as_str() {
         "time" | "forecast_reference_time" => return Some(Axis::T),
         "latitude" | "grid_latitude" | "projection_y_coordinate" => return Some(Axis::Y),
@@ -82,23 +80,14 @@ pub fn coordinate_axis(attrs: &Attributes) -> Option<Axis> {
         s if s.starts_with("atmosphere_") && s.ends_with("_coordinate") => return Some(Axis::Z),
         _ => {}
     }
-    let units = attr_text(attrs, "units")
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let units = attr_text(attrs, "units").unwrap_or("").trim().to_ascii_lowercase();
     if units.contains(" since ") {
         return Some(Axis::T);
     }
-    if matches!(
-        units.as_str(),
-        "degrees_north" | "degree_north" | "degree_n" | "degrees_n" | "degreen" | "degreesn"
-    ) {
+    if matches!(units.as_str(), "degrees_north" | "degree_north" | "degree_n" | "degrees_n" | "degreen" | "degreesn") {
         return Some(Axis::Y);
     }
-    if matches!(
-        units.as_str(),
-        "degrees_east" | "degree_east" | "degree_e" | "degrees_e" | "degreee" | "degreese"
-    ) {
+    if matches!(units.as_str(), "degrees_east" | "degree_east" | "degree_e" | "degrees_e" | "degreee" | "degreese") {
         return Some(Axis::X);
     }
     if attrs.contains_key("positive") {
@@ -116,21 +105,14 @@ pub fn is_time_coordinate(name: &str, dims: &[String], attrs: &Attributes) -> bo
 /// The role of each dimension of `var`, from the coordinate variables of
 /// `schema` and, failing those, from common dimension names.
 pub fn dim_roles(schema: &DatasetSchema, var: &VariableSchema) -> Vec<DimRole> {
-    var.dims
-        .iter()
-        .map(|dim| dim_role(schema, var.group(), dim))
-        .collect()
+    var.dims.iter().map(|dim| dim_role(schema, var.group(), dim)).collect()
 }
 
 fn dim_role(schema: &DatasetSchema, group: &str, dim: &str) -> DimRole {
     // The coordinate variable of a dimension lives in the variable's group or an ancestor.
     let mut g = group.to_string();
     loop {
-        let path = if g.is_empty() {
-            dim.to_string()
-        } else {
-            format!("{g}/{dim}")
-        };
+        let path = if g.is_empty() { dim.to_string() } else { format!("{g}/{dim}") };
         if let Some(coord) = schema.variable(&path).filter(|v| v.dims.len() == 1) {
             if coord.dtype == DataType::String {
                 return DimRole::Other;
@@ -159,17 +141,14 @@ fn dim_role(schema: &DatasetSchema, group: &str, dim: &str) -> DimRole {
 /// The role a dimension name conventionally has.
 pub fn role_from_name(dim: &str) -> DimRole {
     match dim.to_ascii_lowercase().as_str() {
-        "time"
-        | "t"
-        | "valid_time"
-        | "reference_time"
-        | "forecast_reference_time"
-        | "lead_time"
-        | "step" => DimRole::Time,
+        "time" | "t" | "valid_time" | "reference_time" | "forecast_reference_time" | "lead_time" | "step" => {
+            DimRole::Time
+        }
         "lat" | "latitude" | "y" | "rlat" | "j" | "nj" | "south_north" | "yc" => DimRole::Y,
         "lon" | "longitude" | "x" | "rlon" | "i" | "ni" | "west_east" | "xc" => DimRole::X,
-        "lev" | "level" | "plev" | "pressure" | "isobaric" | "height" | "depth" | "z" | "alt"
-        | "bottom_top" => DimRole::Vertical,
+        "lev" | "level" | "plev" | "pressure" | "isobaric" | "height" | "depth" | "z" | "alt" | "bottom_top" => {
+            DimRole::Vertical
+        }
         "member" | "realization" | "ensemble" | "number" | "ens" => DimRole::Member,
         _ => DimRole::Other,
     }
@@ -181,11 +160,7 @@ pub fn variable_kinds(schema: &DatasetSchema) -> Vec<(String, VariableKind)> {
     let mut bounds = std::collections::HashSet::new();
     let mut mappings = std::collections::HashSet::new();
     let resolve = |from: &VariableSchema, name: &str| -> String {
-        if from.group().is_empty() {
-            name.to_string()
-        } else {
-            format!("{}/{name}", from.group())
-        }
+        if from.group().is_empty() { name.to_string() } else { format!("{}/{name}", from.group()) }
     };
     for v in &schema.variables {
         if let Some(c) = attr_text(&v.attrs, "coordinates") {
@@ -301,20 +276,14 @@ pub fn fill_from_attr(value: &AttrValue, dtype: DataType) -> Option<FillValue> {
     match (value, dtype) {
         (_, DataType::String) => value.as_text().map(|s| FillValue::Text(s.to_string())),
         (AttrValue::Ints(_, v), t) if t.is_integer() => v.first().map(|&x| {
-            if matches!(
-                t,
-                DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64
-            ) {
+            if matches!(t, DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64) {
                 FillValue::UInt(x as u64)
             } else {
                 FillValue::Int(x)
             }
         }),
         (AttrValue::UInts(_, v), t) if t.is_integer() => v.first().map(|&x| {
-            if matches!(
-                t,
-                DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
-            ) {
+            if matches!(t, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64) {
                 FillValue::Int(x as i64)
             } else {
                 FillValue::UInt(x)
@@ -322,19 +291,11 @@ pub fn fill_from_attr(value: &AttrValue, dtype: DataType) -> Option<FillValue> {
         }),
         (_, t) if t.is_float() => value.as_f64().map(|x| {
             // Keep exactly what a float32 variable can hold.
-            if t == DataType::Float32 {
-                FillValue::Float(f64::from(x as f32))
-            } else {
-                FillValue::Float(x)
-            }
+            if t == DataType::Float32 { FillValue::Float(f64::from(x as f32)) } else { FillValue::Float(x) }
         }),
-        (_, t) => value.as_f64().map(|x| {
-            if t.is_integer() && x.fract() == 0.0 {
-                FillValue::Int(x as i64)
-            } else {
-                FillValue::Float(x)
-            }
-        }),
+        (_, t) => value
+            .as_f64()
+            .map(|x| if t.is_integer() && x.fract() == 0.0 { FillValue::Int(x as i64) } else { FillValue::Float(x) }),
     }
 }
 
@@ -344,11 +305,7 @@ pub fn fill_from_attr(value: &AttrValue, dtype: DataType) -> Option<FillValue> {
 pub fn storage_fill(var: &VariableSchema) -> FillValue {
     ["_FillValue", "missing_value"]
         .iter()
-        .find_map(|name| {
-            var.attrs
-                .get(*name)
-                .and_then(|v| fill_from_attr(v, var.dtype))
-        })
+        .find_map(|name| var.attrs.get(*name).and_then(|v| fill_from_attr(v, var.dtype)))
         .unwrap_or_else(|| netcdf_default_fill(var.dtype))
 }
 
@@ -363,20 +320,14 @@ mod tests {
             dims: dims.iter().map(|d| d.to_string()).collect(),
             shape: vec![2; dims.len()],
             dtype: DataType::Float32,
-            attrs: attrs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
+            attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             source_chunks: None,
         }
     }
 
     fn schema(vars: Vec<VariableSchema>) -> DatasetSchema {
         DatasetSchema {
-            groups: vec![GroupSchema {
-                path: String::new(),
-                attrs: Attributes::new(),
-            }],
+            groups: vec![GroupSchema { path: String::new(), attrs: Attributes::new() }],
             dims: vec![],
             variables: vars,
             warnings: vec![],
@@ -385,25 +336,11 @@ mod tests {
 
     #[test]
     fn axes_from_attributes() {
-        let a = |k: &str, v: &str| -> Attributes {
-            [(k.to_string(), AttrValue::text(v))].into_iter().collect()
-        };
-        assert_eq!(
-            coordinate_axis(&a("units", "days since 2000-01-01")),
-            Some(Axis::T)
-        );
+        let a = |k: &str, v: &str| -> Attributes { [(k.to_string(), AttrValue::text(v))].into_iter().collect() };
+        assert_eq!(coordinate_axis(&a("units", "days since 2000-01-01")), Some(Axis::T));
         assert_eq!(coordinate_axis(&a("units", "degrees_north")), Some(Axis::Y));
-        assert_eq!(
-            coordinate_axis(&a("standard_name", "grid_longitude")),
-            Some(Axis::X)
-        );
-        assert_eq!(
-            coordinate_axis(&a(
-                "standard_name",
-                "atmosphere_hybrid_sigma_pressure_coordinate"
-            )),
-            Some(Axis::Z)
-        );
+        assert_eq!(coordinate_axis(&a("standard_name", "grid_longitude")), Some(Axis::X));
+        assert_eq!(coordinate_axis(&a("standard_name", "atmosphere_hybrid_sigma_pressure_coordinate")), Some(Axis::Z));
         assert_eq!(coordinate_axis(&a("positive", "down")), Some(Axis::Z));
         assert_eq!(coordinate_axis(&a("units", "K")), None);
     }
@@ -411,19 +348,12 @@ mod tests {
     #[test]
     fn roles_and_kinds_of_a_rotated_pole_file() {
         let s = schema(vec![
-            var(
-                "rlat",
-                &["rlat"],
-                &[("standard_name", AttrValue::text("grid_latitude"))],
-            ),
+            var("rlat", &["rlat"], &[("standard_name", AttrValue::text("grid_latitude"))]),
             var("rlon", &["rlon"], &[("axis", AttrValue::text("X"))]),
             var(
                 "time",
                 &["time"],
-                &[
-                    ("units", AttrValue::text("days since 1950-01-01")),
-                    ("bounds", AttrValue::text("time_bnds")),
-                ],
+                &[("units", AttrValue::text("days since 1950-01-01")), ("bounds", AttrValue::text("time_bnds"))],
             ),
             var("time_bnds", &["time", "nb"], &[]),
             var("lat", &["rlat", "rlon"], &[]),
@@ -431,20 +361,11 @@ mod tests {
             var(
                 "pr",
                 &["time", "rlat", "rlon"],
-                &[
-                    ("coordinates", AttrValue::text("lon lat")),
-                    ("grid_mapping", AttrValue::text("rotated_pole")),
-                ],
+                &[("coordinates", AttrValue::text("lon lat")), ("grid_mapping", AttrValue::text("rotated_pole"))],
             ),
         ]);
-        let pr = s
-            .variable("pr")
-            .cloned()
-            .unwrap_or_else(|| var("x", &[], &[]));
-        assert_eq!(
-            dim_roles(&s, &pr),
-            vec![DimRole::Time, DimRole::Y, DimRole::X]
-        );
+        let pr = s.variable("pr").cloned().unwrap_or_else(|| var("x", &[], &[]));
+        assert_eq!(dim_roles(&s, &pr), vec![DimRole::Time, DimRole::Y, DimRole::X]);
         let kinds: std::collections::HashMap<_, _> = variable_kinds(&s).into_iter().collect();
         assert_eq!(kinds["time"], VariableKind::Coordinate);
         assert_eq!(kinds["time_bnds"], VariableKind::Bounds);
@@ -455,31 +376,15 @@ mod tests {
 
     #[test]
     fn storage_fill_prefers_fill_value_then_missing_value() {
-        let mut v = var(
-            "pr",
-            &["t"],
-            &[(
-                "missing_value",
-                AttrValue::Floats(DataType::Float32, vec![1e20]),
-            )],
-        );
+        let mut v = var("pr", &["t"], &[("missing_value", AttrValue::Floats(DataType::Float32, vec![1e20]))]);
         assert_eq!(storage_fill(&v), FillValue::Float(f64::from(1e20_f32)));
-        v.attrs.insert(
-            "_FillValue".into(),
-            AttrValue::Floats(DataType::Float32, vec![f64::NAN]),
-        );
+        v.attrs.insert("_FillValue".into(), AttrValue::Floats(DataType::Float32, vec![f64::NAN]));
         assert!(matches!(storage_fill(&v), FillValue::Float(x) if x.is_nan()));
         v.attrs.clear();
         assert_eq!(storage_fill(&v), netcdf_default_fill(DataType::Float32));
         v.dtype = DataType::Int16;
-        v.attrs.insert(
-            "_FillValue".into(),
-            AttrValue::Ints(DataType::Int16, vec![-32767]),
-        );
+        v.attrs.insert("_FillValue".into(), AttrValue::Ints(DataType::Int16, vec![-32767]));
         assert_eq!(storage_fill(&v), FillValue::Int(-32767));
-        assert_eq!(
-            FillValue::Int(-32767).to_le_bytes(DataType::Int16),
-            (-32767i16).to_le_bytes().to_vec()
-        );
+        assert_eq!(FillValue::Int(-32767).to_le_bytes(DataType::Int16), (-32767i16).to_le_bytes().to_vec());
     }
 }

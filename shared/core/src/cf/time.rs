@@ -75,16 +75,7 @@ pub struct CfDateTime {
 impl CfDateTime {
     /// Midnight of a date.
     pub fn date(year: i64, month: u8, day: u8) -> Self {
-        Self {
-            year,
-            month,
-            day,
-            hour: 0,
-            minute: 0,
-            second: 0,
-            micros: 0,
-            utc_offset_minutes: 0,
-        }
+        Self { year, month, day, hour: 0, minute: 0, second: 0, micros: 0, utc_offset_minutes: 0 }
     }
 
     /// Parses `YYYY-M-D`, optionally followed by `T` or spaces and
@@ -102,10 +93,7 @@ impl CfDateTime {
         let mut parts = date.split('-');
         let year: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
         let month: u8 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-        let day: u8 = parts
-            .next()
-            .map_or(Some(1), |p| p.parse().ok())
-            .ok_or_else(bad)?;
+        let day: u8 = parts.next().map_or(Some(1), |p| p.parse().ok()).ok_or_else(bad)?;
         if parts.next().is_some() {
             return Err(bad());
         }
@@ -130,8 +118,7 @@ impl CfDateTime {
                     if !frac.bytes().all(|b| b.is_ascii_digit()) {
                         return Err(bad());
                     }
-                    let digits: String =
-                        frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+                    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
                     out.micros = digits.parse().map_err(|_| bad())?;
                 }
             }
@@ -200,10 +187,7 @@ impl CfTime {
         let micros = day
             .checked_mul(MICROS_PER_DAY)
             .and_then(|m| m.checked_add(secs * MICROS_PER_SECOND + i64::from(dt.micros)))
-            .ok_or(TimeError::InvalidDate {
-                date: format!("{}", dt.year),
-                calendar,
-            })?;
+            .ok_or(TimeError::InvalidDate { date: format!("{}", dt.year), calendar })?;
         Ok(Self { calendar, micros })
     }
 
@@ -224,10 +208,7 @@ impl CfTime {
 
     /// The instant shifted by a number of microseconds.
     pub fn add_micros(self, delta: i64) -> Option<Self> {
-        Some(Self {
-            calendar: self.calendar,
-            micros: self.micros.checked_add(delta)?,
-        })
+        Some(Self { calendar: self.calendar, micros: self.micros.checked_add(delta)? })
     }
 
     /// Calendar fields (UTC).
@@ -259,11 +240,7 @@ impl fmt::Display for CfTime {
         } else {
             write!(f, "{:04}", t.year)?;
         }
-        write!(
-            f,
-            "-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.month, t.day, t.hour, t.minute, t.second
-        )?;
+        write!(f, "-{:02}-{:02}T{:02}:{:02}:{:02}", t.month, t.day, t.hour, t.minute, t.second)?;
         if t.micros != 0 {
             let frac = format!("{:06}", t.micros);
             write!(f, ".{}", frac.trim_end_matches('0'))?;
@@ -362,19 +339,12 @@ impl TimeEncoding {
     /// Reads `units` (e.g. `"days since 1859-12-01"`) in `calendar`.
     pub fn parse(units: &str, calendar: Calendar) -> Result<Self, TimeError> {
         let lower = units.to_ascii_lowercase();
-        let idx = lower
-            .find(" since ")
-            .ok_or_else(|| TimeError::NotTimeUnits(units.to_string()))?;
+        let idx = lower.find(" since ").ok_or_else(|| TimeError::NotTimeUnits(units.to_string()))?;
         let word = units[..idx].trim();
-        let unit = TimeUnit::parse(word).ok_or_else(|| TimeError::UnknownUnit {
-            unit: word.to_string(),
-            units: units.to_string(),
-        })?;
+        let unit = TimeUnit::parse(word)
+            .ok_or_else(|| TimeError::UnknownUnit { unit: word.to_string(), units: units.to_string() })?;
         if matches!(unit, TimeUnit::Months | TimeUnit::Years) && calendar != Calendar::Day360 {
-            return Err(TimeError::AmbiguousUnit {
-                unit: word.to_string(),
-                calendar,
-            });
+            return Err(TimeError::AmbiguousUnit { unit: word.to_string(), calendar });
         }
         let reference = CfTime::parse(&units[idx + " since ".len()..], calendar)?;
         Ok(Self { unit, reference })
@@ -384,8 +354,9 @@ impl TimeEncoding {
     /// calendar means `standard`, as CF says).
     pub fn from_attrs(units: &str, calendar: Option<&str>) -> Result<Self, TimeError> {
         let calendar = match calendar {
-            Some(name) => Calendar::from_str(name)
-                .map_err(|_| TimeError::NotTimeUnits(format!("calendar {name:?}")))?,
+            Some(name) => {
+                Calendar::from_str(name).map_err(|_| TimeError::NotTimeUnits(format!("calendar {name:?}")))?
+            }
             None => Calendar::Standard,
         };
         Self::parse(units, calendar)
@@ -440,69 +411,32 @@ mod tests {
             ("hours since 1900-01-01 00:00:0.0", "1900-01-01T00:00:00Z"),
             ("days since 1950-01-01 00:00:00.0", "1950-01-01T00:00:00Z"),
             ("seconds since 1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"),
-            (
-                "hours since 2000-01-01 06:00:00 UTC",
-                "2000-01-01T06:00:00Z",
-            ),
-            (
-                "minutes since 2000-01-01 00:00 +01:00",
-                "1999-12-31T23:00:00Z",
-            ),
+            ("hours since 2000-01-01 06:00:00 UTC", "2000-01-01T06:00:00Z"),
+            ("minutes since 2000-01-01 00:00 +01:00", "1999-12-31T23:00:00Z"),
             ("days since 1-1-1", "0001-01-01T00:00:00Z"),
         ] {
-            assert_eq!(
-                enc(units, "standard").reference.to_string(),
-                expect,
-                "{units}"
-            );
+            assert_eq!(enc(units, "standard").reference.to_string(), expect, "{units}");
         }
     }
 
     #[test]
     fn decodes_in_each_calendar() {
         let e = enc("days since 1859-12-01", "360_day");
-        assert_eq!(
-            e.decode(30.0).map(|t| t.to_string()),
-            Ok("1860-01-01T00:00:00Z".into())
-        );
-        assert_eq!(
-            e.decode(89.0).map(|t| t.to_string()),
-            Ok("1860-02-30T00:00:00Z".into())
-        );
+        assert_eq!(e.decode(30.0).map(|t| t.to_string()), Ok("1860-01-01T00:00:00Z".into()));
+        assert_eq!(e.decode(89.0).map(|t| t.to_string()), Ok("1860-02-30T00:00:00Z".into()));
         let e = enc("days since 2046-1-1", "noleap");
-        assert_eq!(
-            e.decode(59.0).map(|t| t.to_string()),
-            Ok("2046-03-01T00:00:00Z".into())
-        );
-        assert_eq!(
-            e.decode(365.5).map(|t| t.to_string()),
-            Ok("2047-01-01T12:00:00Z".into())
-        );
+        assert_eq!(e.decode(59.0).map(|t| t.to_string()), Ok("2046-03-01T00:00:00Z".into()));
+        assert_eq!(e.decode(365.5).map(|t| t.to_string()), Ok("2047-01-01T12:00:00Z".into()));
         let e = enc("days since 2000-01-01", "all_leap");
-        assert_eq!(
-            e.decode(366.0 + 59.0).map(|t| t.to_string()),
-            Ok("2001-02-29T00:00:00Z".into())
-        );
+        assert_eq!(e.decode(366.0 + 59.0).map(|t| t.to_string()), Ok("2001-02-29T00:00:00Z".into()));
         let e = enc("days since 1582-10-04", "gregorian");
-        assert_eq!(
-            e.decode(1.0).map(|t| t.to_string()),
-            Ok("1582-10-15T00:00:00Z".into())
-        );
+        assert_eq!(e.decode(1.0).map(|t| t.to_string()), Ok("1582-10-15T00:00:00Z".into()));
         let e = enc("days since 1582-10-04", "proleptic_gregorian");
-        assert_eq!(
-            e.decode(1.0).map(|t| t.to_string()),
-            Ok("1582-10-05T00:00:00Z".into())
-        );
+        assert_eq!(e.decode(1.0).map(|t| t.to_string()), Ok("1582-10-05T00:00:00Z".into()));
         let e = enc("days since 1900-02-28", "julian");
-        assert_eq!(
-            e.decode(1.0).map(|t| t.to_string()),
-            Ok("1900-02-29T00:00:00Z".into())
-        );
+        assert_eq!(e.decode(1.0).map(|t| t.to_string()), Ok("1900-02-29T00:00:00Z".into()));
         let e = enc("hours since 1900-01-01 00:00:0.0", "standard");
-        assert_eq!(
-            e.decode(1_000_000.25).map(|t| t.to_string()),
-            Ok("2014-01-29T16:15:00Z".into())
-        );
+        assert_eq!(e.decode(1_000_000.25).map(|t| t.to_string()), Ok("2014-01-29T16:15:00Z".into()));
     }
 
     #[test]
@@ -518,10 +452,7 @@ mod tests {
     fn months_only_in_360_day() {
         assert!(TimeEncoding::parse("months since 2000-01-01", Calendar::Standard).is_err());
         let e = enc("months since 2000-01-01", "360_day");
-        assert_eq!(
-            e.decode(13.0).map(|t| t.to_string()),
-            Ok("2001-02-01T00:00:00Z".into())
-        );
+        assert_eq!(e.decode(13.0).map(|t| t.to_string()), Ok("2001-02-01T00:00:00Z".into()));
     }
 
     #[test]
@@ -537,11 +468,7 @@ mod tests {
         }
         assert!(TimeEncoding::parse("days since 2001-02-29", Calendar::NoLeap).is_err());
         assert!(TimeEncoding::parse("days since 2001-02-30", Calendar::Day360).is_ok());
-        assert!(
-            enc("days since 2000-01-01", "standard")
-                .decode(f64::NAN)
-                .is_err()
-        );
+        assert!(enc("days since 2000-01-01", "standard").decode(f64::NAN).is_err());
     }
 
     #[test]

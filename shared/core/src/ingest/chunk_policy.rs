@@ -66,33 +66,16 @@ impl std::str::FromStr for Compression {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, level) = s.split_once(':').unwrap_or((s, ""));
-        let bad =
-            || format!("invalid compression {s:?}: expected none, zstd[:1-22] or blosc-zstd[:0-9]");
+        let bad = || format!("invalid compression {s:?}: expected none, zstd[:1-22] or blosc-zstd[:0-9]");
         match name {
             "none" => Ok(Self::None),
             "zstd" => {
-                let level = if level.is_empty() {
-                    3
-                } else {
-                    level.parse().map_err(|_| bad())?
-                };
-                if (1..=22).contains(&level) {
-                    Ok(Self::Zstd { level })
-                } else {
-                    Err(bad())
-                }
+                let level = if level.is_empty() { 3 } else { level.parse().map_err(|_| bad())? };
+                if (1..=22).contains(&level) { Ok(Self::Zstd { level }) } else { Err(bad()) }
             }
             "blosc-zstd" => {
-                let level = if level.is_empty() {
-                    5
-                } else {
-                    level.parse().map_err(|_| bad())?
-                };
-                if level <= 9 {
-                    Ok(Self::BloscZstd { level })
-                } else {
-                    Err(bad())
-                }
+                let level = if level.is_empty() { 5 } else { level.parse().map_err(|_| bad())? };
+                if level <= 9 { Ok(Self::BloscZstd { level }) } else { Err(bad()) }
             }
             _ => Err(bad()),
         }
@@ -145,45 +128,21 @@ impl Default for ChunkPolicy {
 
 impl ChunkPolicy {
     /// The layout of `var`, given its kind and the role of each of its dimensions.
-    pub fn layout(
-        &self,
-        var: &VariableSchema,
-        kind: VariableKind,
-        roles: &[DimRole],
-    ) -> ArrayLayout {
+    pub fn layout(&self, var: &VariableSchema, kind: VariableKind, roles: &[DimRole]) -> ArrayLayout {
         let chunks = self.chunk_shape(var, kind, roles);
-        let shard = self
-            .shard_target_bytes
-            .and_then(|target| shard_shape(var, &chunks, target));
-        ArrayLayout {
-            chunks,
-            shard,
-            compression: self.compression,
-        }
+        let shard = self.shard_target_bytes.and_then(|target| shard_shape(var, &chunks, target));
+        ArrayLayout { chunks, shard, compression: self.compression }
     }
 
     fn chunk_shape(&self, var: &VariableSchema, kind: VariableKind, roles: &[DimRole]) -> Vec<u64> {
         let shape = &var.shape;
-        if let Some(chunks) = self
-            .overrides
-            .get(&var.path)
-            .filter(|c| c.len() == shape.len())
-        {
-            return chunks
-                .iter()
-                .zip(shape)
-                .map(|(&c, &n)| c.clamp(1, n.max(1)))
-                .collect();
+        if let Some(chunks) = self.overrides.get(&var.path).filter(|c| c.len() == shape.len()) {
+            return chunks.iter().zip(shape).map(|(&c, &n)| c.clamp(1, n.max(1))).collect();
         }
         let whole: Vec<u64> = shape.iter().map(|&n| n.max(1)).collect();
         let elem = var.dtype.size().unwrap_or(8) as u64;
         let small = var.nbytes() <= self.target_chunk_bytes;
-        if small
-            || matches!(
-                kind,
-                VariableKind::Coordinate | VariableKind::Bounds | VariableKind::GridMapping
-            )
-        {
+        if small || matches!(kind, VariableKind::Coordinate | VariableKind::Bounds | VariableKind::GridMapping) {
             return whole;
         }
         balanced_chunks(shape, roles, (self.target_chunk_bytes / elem).max(1))
@@ -192,17 +151,11 @@ impl ChunkPolicy {
 
 /// Spreads `budget` cells evenly over the dimensions that share it (see the
 /// module documentation).
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
 fn balanced_chunks(shape: &[u64], roles: &[DimRole], budget: u64) -> Vec<u64> {
     let mut chunks: Vec<u64> = vec![1; shape.len()];
     let mut free: Vec<usize> = (0..shape.len())
-        .filter(|&d| {
-            !matches!(roles.get(d), Some(DimRole::Vertical | DimRole::Member)) && shape[d] > 1
-        })
+        .filter(|&d| !matches!(roles.get(d), Some(DimRole::Vertical | DimRole::Member)) && shape[d] > 1)
         .collect();
     let mut budget = budget as f64;
     // Dimensions shorter than their share are taken whole; repeat until stable.
@@ -211,8 +164,7 @@ fn balanced_chunks(shape: &[u64], roles: &[DimRole], budget: u64) -> Vec<u64> {
             break;
         }
         let side = budget.powf(1.0 / free.len() as f64);
-        let (short, long): (Vec<usize>, Vec<usize>) =
-            free.iter().partition(|&&d| (shape[d] as f64) <= side);
+        let (short, long): (Vec<usize>, Vec<usize>) = free.iter().partition(|&&d| (shape[d] as f64) <= side);
         if short.is_empty() {
             let side = side.floor().max(1.0) as u64;
             for d in long {
@@ -239,12 +191,7 @@ fn balanced_chunks(shape: &[u64], roles: &[DimRole], budget: u64) -> Vec<u64> {
 fn shard_shape(var: &VariableSchema, chunks: &[u64], target: u64) -> Option<Vec<u64>> {
     let elem = var.dtype.size()? as u64;
     let chunk_bytes = chunks.iter().product::<u64>() * elem;
-    let grid: Vec<u64> = var
-        .shape
-        .iter()
-        .zip(chunks)
-        .map(|(&n, &c)| n.div_ceil(c.max(1)))
-        .collect();
+    let grid: Vec<u64> = var.shape.iter().zip(chunks).map(|(&n, &c)| n.div_ceil(c.max(1))).collect();
     if chunk_bytes == 0 || grid.iter().all(|&g| g <= 1) || chunk_bytes * 2 > target {
         return None;
     }
@@ -285,11 +232,7 @@ mod tests {
 
     #[test]
     fn daily_global_field_gets_balanced_chunks() {
-        let l = ChunkPolicy::default().layout(
-            &var(&[3650, 360, 720], DataType::Float32),
-            VariableKind::Data,
-            &TYX,
-        );
+        let l = ChunkPolicy::default().layout(&var(&[3650, 360, 720], DataType::Float32), VariableKind::Data, &TYX);
         assert_eq!(l.chunks, vec![80, 72, 80]);
         let bytes = l.chunks.iter().product::<u64>() * 4;
         assert!((1 << 20..=4 << 20).contains(&bytes), "{bytes}");
@@ -299,23 +242,13 @@ mod tests {
 
     #[test]
     fn short_dimensions_are_taken_whole() {
-        let l = ChunkPolicy::default().layout(
-            &var(&[12, 291, 360], DataType::Float32),
-            VariableKind::Data,
-            &TYX,
-        );
+        let l = ChunkPolicy::default().layout(&var(&[12, 291, 360], DataType::Float32), VariableKind::Data, &TYX);
         assert_eq!(l.chunks, vec![12, 146, 180]);
     }
 
     #[test]
     fn levels_and_members_are_one_per_chunk() {
-        let roles = [
-            DimRole::Member,
-            DimRole::Time,
-            DimRole::Vertical,
-            DimRole::Y,
-            DimRole::X,
-        ];
+        let roles = [DimRole::Member, DimRole::Time, DimRole::Vertical, DimRole::Y, DimRole::X];
         let l = ChunkPolicy::default().layout(
             &var(&[50, 81, 37, 721, 1440], DataType::Float32),
             VariableKind::Data,
@@ -329,31 +262,13 @@ mod tests {
     #[test]
     fn small_arrays_and_coordinates_are_one_chunk() {
         let p = ChunkPolicy::default();
+        assert_eq!(p.layout(&var(&[7300, 6, 5], DataType::Float32), VariableKind::Data, &TYX).chunks, vec![7300, 6, 5]);
         assert_eq!(
-            p.layout(
-                &var(&[7300, 6, 5], DataType::Float32),
-                VariableKind::Data,
-                &TYX
-            )
-            .chunks,
-            vec![7300, 6, 5]
-        );
-        assert_eq!(
-            p.layout(
-                &var(&[10_000_000], DataType::Float64),
-                VariableKind::Coordinate,
-                &[DimRole::Time]
-            )
-            .chunks,
+            p.layout(&var(&[10_000_000], DataType::Float64), VariableKind::Coordinate, &[DimRole::Time]).chunks,
             vec![10_000_000]
         );
         assert_eq!(
-            p.layout(
-                &var(&[], DataType::Float64),
-                VariableKind::AuxiliaryCoordinate,
-                &[]
-            )
-            .chunks,
+            p.layout(&var(&[], DataType::Float64), VariableKind::AuxiliaryCoordinate, &[]).chunks,
             Vec::<u64>::new()
         );
     }
@@ -361,21 +276,12 @@ mod tests {
     #[test]
     fn chunk_bytes_stay_near_target_for_many_shapes() {
         let p = ChunkPolicy::default();
-        for shape in [
-            [1u64, 4963, 7316],
-            [121, 721, 1440],
-            [100_000, 10, 10],
-            [3, 100_000, 100],
-        ] {
+        for shape in [[1u64, 4963, 7316], [121, 721, 1440], [100_000, 10, 10], [3, 100_000, 100]] {
             let v = var(&shape, DataType::Float32);
             let l = p.layout(&v, VariableKind::Data, &TYX);
             let bytes = l.chunks.iter().product::<u64>() * 4;
             assert!(bytes <= p.target_chunk_bytes, "{shape:?} -> {:?}", l.chunks);
-            assert!(
-                bytes >= p.target_chunk_bytes / 4,
-                "{shape:?} -> {:?}",
-                l.chunks
-            );
+            assert!(bytes >= p.target_chunk_bytes / 4, "{shape:?} -> {:?}", l.chunks);
             assert!(l.chunks.iter().zip(&shape).all(|(c, n)| *c >= 1 && c <= n));
         }
     }
@@ -384,25 +290,14 @@ mod tests {
     fn overrides_win_and_are_clamped() {
         let mut p = ChunkPolicy::default();
         p.overrides.insert("v".into(), vec![365, 1000, 0]);
-        let l = p.layout(
-            &var(&[3650, 360, 720], DataType::Float32),
-            VariableKind::Data,
-            &TYX,
-        );
+        let l = p.layout(&var(&[3650, 360, 720], DataType::Float32), VariableKind::Data, &TYX);
         assert_eq!(l.chunks, vec![365, 360, 1]);
     }
 
     #[test]
     fn shards_group_whole_chunks() {
-        let p = ChunkPolicy {
-            shard_target_bytes: Some(64 << 20),
-            ..ChunkPolicy::default()
-        };
-        let l = p.layout(
-            &var(&[3650, 360, 720], DataType::Float32),
-            VariableKind::Data,
-            &TYX,
-        );
+        let p = ChunkPolicy { shard_target_bytes: Some(64 << 20), ..ChunkPolicy::default() };
+        let l = p.layout(&var(&[3650, 360, 720], DataType::Float32), VariableKind::Data, &TYX);
         let shard = l.shard.clone().unwrap_or_default();
         assert_eq!(shard.len(), 3);
         assert!(shard.iter().zip(&l.chunks).all(|(s, c)| s % c == 0));
@@ -413,10 +308,7 @@ mod tests {
     #[test]
     fn compression_parses() {
         assert_eq!("zstd:5".parse(), Ok(Compression::Zstd { level: 5 }));
-        assert_eq!(
-            "blosc-zstd".parse(),
-            Ok(Compression::BloscZstd { level: 5 })
-        );
+        assert_eq!("blosc-zstd".parse(), Ok(Compression::BloscZstd { level: 5 }));
         assert_eq!("none".parse(), Ok(Compression::None));
         assert!("zstd:99".parse::<Compression>().is_err());
         assert!("lz4".parse::<Compression>().is_err());

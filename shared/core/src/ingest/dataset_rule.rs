@@ -47,46 +47,35 @@ pub const DEFAULT_PATTERN: &str = r"^incoming/(?P<dataset>[^/]+)/.+";
 
 /// Extensions stripped from file names before they become dataset ids.
 const EXTENSIONS: &[&str] = &[
-    "nc", "nc3", "nc4", "netcdf", "cdf", "h5", "hdf5", "he5", "grib", "grib2", "grb", "grb2",
-    "tif", "tiff", "gz", "bz2",
+    "nc", "nc3", "nc4", "netcdf", "cdf", "h5", "hdf5", "he5", "grib", "grib2", "grb", "grb2", "tif", "tiff", "gz",
+    "bz2",
 ];
 
 impl Default for DatasetRule {
     fn default() -> Self {
         // The default pattern is a valid constant.
         #[allow(clippy::expect_used)]
-        Self {
-            pattern: Regex::new(DEFAULT_PATTERN).expect("valid default pattern"),
-            fixed: None,
-        }
+        Self { pattern: Regex::new(DEFAULT_PATTERN).expect("valid default pattern"), fixed: None }
     }
 }
 
 impl DatasetRule {
     /// A rule with a custom pattern (which must have a `dataset` group).
     pub fn with_pattern(pattern: &str) -> Result<Self, RuleError> {
-        let re = Regex::new(pattern).map_err(|e| RuleError::BadPattern {
-            pattern: pattern.into(),
-            reason: e.to_string(),
-        })?;
+        let re = Regex::new(pattern)
+            .map_err(|e| RuleError::BadPattern { pattern: pattern.into(), reason: e.to_string() })?;
         if !re.capture_names().flatten().any(|n| n == "dataset") {
             return Err(RuleError::BadPattern {
                 pattern: pattern.into(),
                 reason: "it has no (?P<dataset>...) group".into(),
             });
         }
-        Ok(Self {
-            pattern: re,
-            fixed: None,
-        })
+        Ok(Self { pattern: re, fixed: None })
     }
 
     /// A rule that sends everything to one dataset.
     pub fn fixed(dataset: DatasetId) -> Self {
-        Self {
-            fixed: Some(dataset),
-            ..Self::default()
-        }
+        Self { fixed: Some(dataset), ..Self::default() }
     }
 
     /// The dataset of an object key (already URL-decoded).
@@ -95,10 +84,7 @@ impl DatasetRule {
             return Ok(id.clone());
         }
         if let Some(m) = self.pattern.captures(key).and_then(|c| c.name("dataset")) {
-            return DatasetId::new(m.as_str()).map_err(|source| RuleError::BadId {
-                key: key.into(),
-                source,
-            });
+            return DatasetId::new(m.as_str()).map_err(|source| RuleError::BadId { key: key.into(), source });
         }
         let file = key.rsplit('/').next().unwrap_or(key);
         let mut stem = file;
@@ -118,9 +104,7 @@ mod tests {
     use super::*;
 
     fn id(rule: &DatasetRule, key: &str) -> String {
-        rule.dataset_for(key)
-            .map(String::from)
-            .unwrap_or_else(|e| format!("ERR {e}"))
+        rule.dataset_for(key).map(String::from).unwrap_or_else(|e| format!("ERR {e}"))
     }
 
     #[test]
@@ -135,10 +119,7 @@ mod tests {
     fn other_keys_use_the_file_name() {
         let r = DatasetRule::default();
         assert_eq!(
-            id(
-                &r,
-                "uploads/tas_Amon_HadGEM2-ES_rcp85_r1i1p1_200512-203011.nc"
-            ),
+            id(&r, "uploads/tas_Amon_HadGEM2-ES_rcp85_r1i1p1_200512-203011.nc"),
             "tas_amon_hadgem2-es_rcp85_r1i1p1_200512-203011"
         );
         assert_eq!(id(&r, "a/b/radar.composite.tif"), "radar.composite");

@@ -9,15 +9,13 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::report::{
-    FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339,
-};
+use super::report::{FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339};
 use super::{ChunkPolicy, SlabPlan};
 use crate::cf::{self, VariableKind};
 use crate::model::{Block, BlockData, DatasetId, DatasetSchema, Region};
 use crate::ports::{
-    ArraySpec, CommitRequest, DecodeError, DecoderRegistry, RepoError, ReportError, ReportSink,
-    Repository, SourceDataset, SourceMarker, WriteStats,
+    ArraySpec, CommitRequest, DecodeError, DecoderRegistry, RepoError, ReportError, ReportSink, Repository,
+    SourceDataset, SourceMarker, WriteStats,
 };
 
 /// A failure that may go away if the ingest is tried again (storage
@@ -66,10 +64,7 @@ pub struct IngestSettings {
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        Self {
-            policy: ChunkPolicy::default(),
-            slab_budget_bytes: 96 << 20,
-        }
+        Self { policy: ChunkPolicy::default(), slab_budget_bytes: 96 << 20 }
     }
 }
 
@@ -106,12 +101,7 @@ impl IngestService {
         reports: Arc<dyn ReportSink>,
         settings: IngestSettings,
     ) -> Self {
-        Self {
-            decoders,
-            repository,
-            reports,
-            settings,
-        }
+        Self { decoders, repository, reports, settings }
     }
 
     /// The repository the service writes to.
@@ -166,10 +156,7 @@ impl IngestService {
         message: impl Into<String>,
     ) -> Result<IngestReport, IngestError> {
         let mut report = IngestReport::start(dataset, source);
-        report.error = Some(FailureInfo {
-            kind: kind.to_string(),
-            message: message.into(),
-        });
+        report.error = Some(FailureInfo { kind: kind.to_string(), message: message.into() });
         report.finished_at = now_rfc3339();
         self.reports.record(&report).await?;
         Ok(report)
@@ -193,10 +180,7 @@ impl IngestService {
         report.format = Some(source.format().to_string());
         report.warnings.extend(schema.warnings.iter().cloned());
         if schema.variables.is_empty() {
-            return Err(Failure::permanent(
-                "unsupported",
-                "the file holds no variable the hub can store",
-            ));
+            return Err(Failure::permanent("unsupported", "the file holds no variable the hub can store"));
         }
         let jobs = plan_arrays(&schema, &self.settings, &mut report.warnings);
         // The time span, from the (small) time coordinate.
@@ -250,10 +234,8 @@ impl IngestService {
         for job in &jobs {
             tx.create_array(&job.spec).await?;
         }
-        let total: u64 = jobs
-            .iter()
-            .map(|j| j.spec.shape.iter().product::<u64>() * j.spec.dtype.size().unwrap_or(8) as u64)
-            .sum();
+        let total: u64 =
+            jobs.iter().map(|j| j.spec.shape.iter().product::<u64>() * j.spec.dtype.size().unwrap_or(8) as u64).sum();
         progress.begin(&upload.source.key, total);
 
         // Reader: one blocking thread walks the slabs; it reserves a place in the
@@ -268,9 +250,7 @@ impl IngestService {
                     let Ok(permit) = handle.block_on(sender.reserve()) else {
                         return; // the writer stopped
                     };
-                    let item = source
-                        .read(path, &region)
-                        .map(|data| (i, Block { region, data }));
+                    let item = source.read(path, &region).map(|data| (i, Block { region, data }));
                     let failed = item.is_err();
                     permit.send(item);
                     if failed {
@@ -340,13 +320,8 @@ impl IngestService {
         if let Some(b) = &upload.source.bucket {
             properties.insert("hub.source_bucket".into(), b.clone().into());
         }
-        let snapshot = tx
-            .commit(CommitRequest {
-                message: format!("ingest {}", upload.source.key),
-                marker,
-                properties,
-            })
-            .await?;
+        let snapshot =
+            tx.commit(CommitRequest { message: format!("ingest {}", upload.source.key), marker, properties }).await?;
         report.timings.commit_ms = elapsed_ms(t_commit);
         report.snapshot_id = Some(snapshot);
         report.status = IngestStatus::Committed;
@@ -362,20 +337,13 @@ enum Failure {
 
 impl Failure {
     fn permanent(kind: &str, message: impl Into<String>) -> Self {
-        Self::Permanent {
-            kind: kind.to_string(),
-            message: message.into(),
-        }
+        Self::Permanent { kind: kind.to_string(), message: message.into() }
     }
 }
 
 impl From<DecodeError> for Failure {
     fn from(e: DecodeError) -> Self {
-        if e.is_transient() {
-            Self::Transient(e.into())
-        } else {
-            Self::permanent(e.kind(), e.to_string())
-        }
+        if e.is_transient() { Self::Transient(e.into()) } else { Self::permanent(e.kind(), e.to_string()) }
     }
 }
 
@@ -416,13 +384,8 @@ fn open_source(decoders: &DecoderRegistry, path: &Path) -> Result<Box<dyn Source
 }
 
 /// Chooses the layout and the slabs of every variable.
-fn plan_arrays(
-    schema: &DatasetSchema,
-    settings: &IngestSettings,
-    warnings: &mut Vec<String>,
-) -> Vec<ArrayJob> {
-    let kinds: std::collections::HashMap<String, VariableKind> =
-        cf::variable_kinds(schema).into_iter().collect();
+fn plan_arrays(schema: &DatasetSchema, settings: &IngestSettings, warnings: &mut Vec<String>) -> Vec<ArrayJob> {
+    let kinds: std::collections::HashMap<String, VariableKind> = cf::variable_kinds(schema).into_iter().collect();
     schema
         .variables
         .iter()
@@ -456,20 +419,11 @@ fn plan_arrays(
 }
 
 /// Decodes the first time coordinate of the schema: its span in its calendar.
-fn time_range(
-    schema: &DatasetSchema,
-    source: &mut dyn SourceDataset,
-) -> Result<Option<TimeRange>, String> {
-    let Some(var) = schema
-        .variables
-        .iter()
-        .find(|v| cf::is_time_coordinate(v.name(), &v.dims, &v.attrs))
-    else {
+fn time_range(schema: &DatasetSchema, source: &mut dyn SourceDataset) -> Result<Option<TimeRange>, String> {
+    let Some(var) = schema.variables.iter().find(|v| cf::is_time_coordinate(v.name(), &v.dims, &v.attrs)) else {
         return Ok(None);
     };
-    let data = source
-        .read(&var.path, &Region::full(&var.shape))
-        .map_err(|e| format!("{}: {e}", var.path))?;
+    let data = source.read(&var.path, &Region::full(&var.shape)).map_err(|e| format!("{}: {e}", var.path))?;
     let BlockData::Numeric(bytes) = data else {
         return Ok(None);
     };

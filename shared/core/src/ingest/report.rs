@@ -81,25 +81,16 @@ impl TimeRange {
     /// The span of a time coordinate's values (non-finite values ignored).
     /// `Ok(None)` when it holds no value; `Err` with a warning when its units or
     /// calendar cannot be read.
-    pub fn from_values(
-        variable: &str,
-        attrs: &Attributes,
-        values: &[f64],
-    ) -> Result<Option<Self>, String> {
+    pub fn from_values(variable: &str, attrs: &Attributes, values: &[f64]) -> Result<Option<Self>, String> {
         let units = attr_text(attrs, "units").unwrap_or_default();
         let encoding = TimeEncoding::from_attrs(units, attr_text(attrs, "calendar"))
             .map_err(|e| format!("{variable}: time not decoded: {e}"))?;
         let finite = values.iter().copied().filter(|v| v.is_finite());
-        let (Some(min), Some(max)) = (finite.clone().reduce(f64::min), finite.reduce(f64::max))
-        else {
+        let (Some(min), Some(max)) = (finite.clone().reduce(f64::min), finite.reduce(f64::max)) else {
             return Ok(None);
         };
-        let start = encoding
-            .decode(min)
-            .map_err(|e| format!("{variable}: {e}"))?;
-        let end = encoding
-            .decode(max)
-            .map_err(|e| format!("{variable}: {e}"))?;
+        let start = encoding.decode(min).map_err(|e| format!("{variable}: {e}"))?;
+        let end = encoding.decode(max).map_err(|e| format!("{variable}: {e}"))?;
         Ok(Some(Self {
             variable: variable.to_string(),
             calendar: encoding.calendar().name().to_string(),

@@ -22,17 +22,9 @@ impl SlabPlan {
     /// Plans slabs for an array of `shape` with write unit `unit`, source chunks
     /// `source` (if the source is chunked), `elem` bytes per element and a
     /// budget of `budget` bytes per slab.
-    pub fn new(
-        shape: &[u64],
-        unit: &[u64],
-        source: Option<&[u64]>,
-        elem: u64,
-        budget: u64,
-    ) -> Self {
+    pub fn new(shape: &[u64], unit: &[u64], source: Option<&[u64]>, elem: u64, budget: u64) -> Self {
         let n = shape.len();
-        let unit: Vec<u64> = (0..n)
-            .map(|d| unit.get(d).copied().unwrap_or(1).clamp(1, shape[d].max(1)))
-            .collect();
+        let unit: Vec<u64> = (0..n).map(|d| unit.get(d).copied().unwrap_or(1).clamp(1, shape[d].max(1))).collect();
         // Smallest extent that is a whole number of write units and of source chunks.
         let mut want: Vec<u64> = (0..n)
             .map(|d| {
@@ -63,20 +55,12 @@ impl SlabPlan {
                 want[d] -= want[d] % step;
             }
         }
-        Self {
-            slab_shape: want,
-            source_reread: reread.min(u64::MAX),
-            shape: shape.to_vec(),
-        }
+        Self { slab_shape: want, source_reread: reread.min(u64::MAX), shape: shape.to_vec() }
     }
 
     /// Number of slabs.
     pub fn len(&self) -> u64 {
-        self.shape
-            .iter()
-            .zip(&self.slab_shape)
-            .map(|(n, s)| n.div_ceil((*s).max(1)))
-            .product()
+        self.shape.iter().zip(&self.slab_shape).map(|(n, s)| n.div_ceil((*s).max(1))).product()
     }
 
     /// Whether there is nothing to read.
@@ -86,17 +70,8 @@ impl SlabPlan {
 
     /// The slabs, in C order.
     pub fn regions(&self) -> impl Iterator<Item = Region> + '_ {
-        let counts: Vec<u64> = self
-            .shape
-            .iter()
-            .zip(&self.slab_shape)
-            .map(|(n, s)| n.div_ceil((*s).max(1)))
-            .collect();
-        let total = if self.is_empty() {
-            0
-        } else {
-            counts.iter().product::<u64>()
-        };
+        let counts: Vec<u64> = self.shape.iter().zip(&self.slab_shape).map(|(n, s)| n.div_ceil((*s).max(1))).collect();
+        let total = if self.is_empty() { 0 } else { counts.iter().product::<u64>() };
         (0..total).map(move |mut i| {
             let mut start = vec![0; counts.len()];
             let mut shape = vec![0; counts.len()];
@@ -116,11 +91,7 @@ fn gcd(a: u64, b: u64) -> u64 {
 }
 
 fn lcm(a: u64, b: u64) -> u64 {
-    if a == 0 || b == 0 {
-        a.max(b)
-    } else {
-        a / gcd(a, b) * b
-    }
+    if a == 0 || b == 0 { a.max(b) } else { a / gcd(a, b) * b }
 }
 
 /// The write units (chunks or shards) covered by `region`, as regions, C order.
@@ -130,9 +101,7 @@ pub fn units_in(region: &Region, unit: &[u64], array_shape: &[u64]) -> Vec<Regio
     if n == 0 {
         return vec![region.clone()];
     }
-    let counts: Vec<u64> = (0..n)
-        .map(|d| region.shape[d].div_ceil(unit[d].max(1)))
-        .collect();
+    let counts: Vec<u64> = (0..n).map(|d| region.shape[d].div_ceil(unit[d].max(1))).collect();
     let total: u64 = counts.iter().product();
     (0..total)
         .map(|mut i| {
@@ -142,9 +111,7 @@ pub fn units_in(region: &Region, unit: &[u64], array_shape: &[u64]) -> Vec<Regio
                 let k = i % counts[d];
                 i /= counts[d];
                 start[d] = region.start[d] + k * unit[d];
-                let end = (start[d] + unit[d])
-                    .min(region.start[d] + region.shape[d])
-                    .min(array_shape[d]);
+                let end = (start[d] + unit[d]).min(region.start[d] + region.shape[d]).min(array_shape[d]);
                 shape[d] = end - start[d];
             }
             Region { start, shape }
@@ -159,32 +126,17 @@ mod tests {
     #[test]
     fn map_chunked_source_reads_whole_maps_once() {
         // The benchmark file: source chunks are whole days, zarr chunks 80x72x80.
-        let p = SlabPlan::new(
-            &[3650, 360, 720],
-            &[80, 72, 80],
-            Some(&[1, 360, 720]),
-            4,
-            128 << 20,
-        );
+        let p = SlabPlan::new(&[3650, 360, 720], &[80, 72, 80], Some(&[1, 360, 720]), 4, 128 << 20);
         assert_eq!(p.slab_shape, vec![80, 360, 720]);
         assert_eq!(p.source_reread, 1);
         assert_eq!(p.len(), 46);
         let regions: Vec<Region> = p.regions().collect();
-        assert_eq!(
-            regions.last().map(|r| (r.start[0], r.shape[0])),
-            Some((3600, 50))
-        );
+        assert_eq!(regions.last().map(|r| (r.start[0], r.shape[0])), Some((3600, 50)));
     }
 
     #[test]
     fn tight_budget_gives_up_alignment_and_says_so() {
-        let p = SlabPlan::new(
-            &[3650, 360, 720],
-            &[80, 72, 80],
-            Some(&[1, 360, 720]),
-            4,
-            16 << 20,
-        );
+        let p = SlabPlan::new(&[3650, 360, 720], &[80, 72, 80], Some(&[1, 360, 720]), 4, 16 << 20);
         assert_eq!(p.slab_shape, vec![80, 72, 720]);
         assert_eq!(p.source_reread, 5);
     }
@@ -223,18 +175,9 @@ mod tests {
 
     #[test]
     fn units_cover_region() {
-        let r = Region {
-            start: vec![80, 0],
-            shape: vec![50, 100],
-        };
+        let r = Region { start: vec![80, 0], shape: vec![50, 100] };
         let u = units_in(&r, &[80, 40], &[130, 100]);
         assert_eq!(u.len(), 3);
-        assert_eq!(
-            u[2],
-            Region {
-                start: vec![80, 80],
-                shape: vec![50, 20]
-            }
-        );
+        assert_eq!(u[2], Region { start: vec![80, 80], shape: vec![50, 20] });
     }
 }

@@ -78,11 +78,7 @@ impl AttrValue {
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value;
         fn many<T>(v: &[T], f: impl Fn(&T) -> Value) -> Value {
-            if v.len() == 1 {
-                f(&v[0])
-            } else {
-                Value::Array(v.iter().map(f).collect())
-            }
+            if v.len() == 1 { f(&v[0]) } else { Value::Array(v.iter().map(f).collect()) }
         }
         match self {
             Self::Text(s) => Value::String(s.clone()),
@@ -126,19 +122,13 @@ mod tests {
             AttrValue::Floats(DataType::Float32, vec![1.0, f64::NAN]).to_json(),
             serde_json::json!([1.0, "NaN"])
         );
-        assert_eq!(
-            AttrValue::Ints(DataType::Int16, vec![-32767]).to_json(),
-            serde_json::json!(-32767)
-        );
+        assert_eq!(AttrValue::Ints(DataType::Int16, vec![-32767]).to_json(), serde_json::json!(-32767));
         assert_eq!(AttrValue::text("K").to_json(), serde_json::json!("K"));
     }
 
     #[test]
     fn numbers_read_back_as_f64() {
-        assert_eq!(
-            AttrValue::UInts(DataType::UInt16, vec![65535]).as_f64(),
-            Some(65535.0)
-        );
+        assert_eq!(AttrValue::UInts(DataType::UInt16, vec![65535]).as_f64(), Some(65535.0));
         assert_eq!(AttrValue::text("x").as_f64(), None);
     }
 }

@@ -119,9 +119,7 @@ impl DataType {
         let Some(size) = self.size() else {
             return Vec::new();
         };
-        (0..bytes.len() / size)
-            .filter_map(|i| self.read_f64(bytes, i))
-            .collect()
+        (0..bytes.len() / size).filter_map(|i| self.read_f64(bytes, i)).collect()
     }
 }
 

@@ -37,9 +37,10 @@ impl DatasetId {
             Some("it is empty")
         } else if value.len() > Self::MAX_LEN {
             Some("it is longer than 64 characters")
-        } else if !value.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        }) {
+        } else if !value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        {
             Some("only lowercase letters, digits, '.', '_' and '-' are allowed")
         } else if !value.as_bytes()[0].is_ascii_alphanumeric() {
             Some("it must start with a letter or a digit")
@@ -124,16 +125,7 @@ mod tests {
 
     #[test]
     fn refuses_unsafe_ids() {
-        for bad in [
-            "",
-            "_reports",
-            "-x",
-            "UPPER",
-            "a/b",
-            "a b",
-            "é",
-            &"x".repeat(65),
-        ] {
+        for bad in ["", "_reports", "-x", "UPPER", "a/b", "a b", "é", &"x".repeat(65)] {
             assert!(DatasetId::new(bad).is_err(), "{bad:?}");
         }
     }
@@ -143,9 +135,6 @@ mod tests {
         let id = DatasetId::sanitized("tas_Amon_HadGEM2-ES_rcp85 (v2)").map(String::from);
         assert_eq!(id.as_deref(), Some("tas_amon_hadgem2-es_rcp85-v2"));
         assert_eq!(DatasetId::sanitized("___"), None);
-        assert_eq!(
-            DatasetId::sanitized("Ünïcode").map(String::from).as_deref(),
-            Some("n-code")
-        );
+        assert_eq!(DatasetId::sanitized("Ünïcode").map(String::from).as_deref(), Some("n-code"));
     }
 }

@@ -14,10 +14,7 @@ pub struct Region {
 impl Region {
     /// The region covering a whole array of `shape`.
     pub fn full(shape: &[u64]) -> Self {
-        Self {
-            start: vec![0; shape.len()],
-            shape: shape.to_vec(),
-        }
+        Self { start: vec![0; shape.len()], shape: shape.to_vec() }
     }
 
     /// Number of elements.
@@ -32,11 +29,7 @@ impl Region {
 
     /// One past the last index along every dimension.
     pub fn end(&self) -> Vec<u64> {
-        self.start
-            .iter()
-            .zip(&self.shape)
-            .map(|(s, n)| s + n)
-            .collect()
+        self.start.iter().zip(&self.shape).map(|(s, n)| s + n).collect()
     }
 
     /// Whether `self` lies inside an array of `shape`.
@@ -75,42 +68,33 @@ pub struct Block {
     pub data: BlockData,
 }
 
-/// Copies the sub-region `sub` (relative to `outer`'s start) out of a C-order
-/// buffer holding `outer`, into a new C-order buffer. `elem` is the element size.
+/// The contiguous runs of `sub` inside a C-order buffer holding `outer`: for
+/// each run, its offset in `outer`'s buffer and its length, in elements, in
+/// C order of `sub`. `None` when `sub` does not lie inside `outer`.
 ///
-/// Used to cut chunks out of slabs. Panics never: returns `None` when `sub` does
-/// not fit in `outer` or the buffer is too short.
-pub fn copy_subregion(buf: &[u8], outer: &Region, sub: &Region, elem: usize) -> Option<Vec<u8>> {
+/// The one place that walks sub-regions: copying chunks out of slabs, pasting
+/// chunks into answers, for numbers and text alike.
+pub fn runs(outer: &Region, sub: &Region) -> Option<Vec<(usize, usize)>> {
     let n = outer.shape.len();
-    if sub.shape.len() != n || sub.start.len() != n {
+    if sub.shape.len() != n || sub.start.len() != n || outer.start.len() != n {
         return None;
     }
     for d in 0..n {
-        if sub.start[d] < outer.start[d]
-            || sub.start[d] + sub.shape[d] > outer.start[d] + outer.shape[d]
-        {
+        if sub.start[d] < outer.start[d] || sub.start[d] + sub.shape[d] > outer.start[d] + outer.shape[d] {
             return None;
         }
     }
-    let total = usize::try_from(outer.len()).ok()? * elem;
-    if buf.len() < total {
-        return None;
-    }
-    let out_len = usize::try_from(sub.len()).ok()? * elem;
-    let mut out = Vec::with_capacity(out_len);
     if n == 0 {
-        out.extend_from_slice(buf.get(..elem)?);
-        return Some(out);
+        return Some(vec![(0, 1)]);
     }
     if sub.is_empty() {
-        return Some(out);
+        return Some(Vec::new());
     }
-    // Strides of the outer buffer, in elements.
     let mut strides = vec![1usize; n];
     for d in (0..n - 1).rev() {
         strides[d] = strides[d + 1] * usize::try_from(outer.shape[d + 1]).ok()?;
     }
-    // Merge the innermost dimensions that are copied whole into one run.
+    // Merge the innermost dimensions that are taken whole into one run.
     let mut run_dims = 1;
     while run_dims < n
         && sub.shape[n - run_dims] == outer.shape[n - run_dims]
@@ -118,29 +102,20 @@ pub fn copy_subregion(buf: &[u8], outer: &Region, sub: &Region, elem: usize) -> 
     {
         run_dims += 1;
     }
-    let run_len: usize = sub.shape[n - run_dims..]
-        .iter()
-        .map(|&x| x as usize)
-        .product::<usize>()
-        * elem;
+    let run_len = usize::try_from(sub.shape[n - run_dims..].iter().product::<u64>()).ok()?;
     let outer_dims = n - run_dims;
+    let count = usize::try_from(sub.shape[..outer_dims].iter().product::<u64>()).ok()?;
+    let mut out = Vec::with_capacity(count);
     let mut idx = vec![0u64; outer_dims];
-    loop {
-        let mut offset = 0usize;
+    let d_run = n - run_dims;
+    let base = usize::try_from(sub.start[d_run] - outer.start[d_run]).ok()? * strides[d_run];
+    for _ in 0..count {
+        let mut offset = base;
         for d in 0..outer_dims {
             offset += usize::try_from(sub.start[d] - outer.start[d] + idx[d]).ok()? * strides[d];
         }
-        let d_run = n - run_dims;
-        offset += usize::try_from(sub.start[d_run] - outer.start[d_run]).ok()? * strides[d_run];
-        let byte = offset * elem;
-        out.extend_from_slice(buf.get(byte..byte + run_len)?);
-        // Next index, odometer style.
-        let mut d = outer_dims;
-        loop {
-            if d == 0 {
-                return Some(out);
-            }
-            d -= 1;
+        out.push((offset, run_len));
+        for d in (0..outer_dims).rev() {
             idx[d] += 1;
             if idx[d] < sub.shape[d] {
                 break;
@@ -148,6 +123,34 @@ pub fn copy_subregion(buf: &[u8], outer: &Region, sub: &Region, elem: usize) -> 
             idx[d] = 0;
         }
     }
+    Some(out)
+}
+
+/// Copies the sub-region `sub` out of a C-order buffer holding `outer` into a
+/// new C-order buffer. `elem` is the element size. Used to cut chunks out of
+/// slabs. `None` when `sub` does not fit in `outer` or the buffer is too short.
+pub fn copy_subregion(buf: &[u8], outer: &Region, sub: &Region, elem: usize) -> Option<Vec<u8>> {
+    let total = usize::try_from(outer.len()).ok()? * elem;
+    if buf.len() < total {
+        return None;
+    }
+    let mut out = Vec::with_capacity(usize::try_from(sub.len()).ok()? * elem);
+    for (offset, len) in runs(outer, sub)? {
+        out.extend_from_slice(buf.get(offset * elem..(offset + len) * elem)?);
+    }
+    Some(out)
+}
+
+/// Writes `src` (C order, holding `sub`) into `dst` (C order, holding `outer`).
+/// Used to assemble answers from chunks. `None` when it does not fit.
+pub fn paste_subregion(dst: &mut [u8], outer: &Region, src: &[u8], sub: &Region, elem: usize) -> Option<()> {
+    let mut at = 0usize;
+    for (offset, len) in runs(outer, sub)? {
+        let bytes = len * elem;
+        dst.get_mut(offset * elem..offset * elem + bytes)?.copy_from_slice(src.get(at..at + bytes)?);
+        at += bytes;
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -162,67 +165,51 @@ mod tests {
     fn copies_inner_block() {
         // 3x4 array, take rows 1..3, cols 1..3
         let outer = Region::full(&[3, 4]);
-        let sub = Region {
-            start: vec![1, 1],
-            shape: vec![2, 2],
-        };
-        assert_eq!(
-            copy_subregion(&iota(12), &outer, &sub, 1),
-            Some(vec![5, 6, 9, 10])
-        );
+        let sub = Region { start: vec![1, 1], shape: vec![2, 2] };
+        assert_eq!(copy_subregion(&iota(12), &outer, &sub, 1), Some(vec![5, 6, 9, 10]));
     }
 
     #[test]
     fn copies_with_offset_outer_and_whole_rows() {
-        let outer = Region {
-            start: vec![10, 0],
-            shape: vec![3, 4],
-        };
-        let sub = Region {
-            start: vec![11, 0],
-            shape: vec![2, 4],
-        };
-        assert_eq!(
-            copy_subregion(&iota(12), &outer, &sub, 1),
-            Some((4..12).collect())
-        );
+        let outer = Region { start: vec![10, 0], shape: vec![3, 4] };
+        let sub = Region { start: vec![11, 0], shape: vec![2, 4] };
+        assert_eq!(copy_subregion(&iota(12), &outer, &sub, 1), Some((4..12).collect()));
     }
 
     #[test]
     fn copies_multibyte_3d() {
         let outer = Region::full(&[2, 2, 3]);
         let data: Vec<u8> = (0u16..12).flat_map(u16::to_le_bytes).collect();
-        let sub = Region {
-            start: vec![0, 1, 1],
-            shape: vec![2, 1, 2],
-        };
+        let sub = Region { start: vec![0, 1, 1], shape: vec![2, 1, 2] };
         let got = copy_subregion(&data, &outer, &sub, 2).unwrap_or_default();
-        let vals: Vec<u16> = got
-            .chunks(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
+        let vals: Vec<u16> = got.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         assert_eq!(vals, vec![4, 5, 10, 11]);
     }
 
     #[test]
     fn refuses_out_of_bounds() {
         let outer = Region::full(&[2, 2]);
-        let sub = Region {
-            start: vec![1, 1],
-            shape: vec![2, 1],
-        };
+        let sub = Region { start: vec![1, 1], shape: vec![2, 1] };
         assert_eq!(copy_subregion(&iota(4), &outer, &sub, 1), None);
-        assert_eq!(
-            copy_subregion(&iota(3), &outer, &Region::full(&[2, 2]), 1),
-            None
-        );
+        assert_eq!(copy_subregion(&iota(3), &outer, &Region::full(&[2, 2]), 1), None);
+    }
+
+    #[test]
+    fn paste_inverts_copy() {
+        let outer = Region { start: vec![2, 10], shape: vec![4, 5] };
+        let sub = Region { start: vec![3, 11], shape: vec![2, 3] };
+        let src = iota(20);
+        let piece = copy_subregion(&src, &outer, &sub, 1).unwrap_or_default();
+        assert_eq!(piece, vec![6, 7, 8, 11, 12, 13]);
+        let mut dst = vec![0u8; 20];
+        assert_eq!(paste_subregion(&mut dst, &outer, &piece, &sub, 1), Some(()));
+        let expect: Vec<u8> = (0..20u8).map(|i| if [6, 7, 8, 11, 12, 13].contains(&i) { i } else { 0 }).collect();
+        assert_eq!(dst, expect);
+        assert_eq!(paste_subregion(&mut dst, &outer, &piece[..5], &sub, 1), None);
     }
 
     #[test]
     fn scalar_region() {
-        assert_eq!(
-            copy_subregion(&[7, 8], &Region::full(&[]), &Region::full(&[]), 2),
-            Some(vec![7, 8])
-        );
+        assert_eq!(copy_subregion(&[7, 8], &Region::full(&[]), &Region::full(&[]), 2), Some(vec![7, 8]));
     }
 }

@@ -92,10 +92,7 @@ impl DatasetSchema {
 
     /// The root group's attributes.
     pub fn global_attrs(&self) -> Option<&Attributes> {
-        self.groups
-            .iter()
-            .find(|g| g.path.is_empty())
-            .map(|g| &g.attrs)
+        self.groups.iter().find(|g| g.path.is_empty()).map(|g| &g.attrs)
     }
 
     /// Variables in the group at `group` (`""` for the root).

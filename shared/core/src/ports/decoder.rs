@@ -101,14 +101,10 @@ impl DecoderRegistry {
 
     /// The decoder for a file starting with `head`.
     pub fn detect(&self, head: &[u8]) -> Result<Arc<dyn SourceDecoder>, DecodeError> {
-        self.decoders
-            .iter()
-            .find(|d| d.can_decode(head))
-            .cloned()
-            .ok_or_else(|| DecodeError::UnknownFormat {
-                head: head.iter().take(8).map(|b| format!("{b:02x}")).collect(),
-                supported: self.names().join(", "),
-            })
+        self.decoders.iter().find(|d| d.can_decode(head)).cloned().ok_or_else(|| DecodeError::UnknownFormat {
+            head: head.iter().take(8).map(|b| format!("{b:02x}")).collect(),
+            supported: self.names().join(", "),
+        })
     }
 
     /// Names of the registered decoders.

@@ -44,14 +44,8 @@ impl RepoError {
     }
 
     /// A transient error with its cause.
-    pub fn unavailable(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self::Unavailable {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
+    pub fn unavailable(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable { message: message.into(), source: Some(Box::new(source)) }
     }
 }
 
@@ -190,18 +184,10 @@ pub trait Repository: Send + Sync {
     async fn begin(&self, dataset: &DatasetId) -> Result<Box<dyn Transaction>, RepoError>;
 
     /// Opens a version of a dataset for reading.
-    async fn open(
-        &self,
-        dataset: &DatasetId,
-        version: &Version,
-    ) -> Result<Box<dyn DatasetReader>, RepoError>;
+    async fn open(&self, dataset: &DatasetId, version: &Version) -> Result<Box<dyn DatasetReader>, RepoError>;
 
     /// The newest `limit` commits, newest first.
-    async fn history(
-        &self,
-        dataset: &DatasetId,
-        limit: usize,
-    ) -> Result<Vec<CommitInfo>, RepoError>;
+    async fn history(&self, dataset: &DatasetId, limit: usize) -> Result<Vec<CommitInfo>, RepoError>;
 }
 
 /// Changes to one dataset that become visible together at `commit`, or not at

@@ -1,0 +1,130 @@
+//! The zarrs store the hub uses: `zarrs_icechunk`'s store, with one fix.
+//!
+//! `AsyncIcechunkStore::get_partial_many` turns a chunk that was never stored
+//! into an error, where `get` returns "absent" (so zarrs reads the fill value).
+//! The hub leaves fill-only chunks out, and zarrs reads parts of chunks (shard
+//! indexes, partial decoding), so those reads would fail. Here a missing chunk
+//! is absent for partial reads too. Everything else is delegated.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use icechunk::format::ByteRange as IcByteRange;
+use icechunk::store::StoreErrorKind;
+use zarrs_icechunk::AsyncIcechunkStore;
+use zarrs_storage::byte_range::{ByteRange, ByteRangeIterator};
+use zarrs_storage::{
+    AsyncListableStorageTraits, AsyncMaybeBytesIterator, AsyncReadableStorageTraits, AsyncWritableStorageTraits, Bytes,
+    MaybeBytes, OffsetBytesIterator, StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix,
+};
+
+/// The hub's zarrs store over one Icechunk session.
+pub struct HubStore {
+    inner: AsyncIcechunkStore,
+}
+
+impl HubStore {
+    /// Wraps a session.
+    pub fn new(session: icechunk::session::Session) -> Self {
+        Self { inner: AsyncIcechunkStore::new(session) }
+    }
+
+    /// The session.
+    pub fn session(&self) -> Arc<tokio::sync::RwLock<icechunk::session::Session>> {
+        self.inner.session()
+    }
+}
+
+#[async_trait]
+impl AsyncReadableStorageTraits for HubStore {
+    async fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
+        self.inner.get(key).await
+    }
+
+    async fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<AsyncMaybeBytesIterator<'a>, StorageError> {
+        let ranges: Vec<(String, IcByteRange)> = byte_ranges
+            .map(|r| {
+                let range = match r {
+                    ByteRange::FromStart(offset, None) => IcByteRange::from_offset(offset),
+                    ByteRange::FromStart(offset, Some(len)) => IcByteRange::from_offset_with_length(offset, len),
+                    ByteRange::Suffix(len) => IcByteRange::Last(len),
+                };
+                (key.to_string(), range)
+            })
+            .collect();
+        let store = icechunk::Store::from_session(self.inner.session()).await;
+        let results = match store.get_partial_values(ranges).await {
+            Ok(r) => r,
+            Err(e) if matches!(e.kind(), StoreErrorKind::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(StorageError::Other(e.to_string())),
+        };
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Ok(b) => out.push(Ok(b)),
+                Err(e) if matches!(e.kind(), StoreErrorKind::NotFound(_)) => return Ok(None),
+                Err(e) => out.push(Err(StorageError::Other(e.to_string()))),
+            }
+        }
+        Ok(Some(futures::stream::iter(out).boxed()))
+    }
+
+    async fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        self.inner.size_key(key).await
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        true
+    }
+}
+
+#[async_trait]
+impl AsyncWritableStorageTraits for HubStore {
+    async fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+        self.inner.set(key, value).await
+    }
+
+    async fn set_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        offset_values: OffsetBytesIterator<'a>,
+    ) -> Result<(), StorageError> {
+        self.inner.set_partial_many(key, offset_values).await
+    }
+
+    async fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
+        self.inner.erase(key).await
+    }
+
+    async fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
+        self.inner.erase_prefix(prefix).await
+    }
+
+    fn supports_set_partial(&self) -> bool {
+        false
+    }
+}
+
+#[async_trait]
+impl AsyncListableStorageTraits for HubStore {
+    async fn list(&self) -> Result<StoreKeys, StorageError> {
+        self.inner.list().await
+    }
+
+    async fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
+        self.inner.list_prefix(prefix).await
+    }
+
+    async fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
+        self.inner.list_dir(prefix).await
+    }
+
+    async fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
+        self.inner.size_prefix(prefix).await
+    }
+}

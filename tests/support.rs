@@ -1,0 +1,88 @@
+//! Helpers for the end-to-end tests: a hub with its ingest service, and the
+//! comparison of a stored dataset with its source file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hub_core::ingest::{IngestReport, IngestService, IngestSettings, NoProgress};
+use hub_core::model::{BlockData, DatasetId, Region};
+use hub_core::ports::{DecoderRegistry, Repository, SourceDecoder, Version};
+use hub_store::{ObjectStoreReports, StoreUrl};
+use hub_zarr::{HubSettings, IcechunkHub};
+
+/// A hub and its ingest service.
+pub struct TestHub {
+    pub hub: Arc<IcechunkHub>,
+    pub service: IngestService,
+    pub reports: ObjectStoreReports,
+}
+
+impl TestHub {
+    pub fn new(url: StoreUrl) -> Self {
+        Self::with_settings(url, IngestSettings::default())
+    }
+
+    pub fn with_settings(url: StoreUrl, settings: IngestSettings) -> Self {
+        let hub = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
+        let reports = ObjectStoreReports::new(hub.root_store());
+        let decoders = DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder));
+        let service = IngestService::new(decoders, hub.clone(), Arc::new(reports.clone()), settings);
+        Self { hub, service, reports }
+    }
+
+    /// Ingests a local file under `key` into `dataset`.
+    pub async fn ingest(&self, dataset: &str, path: &Path, key: &str) -> IngestReport {
+        let upload = hub_store::local_upload(path, key).unwrap();
+        self.service.ingest(&DatasetId::new(dataset).unwrap(), &upload, Arc::new(NoProgress)).await.unwrap()
+    }
+}
+
+/// Asserts that every variable of the source file is stored with identical
+/// values, dimensions and attributes (storage-only attributes aside).
+pub async fn assert_same_as_source(hub: &dyn Repository, dataset: &str, source_path: &Path) {
+    let mut source = hub_netcdf::NetcdfDecoder.open(source_path).unwrap();
+    let schema = source.schema().clone();
+    let reader = hub.open(&DatasetId::new(dataset).unwrap(), &Version::Latest).await.unwrap();
+    let arrays = reader.arrays().await.unwrap();
+    assert_eq!(
+        arrays.len(),
+        schema.variables.len(),
+        "{dataset}: arrays {:?}",
+        arrays.iter().map(|a| &a.path).collect::<Vec<_>>()
+    );
+    for var in &schema.variables {
+        let stored =
+            arrays.iter().find(|a| a.path == var.path).unwrap_or_else(|| panic!("{dataset}: {} missing", var.path));
+        assert_eq!(stored.dims, var.dims, "{}: dims", var.path);
+        assert_eq!(stored.shape, var.shape, "{}: shape", var.path);
+        assert_eq!(stored.dtype, var.dtype, "{}: dtype", var.path);
+        for (k, v) in &var.attrs {
+            let got = stored.attrs.get(k).unwrap_or_else(|| panic!("{}: attribute {k} missing", var.path));
+            match (v.as_f64s(), got.as_f64s()) {
+                (Some(a), Some(b)) => {
+                    assert_eq!(a.len(), b.len(), "{}: {k}", var.path);
+                    for (x, y) in a.iter().zip(&b) {
+                        assert!((x.is_nan() && y.is_nan()) || x == y, "{}: attribute {k}: {a:?} vs {b:?}", var.path);
+                    }
+                }
+                _ => assert_eq!(v.to_json(), got.to_json(), "{}: attribute {k}", var.path),
+            }
+        }
+        let full = Region::full(&var.shape);
+        let want = source.read(&var.path, &full).unwrap();
+        let got = reader.read(&var.path, &full).await.unwrap();
+        match (&want, &got) {
+            (BlockData::Numeric(a), BlockData::Numeric(b)) => {
+                assert!(
+                    a == b,
+                    "{dataset}/{}: {} bytes differ",
+                    var.path,
+                    a.iter().zip(b).filter(|(x, y)| x != y).count()
+                )
+            }
+            _ => assert_eq!(want, got, "{dataset}/{}", var.path),
+        }
+    }
+}
