@@ -196,11 +196,10 @@ impl Repository for IcechunkHub {
                     if hub_store::layout::is_reserved(name) {
                         continue;
                     }
-                    if let Ok(id) = DatasetId::new(name) {
-                        if self.is_dataset(&id).await? {
+                    if let Ok(id) = DatasetId::new(name)
+                        && self.is_dataset(&id).await? {
                             ids.push(id);
                         }
-                    }
                 }
                 ids
             }

@@ -37,11 +37,10 @@ pub fn attrs_json(attrs: &Attributes, dtype: Option<DataType>) -> Map<String, Va
 pub fn attrs_from_json(map: &Map<String, Value>, dtype: DataType) -> Attributes {
     map.iter()
         .filter_map(|(k, v)| {
-            if k == "_FillValue" && dtype.is_float() {
-                if let Some(x) = v.as_str().and_then(decode_f64_base64) {
+            if k == "_FillValue" && dtype.is_float()
+                && let Some(x) = v.as_str().and_then(decode_f64_base64) {
                     return Some((k.clone(), AttrValue::Floats(dtype, vec![x])));
                 }
-            }
             attr_from_json(v).map(|a| (k.clone(), a))
         })
         .collect()
@@ -55,7 +54,7 @@ fn decode_f64_base64(s: &str) -> Option<f64> {
 fn attr_from_json(v: &Value) -> Option<AttrValue> {
     match v {
         Value::String(s) => Some(AttrValue::Text(s.clone())),
-        Value::Number(n) => number_attr(&[n.clone()]),
+        Value::Number(n) => number_attr(std::slice::from_ref(n)),
         Value::Array(items) => {
             if items.iter().all(Value::is_string) {
                 Some(AttrValue::Texts(items.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()))

@@ -264,7 +264,7 @@ pub fn netcdf_default_fill(dtype: DataType) -> FillValue {
         DataType::UInt16 => FillValue::UInt(65535),
         DataType::UInt32 => FillValue::UInt(4_294_967_295),
         DataType::UInt64 => FillValue::UInt(18_446_744_073_709_551_614),
-        DataType::Float32 => FillValue::Float(f64::from(9.969_209_968_386_869e36_f32)),
+        DataType::Float32 => FillValue::Float(f64::from(9.969_21e36_f32)),
         DataType::Float64 => FillValue::Float(9.969_209_968_386_869e36),
         DataType::String => FillValue::Text(String::new()),
     }

@@ -55,7 +55,7 @@ impl SlabPlan {
                 want[d] -= want[d] % step;
             }
         }
-        Self { slab_shape: want, source_reread: reread.min(u64::MAX), shape: shape.to_vec() }
+        Self { slab_shape: want, source_reread: reread, shape: shape.to_vec() }
     }
 
     /// Number of slabs.
@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn regions_tile_the_array_exactly() {
         let p = SlabPlan::new(&[7, 5, 3], &[2, 2, 3], None, 8, 8 * 12);
-        let mut seen = vec![0u8; 7 * 5 * 3];
+        let mut seen = [0u8; 7 * 5 * 3];
         for r in p.regions() {
             assert_eq!(r.start[0] % 2, 0);
             for i in r.start[0]..r.start[0] + r.shape[0] {
