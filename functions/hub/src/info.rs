@@ -44,13 +44,14 @@ pub async fn summarise(hub: &dyn Repository, id: &DatasetId, history: usize) -> 
         let uncompressed = info.shape.iter().product::<u64>() * info.dtype.size().unwrap_or(8) as u64;
         let name = info.path.rsplit('/').next().unwrap_or(&info.path);
         if cf::is_time_coordinate(name, &info.dims, &info.attrs)
-            && let BlockData::Numeric(bytes) = reader.read(&info.path, &Region::full(&info.shape)).await? {
-                match TimeRange::from_values(&info.path, &info.attrs, &info.dtype.to_f64_vec(&bytes)) {
-                    Ok(Some(t)) => time.push(t),
-                    Ok(None) => {}
-                    Err(w) => warnings.push(w),
-                }
+            && let BlockData::Numeric(bytes) = reader.read(&info.path, &Region::full(&info.shape)).await?
+        {
+            match TimeRange::from_values(&info.path, &info.attrs, &info.dtype.to_f64_vec(&bytes)) {
+                Ok(Some(t)) => time.push(t),
+                Ok(None) => {}
+                Err(w) => warnings.push(w),
             }
+        }
         arrays.push(ArraySummary { info, uncompressed_bytes: uncompressed, stored_bytes: stored });
     }
     let uncompressed_bytes = arrays.iter().map(|a| a.uncompressed_bytes).sum();

@@ -52,10 +52,11 @@ pub fn uploads(event: &S3Event) -> (Vec<UploadRef>, Vec<EventError>) {
     let mut bad = Vec::new();
     for (index, record) in event.records.iter().enumerate() {
         if let Some(name) = &record.event_name
-            && !name.starts_with("ObjectCreated:") {
-                tracing::info!(index, event = %name, "record ignored: not an ObjectCreated event");
-                continue;
-            }
+            && !name.starts_with("ObjectCreated:")
+        {
+            tracing::info!(index, event = %name, "record ignored: not an ObjectCreated event");
+            continue;
+        }
         let Some(bucket) = record.s3.bucket.name.clone() else {
             bad.push(EventError::Missing { index, field: "bucket name" });
             continue;

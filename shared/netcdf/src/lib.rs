@@ -20,6 +20,7 @@
 mod attrs;
 mod classic;
 pub mod fixtures;
+mod hdf5_chunks;
 mod open_files;
 mod source;
 

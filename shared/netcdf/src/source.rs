@@ -1,5 +1,6 @@
 //! An opened NetCDF (or netCDF-4-readable HDF5) file.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use hub_core::model::{Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema};
@@ -8,6 +9,13 @@ use netcdf::types::{FloatType, IntType, NcVariableType};
 use netcdf::{Extent, Extents, Group, Variable};
 
 use crate::attrs;
+use crate::hdf5_chunks::ChunkIndex;
+
+/// Whether chunked NetCDF-4 variables are decoded by the hub itself (default)
+/// rather than netCDF-C; `HUB_NETCDF_FAST_PATH=0` turns it off.
+fn fast_path_enabled() -> bool {
+    std::env::var("HUB_NETCDF_FAST_PATH").map_or(true, |v| v != "0")
+}
 
 #[cfg(target_endian = "big")]
 compile_error!("the hub hands little-endian buffers between ports; netCDF returns native order");
@@ -27,6 +35,10 @@ enum Kind {
 pub struct NetcdfSource {
     /// Declared before the guard: closed before the next opener is let in.
     file: netcdf::File,
+    /// Chunked variables read without netCDF-C (see `hdf5_chunks`).
+    fast: HashMap<String, ChunkIndex>,
+    /// The file, for positional reads of those.
+    raw: std::fs::File,
     _guard: crate::open_files::FileGuard,
     format: String,
     schema: DatasetSchema,
@@ -89,6 +101,16 @@ fn collect_attrs<'a>(
 impl NetcdfSource {
     /// Opens a file and reads its schema.
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
+        Self::open_with(path, fast_path_enabled())
+    }
+
+    /// Opens a file read by netCDF-C alone (no fast path): the reference the
+    /// fast path is checked against.
+    pub fn open_reference(path: &Path) -> Result<Self, DecodeError> {
+        Self::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, fast_path: bool) -> Result<Self, DecodeError> {
         crate::classic::check_not_truncated(path)?;
         let guard = crate::open_files::FileGuard::acquire(path)?;
         let file = netcdf::open(path).map_err(|e| nc_err("cannot open as NetCDF", e))?;
@@ -103,7 +125,24 @@ impl NetcdfSource {
                 walk_group(&child, &child.name(), &mut schema, &mut kinds);
             }
         }
-        Ok(Self { file, _guard: guard, format, schema, kinds })
+        let mut file = file;
+        let mut fast = HashMap::new();
+        let candidates: Vec<(String, DataType)> = schema
+            .variables
+            .iter()
+            .zip(&kinds)
+            .filter(|(v, (_, k))| *k == Kind::Numeric && v.source_chunks.is_some())
+            .map(|(v, _)| (v.path.clone(), v.dtype))
+            .collect();
+        if format == "NetCDF-4/HDF5" && !candidates.is_empty() && fast_path {
+            // Index the chunks while netCDF's handle is closed: HDF5 handles of
+            // one file must not overlap (see `open_files`).
+            drop(file);
+            fast = crate::hdf5_chunks::index_file(path, &candidates);
+            file = netcdf::open(path).map_err(|e| nc_err("cannot open as NetCDF", e))?;
+        }
+        let raw = std::fs::File::open(path)?;
+        Ok(Self { file, fast, raw, _guard: guard, format, schema, kinds })
     }
 
     /// Runs `f` on the variable at `path` (variables borrow their group, so
@@ -250,6 +289,11 @@ impl SourceDataset for NetcdfSource {
         }
         let elem = schema_var.dtype.size().unwrap_or(1);
         let n = usize::try_from(region.len()).map_err(|_| DecodeError::InvalidRequest("region too large".into()))?;
+        if let Some(index) = self.fast.get(path) {
+            let mut buf = vec![0u8; n * elem];
+            index.read(&self.raw, region, &mut buf)?;
+            return Ok(BlockData::Numeric(buf));
+        }
         self.with_variable(path, |var| read_variable(var, path, kind, region, n, elem))
     }
 }
@@ -309,6 +353,42 @@ fn read_variable(
                 out.push(var.get_string(ext).map_err(|e| nc_err(&format!("reading {path}"), e))?);
             }
             Ok(BlockData::Strings(out))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::Fixture;
+
+    /// The fast path gives exactly what netCDF-C gives, for whole variables and
+    /// for regions cutting across chunks.
+    #[test]
+    fn fast_path_matches_netcdf_c() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("f.nc");
+        Fixture::Netcdf4NoLeapFill.write(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut fast = NetcdfSource::open_with(&path, true).unwrap_or_else(|e| panic!("{e}"));
+        assert!(fast.fast.contains_key("pr"), "pr is read by the fast path");
+        let schema = fast.schema().clone();
+        drop(fast);
+        for var in schema.variables.iter().filter(|v| v.dtype != DataType::String) {
+            let regions = [
+                Region::full(&var.shape),
+                Region {
+                    start: var.shape.iter().map(|n| n / 3).collect(),
+                    shape: var.shape.iter().map(|n| (n / 2).max(1)).collect(),
+                },
+            ];
+            for region in regions {
+                let mut fast = NetcdfSource::open_with(&path, true).unwrap_or_else(|e| panic!("{e}"));
+                let a = fast.read(&var.path, &region).unwrap_or_else(|e| panic!("{e}"));
+                drop(fast);
+                let mut slow = NetcdfSource::open_reference(&path).unwrap_or_else(|e| panic!("{e}"));
+                let b = slow.read(&var.path, &region).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(a, b, "{} {region:?}", var.path);
+            }
         }
     }
 }

@@ -197,9 +197,10 @@ impl Repository for IcechunkHub {
                         continue;
                     }
                     if let Ok(id) = DatasetId::new(name)
-                        && self.is_dataset(&id).await? {
-                            ids.push(id);
-                        }
+                        && self.is_dataset(&id).await?
+                    {
+                        ids.push(id);
+                    }
                 }
                 ids
             }

@@ -37,10 +37,12 @@ pub fn attrs_json(attrs: &Attributes, dtype: Option<DataType>) -> Map<String, Va
 pub fn attrs_from_json(map: &Map<String, Value>, dtype: DataType) -> Attributes {
     map.iter()
         .filter_map(|(k, v)| {
-            if k == "_FillValue" && dtype.is_float()
-                && let Some(x) = v.as_str().and_then(decode_f64_base64) {
-                    return Some((k.clone(), AttrValue::Floats(dtype, vec![x])));
-                }
+            if k == "_FillValue"
+                && dtype.is_float()
+                && let Some(x) = v.as_str().and_then(decode_f64_base64)
+            {
+                return Some((k.clone(), AttrValue::Floats(dtype, vec![x])));
+            }
             attr_from_json(v).map(|a| (k.clone(), a))
         })
         .collect()
