@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::sync::Arc;
+
 use crate::cf::FillValue;
 use crate::ingest::{ArrayLayout, Compression};
 use crate::model::{AttrValue, Attributes, Block, BlockData, DataType, DatasetId, Region};
@@ -58,8 +60,12 @@ async fn write_field(repo: &dyn Repository, ds: &DatasetId, key: &str) -> String
     // Two blocks aligned to chunks along the first axis.
     let first = Region { start: vec![0, 0, 0], shape: vec![4, 5, 6] };
     let second = Region { start: vec![4, 0, 0], shape: vec![3, 5, 6] };
-    tx.write_block("t", Block { region: first, data: BlockData::Numeric(f32_bytes(&data[..4 * 30])) }).await.unwrap();
-    tx.write_block("t", Block { region: second, data: BlockData::Numeric(f32_bytes(&data[4 * 30..])) }).await.unwrap();
+    tx.write_block("t", Arc::new(Block { region: first, data: BlockData::Numeric(f32_bytes(&data[..4 * 30])) }))
+        .await
+        .unwrap();
+    tx.write_block("t", Arc::new(Block { region: second, data: BlockData::Numeric(f32_bytes(&data[4 * 30..])) }))
+        .await
+        .unwrap();
     tx.commit(commit(key)).await.unwrap()
 }
 
@@ -119,7 +125,7 @@ pub async fn uncommitted_changes_are_invisible(repo: &dyn Repository) {
         let tx = repo.begin(&ds).await.unwrap();
         tx.create_array(&spec("other", &[2, 2, 2], &[2, 2, 2], None)).await.unwrap();
         let data = f32_bytes(&[1.0; 8]);
-        tx.write_block("other", Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(data) })
+        tx.write_block("other", Arc::new(Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(data) }))
             .await
             .unwrap();
         // dropped here
@@ -151,7 +157,10 @@ pub async fn fill_chunks_are_skipped(repo: &dyn Repository) {
     let mut values = vec![-9999.0f32; 16];
     values[0] = 1.0; // only the first chunk holds data
     let stats = tx
-        .write_block("s", Block { region: Region::full(&[4, 4]), data: BlockData::Numeric(f32_bytes(&values)) })
+        .write_block(
+            "s",
+            Arc::new(Block { region: Region::full(&[4, 4]), data: BlockData::Numeric(f32_bytes(&values)) }),
+        )
         .await
         .unwrap();
     assert_eq!((stats.chunks_written, stats.chunks_skipped), (1, 3));
@@ -171,9 +180,12 @@ pub async fn history_and_time_travel(repo: &dyn Repository) {
     let first = write_field(repo, &ds, "a.nc").await;
     let tx = repo.begin(&ds).await.unwrap();
     tx.create_array(&spec("more", &[2, 2, 2], &[2, 2, 2], None)).await.unwrap();
-    tx.write_block("more", Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[3.0; 8])) })
-        .await
-        .unwrap();
+    tx.write_block(
+        "more",
+        Arc::new(Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[3.0; 8])) }),
+    )
+    .await
+    .unwrap();
     let second = tx.commit(commit("b.nc")).await.unwrap();
     let history = repo.history(&ds, 10).await.unwrap();
     assert_eq!(history[0].snapshot_id, second);
@@ -198,15 +210,18 @@ pub async fn strings_and_scalars(repo: &dyn Repository) {
     names.attrs.clear();
     tx.create_array(&names).await.unwrap();
     let texts = vec!["Hà Nội".to_string(), String::new(), "Montréal".to_string()];
-    tx.write_block("name", Block { region: Region::full(&[3]), data: BlockData::Strings(texts.clone()) })
+    tx.write_block("name", Arc::new(Block { region: Region::full(&[3]), data: BlockData::Strings(texts.clone()) }))
         .await
         .unwrap();
     let mut height = spec("height", &[], &[], None);
     height.dims.clear();
     tx.create_array(&height).await.unwrap();
-    tx.write_block("height", Block { region: Region::full(&[]), data: BlockData::Numeric(f32_bytes(&[2.0])) })
-        .await
-        .unwrap();
+    tx.write_block(
+        "height",
+        Arc::new(Block { region: Region::full(&[]), data: BlockData::Numeric(f32_bytes(&[2.0])) }),
+    )
+    .await
+    .unwrap();
     tx.commit(commit("t.nc")).await.unwrap();
     let reader = repo.open(&ds, &Version::Latest).await.unwrap();
     assert_eq!(reader.read("name", &Region::full(&[3])).await.unwrap(), BlockData::Strings(texts));
@@ -219,9 +234,12 @@ pub async fn sharded_arrays(repo: &dyn Repository) {
     let tx = repo.begin(&ds).await.unwrap();
     tx.put_group("", &Attributes::new()).await.unwrap();
     tx.create_array(&spec("t", &[7, 5, 6], &[2, 3, 3], Some(vec![4, 3, 6]))).await.unwrap();
-    tx.write_block("t", Block { region: Region::full(&[7, 5, 6]), data: BlockData::Numeric(f32_bytes(&field())) })
-        .await
-        .unwrap();
+    tx.write_block(
+        "t",
+        Arc::new(Block { region: Region::full(&[7, 5, 6]), data: BlockData::Numeric(f32_bytes(&field())) }),
+    )
+    .await
+    .unwrap();
     tx.commit(commit("sh.nc")).await.unwrap();
     let reader = repo.open(&ds, &Version::Latest).await.unwrap();
     assert_eq!(reader.arrays().await.unwrap()[0].shard, Some(vec![4, 3, 6]));
@@ -239,7 +257,10 @@ pub async fn sharded_arrays(repo: &dyn Repository) {
     let mut values = vec![-9999.0f32; 32];
     values[0] = 5.0;
     let stats = tx
-        .write_block("sparse", Block { region: Region::full(&[8, 4]), data: BlockData::Numeric(f32_bytes(&values)) })
+        .write_block(
+            "sparse",
+            Arc::new(Block { region: Region::full(&[8, 4]), data: BlockData::Numeric(f32_bytes(&values)) }),
+        )
         .await
         .unwrap();
     assert_eq!((stats.chunks_written, stats.chunks_skipped), (1, 1));
@@ -257,13 +278,17 @@ pub async fn bad_blocks_are_refused(repo: &dyn Repository) {
     let tx = repo.begin(&ds).await.unwrap();
     tx.create_array(&spec("t", &[7, 5, 6], &[4, 3, 6], None)).await.unwrap();
     let misaligned = Region { start: vec![1, 0, 0], shape: vec![2, 5, 6] };
-    let r = tx.write_block("t", Block { region: misaligned, data: BlockData::Numeric(f32_bytes(&[0.0; 60])) }).await;
+    let r = tx
+        .write_block("t", Arc::new(Block { region: misaligned, data: BlockData::Numeric(f32_bytes(&[0.0; 60])) }))
+        .await;
     assert!(matches!(r, Err(RepoError::Invalid(_))), "misaligned: {r:?}");
     let outside = Region { start: vec![4, 0, 0], shape: vec![4, 5, 6] };
-    let r = tx.write_block("t", Block { region: outside, data: BlockData::Numeric(f32_bytes(&[0.0; 120])) }).await;
+    let r = tx
+        .write_block("t", Arc::new(Block { region: outside, data: BlockData::Numeric(f32_bytes(&[0.0; 120])) }))
+        .await;
     assert!(matches!(r, Err(RepoError::Invalid(_))), "outside: {r:?}");
     let short = Region { start: vec![0, 0, 0], shape: vec![4, 5, 6] };
-    let r = tx.write_block("t", Block { region: short, data: BlockData::Numeric(vec![0; 7]) }).await;
+    let r = tx.write_block("t", Arc::new(Block { region: short, data: BlockData::Numeric(vec![0; 7]) })).await;
     assert!(matches!(r, Err(RepoError::Invalid(_))), "short: {r:?}");
 }
 
@@ -274,17 +299,23 @@ pub async fn concurrent_transactions_serialize(repo: &dyn Repository) {
     let a = async {
         let tx = repo.begin(&ds).await.unwrap();
         tx.create_array(&spec("a", &[2, 2, 2], &[2, 2, 2], None)).await.unwrap();
-        tx.write_block("a", Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[1.0; 8])) })
-            .await
-            .unwrap();
+        tx.write_block(
+            "a",
+            Arc::new(Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[1.0; 8])) }),
+        )
+        .await
+        .unwrap();
         tx.commit(commit("a.nc")).await.unwrap()
     };
     let b = async {
         let tx = repo.begin(&ds).await.unwrap();
         tx.create_array(&spec("b", &[2, 2, 2], &[2, 2, 2], None)).await.unwrap();
-        tx.write_block("b", Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[2.0; 8])) })
-            .await
-            .unwrap();
+        tx.write_block(
+            "b",
+            Arc::new(Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[2.0; 8])) }),
+        )
+        .await
+        .unwrap();
         tx.commit(commit("b.nc")).await.unwrap()
     };
     let (sa, sb) = futures::join!(a, b);

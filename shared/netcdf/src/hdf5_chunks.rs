@@ -212,51 +212,93 @@ fn index_variable(file: hid_t, name: &str, dtype: DataType) -> Option<ChunkIndex
 
 thread_local! {
     static INFLATER: std::cell::RefCell<libdeflater::Decompressor> = std::cell::RefCell::new(libdeflater::Decompressor::new());
+    /// Scratch space reused across chunks on each decoding thread.
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Undoes HDF5's byte shuffle: byte b of element i was stored at b * n + i.
-fn unshuffle(src: &[u8], elem: usize) -> Vec<u8> {
+/// Undoes HDF5's byte shuffle into `out`: byte b of element i was stored at
+/// b * n + i. Writes are sequential (one element at a time, its bytes gathered
+/// from the byte planes), which keeps it near memory speed.
+fn unshuffle_into(src: &[u8], elem: usize, out: &mut Vec<u8>) {
     let n = src.len() / elem;
-    let mut out = vec![0u8; src.len()];
-    for b in 0..elem {
-        let plane = &src[b * n..(b + 1) * n];
-        for (i, &v) in plane.iter().enumerate() {
-            out[i * elem + b] = v;
+    out.clear();
+    out.resize(src.len(), 0);
+    match elem {
+        4 => {
+            let (p0, rest) = src.split_at(n);
+            let (p1, rest) = rest.split_at(n);
+            let (p2, p3) = rest.split_at(n);
+            for (i, o) in out[..n * 4].chunks_exact_mut(4).enumerate() {
+                o.copy_from_slice(&[p0[i], p1[i], p2[i], p3[i]]);
+            }
+        }
+        8 => {
+            let planes: Vec<&[u8]> = (0..8).map(|b| &src[b * n..(b + 1) * n]).collect();
+            for (i, o) in out[..n * 8].chunks_exact_mut(8).enumerate() {
+                for (b, v) in o.iter_mut().enumerate() {
+                    *v = planes[b][i];
+                }
+            }
+        }
+        _ => {
+            for b in 0..elem {
+                for (i, &v) in src[b * n..(b + 1) * n].iter().enumerate() {
+                    out[i * elem + b] = v;
+                }
+            }
         }
     }
     // Trailing bytes that do not fill an element are stored as they are.
     out[n * elem..].copy_from_slice(&src[n * elem..]);
+}
+
+#[cfg(test)]
+fn unshuffle(src: &[u8], elem: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    unshuffle_into(src, elem, &mut out);
     out
 }
 
 impl ChunkIndex {
-    /// Decodes one stored chunk into its raw bytes.
-    fn decode(&self, file: &std::fs::File, loc: &ChunkLoc, raw_len: usize) -> Result<Vec<u8>, DecodeError> {
-        let mut data =
-            vec![0u8; usize::try_from(loc.size).map_err(|_| DecodeError::Corrupt("chunk too large".into()))?];
-        file.read_exact_at(&mut data, loc.offset).map_err(|e| {
-            DecodeError::Corrupt(format!("chunk at byte {} beyond the end of the file: {e}", loc.offset))
-        })?;
-        for (i, f) in self.filters.iter().enumerate().rev() {
-            if loc.mask & (1 << i) != 0 {
-                continue; // this filter was skipped for this chunk
-            }
-            data = match f {
-                Filter::Deflate => {
-                    let mut out = vec![0u8; raw_len];
-                    let n = INFLATER
-                        .with(|d| d.borrow_mut().zlib_decompress(&data, &mut out))
-                        .map_err(|e| DecodeError::Corrupt(format!("deflate stream of a chunk is damaged: {e:?}")))?;
-                    out.truncate(n);
-                    out
+    /// Decodes one stored chunk and hands its raw bytes to `f`.
+    fn decode<T>(
+        &self,
+        file: &std::fs::File,
+        loc: &ChunkLoc,
+        raw_len: usize,
+        f: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        let size = usize::try_from(loc.size).map_err(|_| DecodeError::Corrupt("chunk too large".into()))?;
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let (a, b) = &mut *scratch;
+            a.clear();
+            a.resize(size, 0);
+            file.read_exact_at(a, loc.offset).map_err(|e| {
+                DecodeError::Corrupt(format!("chunk at byte {} beyond the end of the file: {e}", loc.offset))
+            })?;
+            for (i, filter) in self.filters.iter().enumerate().rev() {
+                if loc.mask & (1 << i) != 0 {
+                    continue; // this filter was skipped for this chunk
                 }
-                Filter::Shuffle => unshuffle(&data, self.elem),
-            };
-        }
-        if data.len() != raw_len {
-            return Err(DecodeError::Corrupt(format!("a chunk decodes to {} bytes instead of {raw_len}", data.len())));
-        }
-        Ok(data)
+                match filter {
+                    Filter::Deflate => {
+                        b.clear();
+                        b.resize(raw_len, 0);
+                        let n = INFLATER.with(|d| d.borrow_mut().zlib_decompress(a, b)).map_err(|e| {
+                            DecodeError::Corrupt(format!("deflate stream of a chunk is damaged: {e:?}"))
+                        })?;
+                        b.truncate(n);
+                    }
+                    Filter::Shuffle => unshuffle_into(a, self.elem, b),
+                }
+                std::mem::swap(a, b);
+            }
+            if a.len() != raw_len {
+                return Err(DecodeError::Corrupt(format!("a chunk decodes to {} bytes instead of {raw_len}", a.len())));
+            }
+            f(a)
+        })
     }
 
     /// Reads `region` into `out` (C order, little-endian), decoding the chunks it
@@ -304,23 +346,27 @@ impl ChunkIndex {
                 .map(|d| (chunk_region.start[d] + chunk_region.shape[d]).min(region.start[d] + region.shape[d]))
                 .collect();
             let sub = Region { shape: end.iter().zip(&start).map(|(e, s)| e - s).collect(), start };
-            let piece = match self.chunks.get(c) {
-                Some(loc) => {
-                    let raw = self.decode(file, loc, raw_len)?;
-                    copy_subregion(&raw, &chunk_region, &sub, self.elem)
-                        .ok_or_else(|| DecodeError::Corrupt("chunk smaller than its shape".into()))?
-                }
-                None => self
-                    .fill
-                    .iter()
-                    .copied()
-                    .cycle()
-                    .take(usize::try_from(sub.len()).unwrap_or(0) * self.elem)
-                    .collect(),
+            let fill = || -> Vec<u8> {
+                self.fill.iter().copied().cycle().take(usize::try_from(sub.len()).unwrap_or(0) * self.elem).collect()
             };
-            let mut out = out.lock().map_err(|_| DecodeError::InvalidRequest("output lock poisoned".into()))?;
-            paste_subregion(&mut out, region, &piece, &sub, self.elem)
-                .ok_or_else(|| DecodeError::InvalidRequest("output buffer does not fit the region".into()))
+            let paste = |piece: &[u8]| -> Result<(), DecodeError> {
+                let mut out = out.lock().map_err(|_| DecodeError::InvalidRequest("output lock poisoned".into()))?;
+                paste_subregion(&mut out, region, piece, &sub, self.elem)
+                    .ok_or_else(|| DecodeError::InvalidRequest("output buffer does not fit the region".into()))
+            };
+            match self.chunks.get(c) {
+                Some(loc) => self.decode(file, loc, raw_len, |raw| {
+                    if sub == chunk_region {
+                        // The whole chunk is wanted: no intermediate copy.
+                        paste(raw)
+                    } else {
+                        let piece = copy_subregion(raw, &chunk_region, &sub, self.elem)
+                            .ok_or_else(|| DecodeError::Corrupt("chunk smaller than its shape".into()))?;
+                        paste(&piece)
+                    }
+                }),
+                None => paste(&fill()),
+            }
         })
     }
 }

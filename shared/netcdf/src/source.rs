@@ -276,6 +276,10 @@ impl SourceDataset for NetcdfSource {
     }
 
     fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+        self.read_into(path, region, Vec::new())
+    }
+
+    fn read_into(&mut self, path: &str, region: &Region, mut buf: Vec<u8>) -> Result<BlockData, DecodeError> {
         let (schema_var, kind) = self
             .schema
             .variable(path)
@@ -289,12 +293,15 @@ impl SourceDataset for NetcdfSource {
         }
         let elem = schema_var.dtype.size().unwrap_or(1);
         let n = usize::try_from(region.len()).map_err(|_| DecodeError::InvalidRequest("region too large".into()))?;
+        if kind == Kind::Numeric {
+            // Every byte is overwritten: no need to clear what the buffer held.
+            buf.resize(n * elem, 0);
+        }
         if let Some(index) = self.fast.get(path) {
-            let mut buf = vec![0u8; n * elem];
             index.read(&self.raw, region, &mut buf)?;
             return Ok(BlockData::Numeric(buf));
         }
-        self.with_variable(path, |var| read_variable(var, path, kind, region, n, elem))
+        self.with_variable(path, |var| read_variable(var, path, kind, region, n, elem, buf))
     }
 }
 
@@ -305,10 +312,11 @@ fn read_variable(
     region: &Region,
     n: usize,
     elem: usize,
+    mut buf: Vec<u8>,
 ) -> Result<BlockData, DecodeError> {
     match kind {
         Kind::Numeric => {
-            let mut buf = vec![0u8; n * elem];
+            buf.resize(n * elem, 0);
             if n > 0 {
                 var.get_raw_values_into(&mut buf, extents(region))
                     .map_err(|e| nc_err(&format!("reading {path}"), e))?;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use hub_core::ingest::units_in;
-use hub_core::model::{Attributes, Block, BlockData, Region, copy_subregion, paste_subregion};
+use hub_core::model::{Attributes, Block, BlockData, Region, copy_subregion_into, paste_subregion};
 use hub_core::ports::{ArrayInfo, ArraySpec, CommitRequest, RepoError, SourceMarker, Transaction, WriteStats};
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedMutexGuard;
@@ -87,6 +87,11 @@ fn poisoned() -> RepoError {
     RepoError::Corrupt("transaction state lock poisoned".into())
 }
 
+thread_local! {
+    /// Per encoding thread: the unit cut out of the slab, and its padded copy.
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// Cuts one write unit out of a block, pads it to the full unit at the array's
 /// edges, and encodes it. `None` when it holds only the fill value.
 fn encode_unit(
@@ -98,32 +103,37 @@ fn encode_unit(
 ) -> Result<Option<(Bytes, u64)>, RepoError> {
     let info = &entry.info;
     let elem = info.dtype.size().unwrap_or(1);
-    let sub = copy_subregion(data, block, unit, elem)
-        .ok_or_else(|| RepoError::Invalid(format!("{}: unit {unit:?} outside block {block:?}", info.path)))?;
-    if !entry.fill.is_empty() && sub.chunks_exact(elem).all(|v| v == entry.fill.as_slice()) {
-        return Ok(None);
-    }
-    let full: Vec<u64> = info.shard.clone().unwrap_or_else(|| info.chunks.clone());
-    let padded = if unit.shape == full {
-        sub
-    } else {
-        // An edge unit: place it in a full unit of fill values.
-        let cells =
-            usize::try_from(full.iter().product::<u64>()).map_err(|_| RepoError::Invalid("unit too large".into()))?;
-        let mut buf: Vec<u8> = entry.fill.iter().copied().cycle().take(cells * elem).collect();
-        let outer = Region { start: unit.start.clone(), shape: full.clone() };
-        paste_subregion(&mut buf, &outer, &sub, unit, elem)
-            .ok_or_else(|| RepoError::Invalid(format!("{}: edge unit {unit:?} does not fit", info.path)))?;
-        buf
-    };
-    let shape: Vec<NonZeroU64> = full.iter().map(|&x| NonZeroU64::new(x).unwrap_or(NonZeroU64::MIN)).collect();
-    let options = CodecOptions::default().with_concurrent_target(1);
-    let encoded = entry
-        .array
-        .codecs()
-        .encode(ArrayBytes::from(padded), &shape, entry.array.data_type(), entry.array.fill_value(), &options)
-        .map_err(|e| RepoError::Invalid(format!("{}: encoding chunk {indices:?}: {e}", info.path)))?;
-    Ok(Some((Bytes::from(encoded.into_owned()), unit.len() * elem as u64)))
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let (sub, padded) = &mut *scratch;
+        copy_subregion_into(data, block, unit, elem, sub)
+            .ok_or_else(|| RepoError::Invalid(format!("{}: unit {unit:?} outside block {block:?}", info.path)))?;
+        if !entry.fill.is_empty() && sub.chunks_exact(elem).all(|v| v == entry.fill.as_slice()) {
+            return Ok(None);
+        }
+        let full: Vec<u64> = info.shard.clone().unwrap_or_else(|| info.chunks.clone());
+        let bytes: &[u8] = if unit.shape == full {
+            sub
+        } else {
+            // An edge unit: place it in a full unit of fill values.
+            let cells = usize::try_from(full.iter().product::<u64>())
+                .map_err(|_| RepoError::Invalid("unit too large".into()))?;
+            padded.clear();
+            padded.extend(entry.fill.iter().copied().cycle().take(cells * elem));
+            let outer = Region { start: unit.start.clone(), shape: full.clone() };
+            paste_subregion(padded, &outer, sub, unit, elem)
+                .ok_or_else(|| RepoError::Invalid(format!("{}: edge unit {unit:?} does not fit", info.path)))?;
+            padded
+        };
+        let shape: Vec<NonZeroU64> = full.iter().map(|&x| NonZeroU64::new(x).unwrap_or(NonZeroU64::MIN)).collect();
+        let options = CodecOptions::default().with_concurrent_target(1);
+        let encoded = entry
+            .array
+            .codecs()
+            .encode(ArrayBytes::from(bytes), &shape, entry.array.data_type(), entry.array.fill_value(), &options)
+            .map_err(|e| RepoError::Invalid(format!("{}: encoding chunk {indices:?}: {e}", info.path)))?;
+        Ok(Some((Bytes::from(encoded.into_owned()), unit.len() * elem as u64)))
+    })
 }
 
 #[async_trait]
@@ -157,14 +167,15 @@ impl Transaction for IcechunkTransaction {
         Ok(())
     }
 
-    async fn write_block(&self, path: &str, block: Block) -> Result<WriteStats, RepoError> {
+    async fn write_block(&self, path: &str, block: Arc<Block>) -> Result<WriteStats, RepoError> {
         let entry = self.entry(path).await?;
         let info = &entry.info;
         if !block.region.fits(&info.shape) {
             return Err(RepoError::Invalid(format!("{path}: block {:?} outside shape {:?}", block.region, info.shape)));
         }
-        let data = match block.data {
+        let data = match &block.data {
             BlockData::Strings(values) => {
+                let values = values.clone();
                 let subset = ArraySubset::new_with_start_shape(block.region.start.clone(), block.region.shape.clone())
                     .map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
                 let n = values.len() as u64;
@@ -181,24 +192,21 @@ impl Transaction for IcechunkTransaction {
                     bytes_stored: bytes,
                 });
             }
-            BlockData::Numeric(data) => Arc::new(data),
+            BlockData::Numeric(data) => data.len(),
         };
         let elem = info.dtype.size().unwrap_or(1) as u64;
-        if data.len() as u64 != block.region.len() * elem {
+        if data as u64 != block.region.len() * elem {
             return Err(RepoError::Invalid(format!(
-                "{path}: block of {} bytes for a region of {} elements",
-                data.len(),
+                "{path}: block of {data} bytes for a region of {} elements",
                 block.region.len()
             )));
         }
         let unit_shape: Vec<u64> = info.shard.clone().unwrap_or_else(|| info.chunks.clone());
         let units = units_in(&block.region, &unit_shape, &info.shape);
-        let region = Arc::new(block.region);
         let results: Vec<WriteStats> = futures::stream::iter(units)
             .map(|unit| {
                 let entry = Arc::clone(&entry);
-                let data = Arc::clone(&data);
-                let region = Arc::clone(&region);
+                let block = Arc::clone(&block);
                 let store = Arc::clone(&self.store);
                 let unit_shape = unit_shape.clone();
                 async move {
@@ -209,13 +217,16 @@ impl Transaction for IcechunkTransaction {
                         )));
                     }
                     let indices: Vec<u64> = unit.start.iter().zip(&unit_shape).map(|(s, u)| s / u).collect();
+                    let unit_bytes = unit.len() * entry.info.dtype.size().unwrap_or(1) as u64;
                     let key = entry.array.chunk_key(&indices);
                     let job_entry = Arc::clone(&entry);
                     let idx = indices.clone();
-                    let encoded =
-                        tokio::task::spawn_blocking(move || encode_unit(&job_entry, &data, &region, &unit, &idx))
-                            .await
-                            .map_err(|e| RepoError::Invalid(format!("encoder thread: {e}")))??;
+                    let encoded = tokio::task::spawn_blocking(move || match &block.data {
+                        BlockData::Numeric(data) => encode_unit(&job_entry, data, &block.region, &unit, &idx),
+                        BlockData::Strings(_) => Err(RepoError::Invalid("text block in the numeric path".into())),
+                    })
+                    .await
+                    .map_err(|e| RepoError::Invalid(format!("encoder thread: {e}")))??;
                     match encoded {
                         Some((bytes, raw)) => {
                             let stored = bytes.len() as u64;
@@ -232,7 +243,12 @@ impl Transaction for IcechunkTransaction {
                                     .await
                                     .map_err(|e| crate::error::storage(format!("erasing chunk {key}"), e))?;
                             }
-                            Ok(WriteStats { chunks_written: 0, chunks_skipped: 1, bytes_in: 0, bytes_stored: 0 })
+                            Ok(WriteStats {
+                                chunks_written: 0,
+                                chunks_skipped: 1,
+                                bytes_in: unit_bytes,
+                                bytes_stored: 0,
+                            })
                         }
                     }
                 }

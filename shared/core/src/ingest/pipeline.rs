@@ -239,8 +239,11 @@ impl IngestService {
         progress.begin(&upload.source.key, total);
 
         // Reader: one blocking thread walks the slabs; it reserves a place in the
-        // channel before reading, so at most one slab waits while one is written.
+        // channel before reading, so at most one slab waits while one is
+        // written. Slab buffers go back to the reader once written: two large
+        // buffers serve the whole file, nothing is allocated per slab.
         let (sender, mut receiver) = mpsc::channel::<Result<(usize, Block), DecodeError>>(1);
+        let (recycle, spare) = std::sync::mpsc::channel::<Vec<u8>>();
         let regions: Vec<Vec<Region>> = jobs.iter().map(|j| j.slabs.regions().collect()).collect();
         let paths: Vec<String> = jobs.iter().map(|j| j.spec.path.clone()).collect();
         let handle = tokio::runtime::Handle::current();
@@ -250,7 +253,8 @@ impl IngestService {
                     let Ok(permit) = handle.block_on(sender.reserve()) else {
                         return; // the writer stopped
                     };
-                    let item = source.read(path, &region).map(|data| (i, Block { region, data }));
+                    let buffer = spare.try_recv().unwrap_or_default();
+                    let item = source.read_into(path, &region, buffer).map(|data| (i, Block { region, data }));
                     let failed = item.is_err();
                     permit.send(item);
                     if failed {
@@ -265,12 +269,16 @@ impl IngestService {
             match item {
                 Ok((i, block)) => {
                     let n = block.data.nbytes() as u64;
-                    match tx.write_block(&jobs[i].spec.path, block).await {
+                    let block = Arc::new(block);
+                    match tx.write_block(&jobs[i].spec.path, Arc::clone(&block)).await {
                         Ok(s) => stats[i] += s,
                         Err(e) => {
                             failure = Some(Failure::from(e));
                             break;
                         }
+                    }
+                    if let Ok(Block { data: BlockData::Numeric(buffer), .. }) = Arc::try_unwrap(block) {
+                        let _ = recycle.send(buffer);
                     }
                     progress.advance(n);
                 }

@@ -130,15 +130,23 @@ pub fn runs(outer: &Region, sub: &Region) -> Option<Vec<(usize, usize)>> {
 /// new C-order buffer. `elem` is the element size. Used to cut chunks out of
 /// slabs. `None` when `sub` does not fit in `outer` or the buffer is too short.
 pub fn copy_subregion(buf: &[u8], outer: &Region, sub: &Region, elem: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    copy_subregion_into(buf, outer, sub, elem, &mut out)?;
+    Some(out)
+}
+
+/// [`copy_subregion`] into `out` (cleared first), reusing its allocation.
+pub fn copy_subregion_into(buf: &[u8], outer: &Region, sub: &Region, elem: usize, out: &mut Vec<u8>) -> Option<()> {
     let total = usize::try_from(outer.len()).ok()? * elem;
     if buf.len() < total {
         return None;
     }
-    let mut out = Vec::with_capacity(usize::try_from(sub.len()).ok()? * elem);
+    out.clear();
+    out.reserve(usize::try_from(sub.len()).ok()? * elem);
     for (offset, len) in runs(outer, sub)? {
         out.extend_from_slice(buf.get(offset * elem..(offset + len) * elem)?);
     }
-    Some(out)
+    Some(())
 }
 
 /// Writes `src` (C order, holding `sub`) into `dst` (C order, holding `outer`).

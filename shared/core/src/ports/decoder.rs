@@ -65,6 +65,13 @@ pub trait SourceDataset: Send {
 
     /// Reads `region` of the variable at `path`, C order, little-endian numbers.
     fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError>;
+
+    /// Like [`read`](Self::read), reusing `buffer` for numbers when it can: the
+    /// ingest passes slab buffers round so large reads allocate nothing.
+    fn read_into(&mut self, path: &str, region: &Region, buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
+        drop(buffer);
+        self.read(path, region)
+    }
 }
 
 /// A file format: recognises its files by their first bytes and opens them.

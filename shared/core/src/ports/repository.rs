@@ -1,6 +1,8 @@
 //! The repository port: versioned datasets of Zarr arrays. The Icechunk adapter
 //! implements it; a plain Zarr v3 adapter could too.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -145,7 +147,7 @@ pub struct WriteStats {
     pub chunks_written: u64,
     /// Chunks that held only the fill value and were left out.
     pub chunks_skipped: u64,
-    /// Bytes before compression.
+    /// Bytes before compression (skipped chunks included).
     pub bytes_in: u64,
     /// Bytes stored after compression.
     pub bytes_stored: u64,
@@ -208,8 +210,9 @@ pub trait Transaction: Send + Sync {
 
     /// Writes a block whose region is aligned to the array's write unit (chunk,
     /// or shard when sharded) except at the array's end. Chunks holding only
-    /// the fill value are not stored.
-    async fn write_block(&self, path: &str, block: Block) -> Result<WriteStats, RepoError>;
+    /// the fill value are not stored. The block is shared, not copied: once this
+    /// returns, the caller holds the only reference again and can reuse it.
+    async fn write_block(&self, path: &str, block: Arc<Block>) -> Result<WriteStats, RepoError>;
 
     /// Makes every change visible at once, with the source marker. Returns the
     /// new snapshot id.
