@@ -377,7 +377,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("f.nc");
         Fixture::Netcdf4NoLeapFill.write(&path).unwrap_or_else(|e| panic!("{e}"));
-        let mut fast = NetcdfSource::open_with(&path, true).unwrap_or_else(|e| panic!("{e}"));
+        let fast = NetcdfSource::open_with(&path, true).unwrap_or_else(|e| panic!("{e}"));
         assert!(fast.fast.contains_key("pr"), "pr is read by the fast path");
         let schema = fast.schema().clone();
         drop(fast);
