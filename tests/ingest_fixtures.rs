@@ -107,3 +107,26 @@ async fn small_slab_budget_gives_identical_data() {
     assert!(r.warnings.iter().any(|w| w.contains("decoded")), "re-decoding is reported: {:?}", r.warnings);
     assert_same_as_source(t.hub.as_ref(), "tiny-slabs", &path).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_record_dimension_is_stored_as_an_empty_array() {
+    // A model file written before its first time step: time is unlimited with 0 records.
+    let Some(root) = Backend::Memory.root().await else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("empty.nc");
+    {
+        let mut f = netcdf::create_with(&path, netcdf::Options::CLASSIC).unwrap_or_else(|e| panic!("{e}"));
+        f.add_unlimited_dimension("time").unwrap_or_else(|e| panic!("{e}"));
+        f.add_dimension("x", 4).unwrap_or_else(|e| panic!("{e}"));
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap_or_else(|e| panic!("{e}"));
+        t.put_attribute("units", "hours since 2026-01-01").unwrap_or_else(|e| panic!("{e}"));
+        f.add_variable::<f32>("v", &["time", "x"]).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let t = TestHub::new(root.url.clone());
+    let r = t.ingest("empty", &path, "empty.nc").await;
+    assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+    assert!(r.time.is_none(), "no time step, no time range");
+    let v = r.variables.iter().find(|v| v.path == "v").unwrap_or_else(|| panic!("v"));
+    assert_eq!(v.shape, vec![0, 4]);
+    assert_same_as_source(t.hub.as_ref(), "empty", &path).await;
+}

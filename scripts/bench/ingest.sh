@@ -4,7 +4,7 @@
 # precipitation, 2 and 10 years), each measured as a fresh process under
 # /usr/bin/time (wall time, peak RSS), median and min of RUNS runs.
 #
-# Usage: scripts/bench/ingest.sh [RUNS=3] [YEARS="2 10"]
+# Usage: scripts/bench/ingest.sh [RUNS=3] [YEARS="2 10"] [LEVELS="3 1"]
 # Environment: BENCH_DIR (data and stores, default /tmp/hub-bench),
 #              BENCH_KIT (the bench kit with make_data.py, baseline_python.py,
 #              limits.py; default ../shared/bench), PEER=0 to skip the peer.
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/setup.sh
-RUNS="${1:-3}"; YEARS="${2:-2 10}"
+RUNS="${1:-3}"; YEARS="${2:-2 10}"; LEVELS="${3:-3 1}"
 BENCH_DIR="${BENCH_DIR:-/tmp/hub-bench}"
 KIT="${BENCH_KIT:-../shared/bench}"
 TSV="$BENCH_DIR/results.tsv"
@@ -47,8 +47,8 @@ print(f"{med:.2f} {mn:.2f} {rss_mb:.0f}")
 PY
 }
 
-echo "| data | hub ingest (s) | peak RSS | xarray+dask to_zarr (s) | peak RSS | hub speed-up | codec floor (s) | hub / floor |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| data | zstd level | hub ingest (s) | peak RSS | xarray+dask to_zarr (s) | peak RSS | hub speed-up | codec floor (s) | hub / floor |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for Y in $YEARS; do
   Y1=$((2000 + (365 * Y - 1) / 365))
   NC="$BENCH_DIR/y$Y/daily/pr_day_SYNTH_2000-$Y1.nc"
@@ -57,25 +57,27 @@ for Y in $YEARS; do
     "$PY" "$KIT/make_data.py" "$BENCH_DIR/y$Y" --years "$Y" --what daily >&2
   fi
   RAW_MB=$("$PY" -c "import netCDF4; v=netCDF4.Dataset('$NC')['pr']; import math; print(math.prod(v.shape)*4/1e6)")
-  log "hub ingest, $Y years, $RUNS runs"
-  read -r HM HMIN HRSS < <(measure "convert.hub.zstd3.y$Y" "$HUB" ingest "$NC" --repo "$BENCH_DIR/store" --dataset pr)
+  LIMITS=$("$PY" "$KIT/limits.py" --what codecs --nc "$NC" --runs 1 2>/dev/null)
+  for L in $LEVELS; do
+  log "hub ingest, $Y years, zstd $L, $RUNS runs"
+  read -r HM HMIN HRSS < <(measure "convert.hub.zstd$L.y$Y" "$HUB" ingest "$NC" --repo "$BENCH_DIR/store" --dataset pr --compression "zstd:$L")
   PM="-"; PRSS="-"; SPEED="-"
   if [ "${PEER:-1}" = 1 ]; then
-    log "xarray + dask to_zarr, $Y years, $RUNS runs"
-    read -r PM PMIN PRSS < <(measure "convert.xarray.dask.zstd3.y$Y" "$PY" "$KIT/baseline_python.py" convert --nc "$NC" --out "$BENCH_DIR/store/x.zarr" --mode dask --codec zstd3 --runs 1)
+    log "xarray + dask to_zarr, $Y years, zstd $L, $RUNS runs"
+    read -r PM PMIN PRSS < <(measure "convert.xarray.dask.zstd$L.y$Y" "$PY" "$KIT/baseline_python.py" convert --nc "$NC" --out "$BENCH_DIR/store/x.zarr" --mode dask --codec "zstd$L" --runs 1)
     SPEED=$("$PY" -c "print(f'{$PM/$HM:.1f}x')")
   fi
-  # Codec floor as the kit defines it: single-core zlib decode + zstd3 encode
+  # Codec floor as the kit defines it: single-core zlib decode + zstd encode
   # speeds of this data, spread over the machine's cores.
-  FLOOR=$("$PY" "$KIT/limits.py" --what codecs --nc "$NC" --runs 1 2>/dev/null | "$PY" -c "
+  FLOOR=$(echo "$LIMITS" | "$PY" -c "
 import sys, os
 mbps = {}
 for line in sys.stdin:
-    f = line.rstrip('\n').split('\t')
+    f = line.rstrip('\\n').split('\\t')
     extras = dict(kv.split('=', 1) for kv in f[4].split(';') if '=' in kv) if len(f) > 4 else {}
     if f[0].startswith('limits.codec.') and f[0].endswith('.mix.decompress') and 'zlib' in f[0]:
         mbps['zlib_dec'] = float(extras.get('MBps_median', 0))
-    if f[0].startswith('limits.codec.') and f[0].endswith('.mix.compress') and 'zstd3' in f[0] and 'blosc' not in f[0]:
+    if f[0] == 'limits.codec.zstd$L.mix.compress':
         mbps['zstd_enc'] = float(extras.get('MBps_median', 0))
 cores = os.cpu_count() or 1
 if len(mbps) == 2 and all(mbps.values()):
@@ -84,7 +86,8 @@ else:
     print('-')
 ")
   RATIO=$([ "$FLOOR" != "-" ] && "$PY" -c "print(f'{$HM/$FLOOR:.2f}')" || echo "-")
-  echo "| $Y years ($(printf '%.0f' "$RAW_MB") MB raw) | $HM (min $HMIN) | $HRSS MB | $PM | $PRSS MB | $SPEED | $FLOOR | $RATIO |"
+  echo "| $Y years ($(printf '%.0f' "$RAW_MB") MB raw) | $L | $HM (min $HMIN) | $HRSS MB | $PM | $PRSS MB | $SPEED | $FLOOR | $RATIO |"
+  done
 done
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"

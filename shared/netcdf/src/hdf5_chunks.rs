@@ -34,7 +34,7 @@ use hdf5_sys::h5p::{
 use hdf5_sys::h5s::{H5Sclose, H5Sget_simple_extent_dims};
 use hdf5_sys::h5t::{H5T_class_t, H5T_order_t, H5Tclose, H5Tget_class, H5Tget_order, H5Tget_size};
 use hdf5_sys::h5z::{H5Z_FILTER_DEFLATE, H5Z_FILTER_SHUFFLE};
-use hub_core::model::{DataType, Region, copy_subregion, paste_subregion};
+use hub_core::model::{DataType, Region, copy_subregion, paste_subregion, runs};
 use hub_core::ports::DecodeError;
 use rayon::prelude::*;
 
@@ -220,9 +220,14 @@ thread_local! {
 /// b * n + i. Writes are sequential (one element at a time, its bytes gathered
 /// from the byte planes), which keeps it near memory speed.
 fn unshuffle_into(src: &[u8], elem: usize, out: &mut Vec<u8>) {
-    let n = src.len() / elem;
     out.clear();
     out.resize(src.len(), 0);
+    unshuffle_slice(src, elem, out);
+}
+
+/// [`unshuffle_into`] writing into a slice of the same length as `src`.
+fn unshuffle_slice(src: &[u8], elem: usize, out: &mut [u8]) {
+    let n = src.len() / elem;
     match elem {
         4 => {
             let (p0, rest) = src.split_at(n);
@@ -301,6 +306,58 @@ impl ChunkIndex {
         })
     }
 
+    /// Decodes one stored chunk straight into `dest` (exactly one chunk long):
+    /// the last decoding step writes there, with no copy after it.
+    fn decode_to(&self, file: &std::fs::File, loc: &ChunkLoc, dest: &mut [u8]) -> Result<(), DecodeError> {
+        let stages: Vec<Filter> =
+            self.filters.iter().enumerate().rev().filter(|(i, _)| loc.mask & (1 << i) == 0).map(|(_, f)| *f).collect();
+        let size = usize::try_from(loc.size).map_err(|_| DecodeError::Corrupt("chunk too large".into()))?;
+        let read_err =
+            |e: std::io::Error| DecodeError::Corrupt(format!("chunk at byte {} beyond the end of the file: {e}", loc.offset));
+        let Some((last, first)) = stages.split_last() else {
+            if size != dest.len() {
+                return Err(DecodeError::Corrupt(format!("an unfiltered chunk holds {size} bytes instead of {}", dest.len())));
+            }
+            return file.read_exact_at(dest, loc.offset).map_err(read_err);
+        };
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let (a, b) = &mut *scratch;
+            a.clear();
+            a.resize(size, 0);
+            file.read_exact_at(a, loc.offset).map_err(read_err)?;
+            let inflate = |src: &[u8], out: &mut [u8]| -> Result<usize, DecodeError> {
+                INFLATER
+                    .with(|d| d.borrow_mut().zlib_decompress(src, out))
+                    .map_err(|e| DecodeError::Corrupt(format!("deflate stream of a chunk is damaged: {e:?}")))
+            };
+            for f in first {
+                match f {
+                    Filter::Deflate => {
+                        b.clear();
+                        b.resize(dest.len(), 0);
+                        let n = inflate(a, b)?;
+                        b.truncate(n);
+                    }
+                    Filter::Shuffle => unshuffle_into(a, self.elem, b),
+                }
+                std::mem::swap(a, b);
+            }
+            let n = match last {
+                Filter::Deflate => inflate(a, dest)?,
+                Filter::Shuffle if a.len() == dest.len() => {
+                    unshuffle_slice(a, self.elem, dest);
+                    dest.len()
+                }
+                Filter::Shuffle => a.len(),
+            };
+            if n != dest.len() {
+                return Err(DecodeError::Corrupt(format!("a chunk decodes to {n} bytes instead of {}", dest.len())));
+            }
+            Ok(())
+        })
+    }
+
     /// Reads `region` into `out` (C order, little-endian), decoding the chunks it
     /// touches in parallel.
     pub(crate) fn read(&self, file: &std::fs::File, region: &Region, out: &mut [u8]) -> Result<(), DecodeError> {
@@ -337,6 +394,42 @@ impl ChunkIndex {
         let raw_len = usize::try_from(self.chunk.iter().product::<u64>())
             .map_err(|_| DecodeError::Corrupt("chunk too large".into()))?
             * self.elem;
+        // The usual case for slabs planned along the source's chunks: every chunk
+        // lies whole and contiguous in the region. Each is then decoded straight
+        // into its own disjoint slice of `out`.
+        let whole: Option<Vec<(usize, &Vec<u64>)>> = coords
+            .iter()
+            .map(|c| {
+                let chunk_region =
+                    Region { start: c.iter().zip(&self.chunk).map(|(i, n)| i * n).collect(), shape: self.chunk.clone() };
+                match runs(region, &chunk_region) {
+                    Some(r) if r.len() == 1 && r[0].1 * self.elem == raw_len => Some((r[0].0 * self.elem, c)),
+                    _ => None,
+                }
+            })
+            .collect();
+        if let Some(mut whole) = whole {
+            whole.sort_by_key(|(offset, _)| *offset);
+            let mut slices = Vec::with_capacity(whole.len());
+            let mut rest: &mut [u8] = out;
+            let mut at = 0;
+            for (offset, c) in whole {
+                let (_, tail) = std::mem::take(&mut rest).split_at_mut(offset - at);
+                let (mine, tail) = tail.split_at_mut(raw_len);
+                slices.push((c, mine));
+                rest = tail;
+                at = offset + raw_len;
+            }
+            return slices.into_par_iter().try_for_each(|(c, dest)| match self.chunks.get(c) {
+                Some(loc) => self.decode_to(file, loc, dest),
+                None => {
+                    for (d, v) in dest.iter_mut().zip(self.fill.iter().cycle()) {
+                        *d = *v;
+                    }
+                    Ok(())
+                }
+            });
+        }
         let out = Mutex::new(out);
         coords.par_iter().try_for_each(|c| -> Result<(), DecodeError> {
             let chunk_region =

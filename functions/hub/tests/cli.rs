@@ -1,0 +1,69 @@
+//! The `hub` binary as a user runs it: ingest files and folders, inspect the
+//! hub, re-run an ingest, and fail clearly on a bad file.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hub_netcdf::fixtures::Fixture;
+use hub_testkit::fixture;
+
+fn hub(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hub")).args(args).current_dir(cwd).output().unwrap_or_else(|e| panic!("hub: {e}"))
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn ingest_then_info_then_reingest() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let incoming = dir.path().join("incoming/monthly");
+    std::fs::create_dir_all(&incoming).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(fixture(Fixture::ClassicPacked360Day), incoming.join("tas.nc")).unwrap_or_else(|e| panic!("{e}"));
+    let single = fixture(Fixture::Offset64RotatedPole);
+
+    // A folder (dataset from the incoming/<dataset>/ rule) and a file (dataset from its name).
+    let o = hub(&["ingest", "--repo", "hub-data", dir.path().to_str().unwrap_or("."), single.to_str().unwrap_or("")], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("committed incoming/monthly/tas.nc -> monthly"), "{out}");
+    assert!(out.contains("-> offset64_rotated_pole"), "{out}");
+
+    let o = hub(&["info", "--repo", "hub-data", "--json"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let datasets = info["datasets"].as_array().cloned().unwrap_or_default();
+    let ids: Vec<&str> = datasets.iter().filter_map(|d| d["id"].as_str()).collect();
+    assert_eq!(ids, vec!["monthly", "offset64_rotated_pole"]);
+    let monthly = &datasets[0];
+    assert_eq!(monthly["time"][0]["calendar"], "360_day");
+    assert_eq!(monthly["time"][0]["start"], "1859-12-16T00:00:00Z");
+    assert!(monthly["compression_ratio"].as_f64().unwrap_or(0.0) > 1.0);
+    assert_eq!(monthly["history"].as_array().map(Vec::len), Some(2));
+    let tas = monthly["arrays"].as_array().and_then(|a| a.iter().find(|x| x["path"] == "tas")).cloned().unwrap_or_default();
+    assert_eq!(tas["dtype"], "int16");
+    assert_eq!(tas["codecs"], "bytes + zstd(3)");
+
+    // Same files again: duplicates, nothing new.
+    let o = hub(&["ingest", "--repo", "hub-data", dir.path().to_str().unwrap_or(".")], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("duplicate incoming/monthly/tas.nc"), "{}", text(&o));
+    let o = hub(&["info", "monthly", "--repo", "hub-data"], dir.path());
+    assert!(text(&o).contains("360_day"), "{}", text(&o));
+}
+
+#[test]
+fn a_bad_file_fails_the_command_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bytes = std::fs::read(fixture(Fixture::ClassicPacked360Day)).unwrap_or_default();
+    let bad = dir.path().join("half.nc");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
+    let o = hub(&["ingest", "--repo", "hub-data", bad.to_str().unwrap_or("")], dir.path());
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(out.contains("REJECTED half.nc") && out.contains("truncated"), "{out}");
+    assert!(out.contains("_reports/failed"), "{out}");
+    let o = hub(&["ingest", "--repo", "hub-data", "--compression", "gzip", bad.to_str().unwrap_or("")], dir.path());
+    assert!(!o.status.success() && text(&o).contains("invalid compression"), "{}", text(&o));
+}
