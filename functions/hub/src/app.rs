@@ -10,9 +10,11 @@ use hub_zarr::{HubSettings, IcechunkHub};
 
 /// Logs to stderr; `RUST_LOG` overrides the level.
 pub fn init_tracing(verbose: u8) {
+    // Icechunk warns on every open of a local folder that concurrent commits
+    // are unsafe there; the hub serializes its commits, so that is noise here.
     let level = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,icechunk_arrow_object_store=error,icechunk_storage=error",
+        1 => "info,icechunk_arrow_object_store=error,icechunk_storage=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

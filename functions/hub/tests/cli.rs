@@ -24,7 +24,10 @@ fn ingest_then_info_then_reingest() {
     let single = fixture(Fixture::Offset64RotatedPole);
 
     // A folder (dataset from the incoming/<dataset>/ rule) and a file (dataset from its name).
-    let o = hub(&["ingest", "--repo", "hub-data", dir.path().to_str().unwrap_or("."), single.to_str().unwrap_or("")], dir.path());
+    let o = hub(
+        &["ingest", "--repo", "hub-data", dir.path().to_str().unwrap_or("."), single.to_str().unwrap_or("")],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("committed incoming/monthly/tas.nc -> monthly"), "{out}");
@@ -41,7 +44,8 @@ fn ingest_then_info_then_reingest() {
     assert_eq!(monthly["time"][0]["start"], "1859-12-16T00:00:00Z");
     assert!(monthly["compression_ratio"].as_f64().unwrap_or(0.0) > 1.0);
     assert_eq!(monthly["history"].as_array().map(Vec::len), Some(2));
-    let tas = monthly["arrays"].as_array().and_then(|a| a.iter().find(|x| x["path"] == "tas")).cloned().unwrap_or_default();
+    let tas =
+        monthly["arrays"].as_array().and_then(|a| a.iter().find(|x| x["path"] == "tas")).cloned().unwrap_or_default();
     assert_eq!(tas["dtype"], "int16");
     assert_eq!(tas["codecs"], "bytes + zstd(3)");
 

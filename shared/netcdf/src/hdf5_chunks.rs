@@ -312,11 +312,15 @@ impl ChunkIndex {
         let stages: Vec<Filter> =
             self.filters.iter().enumerate().rev().filter(|(i, _)| loc.mask & (1 << i) == 0).map(|(_, f)| *f).collect();
         let size = usize::try_from(loc.size).map_err(|_| DecodeError::Corrupt("chunk too large".into()))?;
-        let read_err =
-            |e: std::io::Error| DecodeError::Corrupt(format!("chunk at byte {} beyond the end of the file: {e}", loc.offset));
+        let read_err = |e: std::io::Error| {
+            DecodeError::Corrupt(format!("chunk at byte {} beyond the end of the file: {e}", loc.offset))
+        };
         let Some((last, first)) = stages.split_last() else {
             if size != dest.len() {
-                return Err(DecodeError::Corrupt(format!("an unfiltered chunk holds {size} bytes instead of {}", dest.len())));
+                return Err(DecodeError::Corrupt(format!(
+                    "an unfiltered chunk holds {size} bytes instead of {}",
+                    dest.len()
+                )));
             }
             return file.read_exact_at(dest, loc.offset).map_err(read_err);
         };
@@ -400,8 +404,10 @@ impl ChunkIndex {
         let whole: Option<Vec<(usize, &Vec<u64>)>> = coords
             .iter()
             .map(|c| {
-                let chunk_region =
-                    Region { start: c.iter().zip(&self.chunk).map(|(i, n)| i * n).collect(), shape: self.chunk.clone() };
+                let chunk_region = Region {
+                    start: c.iter().zip(&self.chunk).map(|(i, n)| i * n).collect(),
+                    shape: self.chunk.clone(),
+                };
                 match runs(region, &chunk_region) {
                     Some(r) if r.len() == 1 && r[0].1 * self.elem == raw_len => Some((r[0].0 * self.elem, c)),
                     _ => None,

@@ -21,6 +21,9 @@ use crate::nodes::{self, HUB_GROUP};
 
 type ZArray = Array<HubStore>;
 
+/// Bytes of units (chunks or shards) being encoded at once, at most.
+const ENCODE_MEMORY: u64 = 64 << 20;
+
 /// An opened array and what writes need to know about it.
 struct ArrayEntry {
     array: Arc<ZArray>,
@@ -203,6 +206,10 @@ impl Transaction for IcechunkTransaction {
         }
         let unit_shape: Vec<u64> = info.shard.clone().unwrap_or_else(|| info.chunks.clone());
         let units = units_in(&block.region, &unit_shape, &info.shape);
+        // Each unit being encoded holds about two copies of itself: with large
+        // shards, encode fewer at once so memory stays bounded.
+        let unit_bytes = unit_shape.iter().product::<u64>().saturating_mul(elem).max(1);
+        let concurrency = self.concurrency.min(usize::try_from(ENCODE_MEMORY / unit_bytes).unwrap_or(1).max(1));
         let results: Vec<WriteStats> = futures::stream::iter(units)
             .map(|unit| {
                 let entry = Arc::clone(&entry);
@@ -253,7 +260,7 @@ impl Transaction for IcechunkTransaction {
                     }
                 }
             })
-            .buffer_unordered(self.concurrency)
+            .buffer_unordered(concurrency)
             .try_collect()
             .await?;
         let mut total = WriteStats::default();
