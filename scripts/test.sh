@@ -46,5 +46,5 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 log "all tests passed"

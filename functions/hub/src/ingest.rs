@@ -17,7 +17,9 @@ struct Input {
     key: String,
 }
 
-fn collect(arg: &Path, out: &mut Vec<Input>) -> anyhow::Result<()> {
+/// Files under `arg`, with their keys. Hidden entries and the hub's own folder
+/// (when it lies inside `arg`) are left out.
+fn collect(arg: &Path, skip: Option<&Path>, out: &mut Vec<Input>) -> anyhow::Result<()> {
     let meta = std::fs::metadata(arg).with_context(|| format!("{}", arg.display()))?;
     if meta.is_file() {
         let key = arg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -29,9 +31,16 @@ fn collect(arg: &Path, out: &mut Vec<Input>) -> anyhow::Result<()> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
             let path = entry?.path();
+            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if hidden {
+                continue;
+            }
             if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')) {
+                let is_hub = skip.is_some_and(|s| std::fs::canonicalize(&path).is_ok_and(|p| p == s));
+                if !is_hub {
+                    stack.push(path);
+                }
+            } else {
                 let key = path.strip_prefix(arg).unwrap_or(&path).to_string_lossy().replace('\\', "/");
                 found.push(Input { path, key });
             }
@@ -96,9 +105,13 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         (None, Some(p)) => DatasetRule::with_pattern(p)?,
         (None, None) => DatasetRule::default(),
     };
+    let hub_folder = match hub.root() {
+        hub_store::StoreUrl::File(p) => std::fs::canonicalize(p).ok(),
+        _ => None,
+    };
     let mut inputs = Vec::new();
     for p in &args.paths {
-        collect(p, &mut inputs)?;
+        collect(p, hub_folder.as_deref(), &mut inputs)?;
     }
     let progress = Arc::new(Bar::new());
     let mut rejected = 0;
