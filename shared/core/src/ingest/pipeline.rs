@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::report::{FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339};
@@ -18,10 +17,6 @@ use crate::ports::{
     ArraySpec, CommitRequest, DecodeError, DecoderRegistry, RepoError, ReportError, ReportSink, Repository,
     SourceDataset, SourceMarker, WriteStats,
 };
-
-/// Slabs held at once: one being read, one being written (and the tail of the
-/// previous one finishing).
-const SLABS_IN_MEMORY: usize = 2;
 
 /// A failure that may go away if the ingest is tried again (storage
 /// unavailable, commit conflict, local disk trouble). Permanent failures are not
@@ -243,31 +238,26 @@ impl IngestService {
             jobs.iter().map(|j| j.spec.shape.iter().product::<u64>() * j.spec.dtype.size().unwrap_or(8) as u64).sum();
         progress.begin(&upload.source.key, total);
 
-        // Two slab buffers serve the whole file. The reader (one blocking thread)
-        // fills a free one while the writer encodes the other; the writer may
-        // start on a new slab while the last chunks of the previous one are
-        // still encoding, so no core waits at slab boundaries. A buffer goes
-        // back to the reader once its slab is written. Memory: two slabs.
-        let (sender, mut receiver) = mpsc::channel::<Result<(usize, Block), DecodeError>>(SLABS_IN_MEMORY);
+        // Reader: one blocking thread walks the slabs; it reserves a place in the
+        // channel before reading, so at most one slab waits while one is
+        // written. Slab buffers go back to the reader once written: two large
+        // buffers serve the whole file, nothing is allocated per slab.
+        let (sender, mut receiver) = mpsc::channel::<Result<(usize, Block), DecodeError>>(1);
         let (recycle, spare) = std::sync::mpsc::channel::<Vec<u8>>();
         let regions: Vec<Vec<Region>> = jobs.iter().map(|j| j.slabs.regions().collect()).collect();
         let paths: Vec<String> = jobs.iter().map(|j| j.spec.path.clone()).collect();
+        let handle = tokio::runtime::Handle::current();
         let reader = tokio::task::spawn_blocking(move || {
-            let mut fresh = SLABS_IN_MEMORY;
             for (i, (path, regions)) in paths.iter().zip(regions).enumerate() {
                 for region in regions {
-                    let buffer = if fresh > 0 {
-                        fresh -= 1;
-                        Vec::new()
-                    } else {
-                        match spare.recv() {
-                            Ok(b) => b,
-                            Err(_) => return, // the writer stopped
-                        }
+                    let Ok(permit) = handle.block_on(sender.reserve()) else {
+                        return; // the writer stopped
                     };
+                    let buffer = spare.try_recv().unwrap_or_default();
                     let item = source.read_into(path, &region, buffer).map(|data| (i, Block { region, data }));
                     let failed = item.is_err();
-                    if sender.blocking_send(item).is_err() || failed {
+                    permit.send(item);
+                    if failed {
                         return;
                     }
                 }
@@ -275,47 +265,29 @@ impl IngestService {
         });
         let mut stats = vec![WriteStats::default(); jobs.len()];
         let mut failure = None;
-        let mut writing = futures::stream::FuturesOrdered::new();
-        let mut more = true;
-        loop {
-            tokio::select! {
-                Some((i, result, block)) = writing.next(), if !writing.is_empty() => {
-                    let block: Arc<Block> = block;
-                    match result {
+        while let Some(item) = receiver.recv().await {
+            match item {
+                Ok((i, block)) => {
+                    let n = block.data.nbytes() as u64;
+                    let block = Arc::new(block);
+                    match tx.write_block(&jobs[i].spec.path, Arc::clone(&block)).await {
                         Ok(s) => stats[i] += s,
                         Err(e) => {
                             failure = Some(Failure::from(e));
                             break;
                         }
                     }
-                    progress.advance(block.data.nbytes() as u64);
-                    // Every block returns a buffer, so the reader's count stays right.
-                    let buffer = match Arc::try_unwrap(block) {
-                        Ok(Block { data: BlockData::Numeric(buffer), .. }) => buffer,
-                        _ => Vec::new(),
-                    };
-                    let _ = recycle.send(buffer);
+                    if let Ok(Block { data: BlockData::Numeric(buffer), .. }) = Arc::try_unwrap(block) {
+                        let _ = recycle.send(buffer);
+                    }
+                    progress.advance(n);
                 }
-                item = receiver.recv(), if more && writing.len() < SLABS_IN_MEMORY => match item {
-                    Some(Ok((i, block))) => {
-                        let block = Arc::new(block);
-                        let tx = &tx;
-                        let path = jobs[i].spec.path.as_str();
-                        writing.push_back(async move {
-                            let result = tx.write_block(path, Arc::clone(&block)).await;
-                            (i, result, block)
-                        });
-                    }
-                    Some(Err(e)) => {
-                        failure = Some(Failure::from(e));
-                        break;
-                    }
-                    None => more = false,
-                },
-                else => break,
+                Err(e) => {
+                    failure = Some(Failure::from(e));
+                    break;
+                }
             }
         }
-        drop(writing);
         drop(receiver);
         let _ = reader.await;
         progress.finish();
