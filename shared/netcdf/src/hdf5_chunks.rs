@@ -210,7 +210,19 @@ fn index_variable(file: hid_t, name: &str, dtype: DataType) -> Option<ChunkIndex
     Some(ChunkIndex { shape, chunk, elem, filters, fill, chunks })
 }
 
+/// `buf` as a slice of `n` bytes, growing it if needed but never clearing it:
+/// every byte handed out is overwritten by the caller (pread, inflate,
+/// unshuffle), so zeroing it chunk after chunk would be wasted work.
+fn grown(buf: &mut Vec<u8>, n: usize) -> &mut [u8] {
+    if buf.len() < n {
+        buf.resize(n, 0);
+    }
+    &mut buf[..n]
+}
+
 thread_local! {
+    /// The decoded chunk, for reads that take part of a chunk.
+    static CHUNK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     static INFLATER: std::cell::RefCell<libdeflater::Decompressor> = std::cell::RefCell::new(libdeflater::Decompressor::new());
     /// Scratch space reused across chunks on each decoding thread.
     static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
@@ -219,6 +231,7 @@ thread_local! {
 /// Undoes HDF5's byte shuffle into `out`: byte b of element i was stored at
 /// b * n + i. Writes are sequential (one element at a time, its bytes gathered
 /// from the byte planes), which keeps it near memory speed.
+#[cfg(test)]
 fn unshuffle_into(src: &[u8], elem: usize, out: &mut Vec<u8>) {
     out.clear();
     out.resize(src.len(), 0);
@@ -273,36 +286,11 @@ impl ChunkIndex {
         raw_len: usize,
         f: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, DecodeError> {
-        let size = usize::try_from(loc.size).map_err(|_| DecodeError::Corrupt("chunk too large".into()))?;
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let (a, b) = &mut *scratch;
-            a.clear();
-            a.resize(size, 0);
-            file.read_exact_at(a, loc.offset).map_err(|e| {
-                DecodeError::Corrupt(format!("chunk at byte {} beyond the end of the file: {e}", loc.offset))
-            })?;
-            for (i, filter) in self.filters.iter().enumerate().rev() {
-                if loc.mask & (1 << i) != 0 {
-                    continue; // this filter was skipped for this chunk
-                }
-                match filter {
-                    Filter::Deflate => {
-                        b.clear();
-                        b.resize(raw_len, 0);
-                        let n = INFLATER.with(|d| d.borrow_mut().zlib_decompress(a, b)).map_err(|e| {
-                            DecodeError::Corrupt(format!("deflate stream of a chunk is damaged: {e:?}"))
-                        })?;
-                        b.truncate(n);
-                    }
-                    Filter::Shuffle => unshuffle_into(a, self.elem, b),
-                }
-                std::mem::swap(a, b);
-            }
-            if a.len() != raw_len {
-                return Err(DecodeError::Corrupt(format!("a chunk decodes to {} bytes instead of {raw_len}", a.len())));
-            }
-            f(a)
+        CHUNK.with(|chunk| {
+            let mut chunk = chunk.borrow_mut();
+            let dest = grown(&mut chunk, raw_len);
+            self.decode_to(file, loc, dest)?;
+            f(dest)
         })
     }
 
@@ -324,36 +312,34 @@ impl ChunkIndex {
             }
             return file.read_exact_at(dest, loc.offset).map_err(read_err);
         };
+        let inflate = |src: &[u8], out: &mut [u8]| -> Result<usize, DecodeError> {
+            INFLATER
+                .with(|d| d.borrow_mut().zlib_decompress(src, out))
+                .map_err(|e| DecodeError::Corrupt(format!("deflate stream of a chunk is damaged: {e:?}")))
+        };
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             let (a, b) = &mut *scratch;
-            a.clear();
-            a.resize(size, 0);
-            file.read_exact_at(a, loc.offset).map_err(read_err)?;
-            let inflate = |src: &[u8], out: &mut [u8]| -> Result<usize, DecodeError> {
-                INFLATER
-                    .with(|d| d.borrow_mut().zlib_decompress(src, out))
-                    .map_err(|e| DecodeError::Corrupt(format!("deflate stream of a chunk is damaged: {e:?}")))
-            };
+            file.read_exact_at(grown(a, size), loc.offset).map_err(read_err)?;
+            // `len`: how many bytes of `a` hold the current stage's input.
+            let mut len = size;
             for f in first {
-                match f {
-                    Filter::Deflate => {
-                        b.clear();
-                        b.resize(dest.len(), 0);
-                        let n = inflate(a, b)?;
-                        b.truncate(n);
+                len = match f {
+                    Filter::Deflate => inflate(&a[..len], grown(b, dest.len()))?,
+                    Filter::Shuffle => {
+                        unshuffle_slice(&a[..len], self.elem, grown(b, len));
+                        len
                     }
-                    Filter::Shuffle => unshuffle_into(a, self.elem, b),
-                }
+                };
                 std::mem::swap(a, b);
             }
             let n = match last {
-                Filter::Deflate => inflate(a, dest)?,
-                Filter::Shuffle if a.len() == dest.len() => {
-                    unshuffle_slice(a, self.elem, dest);
-                    dest.len()
+                Filter::Deflate => inflate(&a[..len], dest)?,
+                Filter::Shuffle if len == dest.len() => {
+                    unshuffle_slice(&a[..len], self.elem, dest);
+                    len
                 }
-                Filter::Shuffle => a.len(),
+                Filter::Shuffle => len,
             };
             if n != dest.len() {
                 return Err(DecodeError::Corrupt(format!("a chunk decodes to {n} bytes instead of {}", dest.len())));

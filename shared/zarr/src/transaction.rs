@@ -90,6 +90,23 @@ fn poisoned() -> RepoError {
     RepoError::Corrupt("transaction state lock poisoned".into())
 }
 
+/// Whether every element of `buf` equals `fill` (bitwise). Compares whole
+/// words: an element-by-element slice comparison is a `memcmp` call each.
+fn all_fill(buf: &[u8], fill: &[u8]) -> bool {
+    fn words<const N: usize>(buf: &[u8], fill: &[u8]) -> bool {
+        let Ok(f) = <[u8; N]>::try_from(fill) else { return false };
+        buf.len() % N == 0 && buf.chunks_exact(N).all(|w| w == f)
+    }
+    match fill.len() {
+        0 => false,
+        1 => buf.iter().all(|&b| b == fill[0]),
+        2 => words::<2>(buf, fill),
+        4 => words::<4>(buf, fill),
+        8 => words::<8>(buf, fill),
+        n => buf.len() % n == 0 && buf.chunks_exact(n).all(|w| w == fill),
+    }
+}
+
 thread_local! {
     /// Per encoding thread: the unit cut out of the slab, and its padded copy.
     static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
@@ -111,7 +128,7 @@ fn encode_unit(
         let (sub, padded) = &mut *scratch;
         copy_subregion_into(data, block, unit, elem, sub)
             .ok_or_else(|| RepoError::Invalid(format!("{}: unit {unit:?} outside block {block:?}", info.path)))?;
-        if !entry.fill.is_empty() && sub.chunks_exact(elem).all(|v| v == entry.fill.as_slice()) {
+        if all_fill(sub, &entry.fill) {
             return Ok(None);
         }
         let full: Vec<u64> = info.shard.clone().unwrap_or_else(|| info.chunks.clone());
@@ -288,5 +305,22 @@ impl Transaction for IcechunkTransaction {
             .await
             .map_err(crate::error::commit)?;
         Ok(snapshot.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_detection() {
+        let fill = 1e20f32.to_le_bytes();
+        let mut buf: Vec<u8> = std::iter::repeat_n(fill, 1000).flatten().collect();
+        assert!(all_fill(&buf, &fill));
+        buf[2001] ^= 1;
+        assert!(!all_fill(&buf, &fill));
+        assert!(all_fill(&[7, 7, 7], &[7]));
+        assert!(!all_fill(&[1, 2, 3], &[]));
+        assert!(all_fill(&[1, 2, 3, 1, 2, 3], &[1, 2, 3]));
     }
 }
