@@ -95,7 +95,7 @@ fn poisoned() -> RepoError {
 fn all_fill(buf: &[u8], fill: &[u8]) -> bool {
     fn words<const N: usize>(buf: &[u8], fill: &[u8]) -> bool {
         let Ok(f) = <[u8; N]>::try_from(fill) else { return false };
-        buf.len() % N == 0 && buf.chunks_exact(N).all(|w| w == f)
+        buf.len().is_multiple_of(N) && buf.chunks_exact(N).all(|w| w == f)
     }
     match fill.len() {
         0 => false,
@@ -103,7 +103,7 @@ fn all_fill(buf: &[u8], fill: &[u8]) -> bool {
         2 => words::<2>(buf, fill),
         4 => words::<4>(buf, fill),
         8 => words::<8>(buf, fill),
-        n => buf.len() % n == 0 && buf.chunks_exact(n).all(|w| w == fill),
+        n => buf.len().is_multiple_of(n) && buf.chunks_exact(n).all(|w| w == fill),
     }
 }
 
