@@ -49,7 +49,7 @@ pub struct IngestArgs {
     /// Regex with a `dataset` group, applied to each file's path relative to its argument.
     #[arg(long, env = "HUB_DATASET_PATTERN")]
     pub pattern: Option<String>,
-    /// Compression: zstd[:level], blosc-zstd[:level] or none.
+    /// Compression: `zstd[:level]`, `blosc-zstd[:level]` or `none`.
     #[arg(long, default_value = "zstd:3")]
     pub compression: String,
     /// Target uncompressed chunk size in MiB.
