@@ -38,7 +38,8 @@ find_python312() {
   return 1
 }
 
-# A virtual environment under target/ with the given packages; prints its python.
+# A virtual environment under target/ with the given packages; prints the
+# absolute path of its python (tests run from their own crate's folder).
 python_env() {
   local base="$1" dir="$2"; shift 2
   if [ ! -x "$dir/bin/python" ]; then
@@ -50,7 +51,7 @@ python_env() {
     "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@" >&2
     echo "$*" > "$stamp"
   fi
-  echo "$dir/bin/python"
+  echo "$(cd "$dir" && pwd)/bin/python"
 }
 
 # A free TCP port on 127.0.0.1.

@@ -167,6 +167,11 @@ pub fn shared_files(sub: &str) -> Vec<PathBuf> {
 /// `python3.12` with xarray, icechunk and netCDF4).
 pub fn python() -> Option<String> {
     match std::env::var("HUB_INTEROP_PYTHON").ok().filter(|v| !v.is_empty()) {
+        // A relative path is taken from the workspace root, where the test
+        // script runs; tests themselves run from their crate's folder.
+        Some(p) if Path::new(&p).is_relative() && p.contains('/') => {
+            Some(workspace_root().join(p).to_string_lossy().into_owned())
+        }
         Some(p) => Some(p),
         None => {
             missing("Python for interop checks (HUB_INTEROP_PYTHON)");
