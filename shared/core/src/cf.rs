@@ -3,6 +3,7 @@
 
 mod calendar;
 mod conventions;
+mod packing;
 mod time;
 
 pub use calendar::{Calendar, UnknownCalendar};
@@ -10,4 +11,5 @@ pub use conventions::{
     Axis, DimRole, FillValue, VariableKind, coordinate_axis, dim_roles, fill_from_attr, is_time_coordinate,
     netcdf_default_fill, role_from_name, storage_fill, variable_kinds,
 };
+pub use packing::ValueDecoding;
 pub use time::{CfDateTime, CfTime, TimeEncoding, TimeError, TimeUnit};

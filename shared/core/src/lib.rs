@@ -16,3 +16,4 @@ pub mod conformance;
 pub mod ingest;
 pub mod model;
 pub mod ports;
+pub mod query;

@@ -1,0 +1,411 @@
+//! Horizontal grids and how query positions map onto their cells.
+//!
+//! A grid is found from a variable's Y and X dimensions: 1-D longitude and
+//! latitude coordinates make a [`HorizontalGrid::LonLat`] grid (0..360 or
+//! -180..180, either direction); 1-D projection coordinates with a CF
+//! `grid_mapping` make a [`HorizontalGrid::Projected`] grid, whose CRS an
+//! adapter turns into a [`Projector`] (the core stays free of projection
+//! libraries).
+
+use std::sync::Arc;
+
+use super::geometry::{LonLat, haversine_km, polygons_contain};
+
+/// Longitude/latitude to a grid's native coordinates and back.
+pub trait Projector: Send + Sync + std::fmt::Debug {
+    /// Native (x, y) of a position; `None` where the projection is undefined.
+    fn forward(&self, p: LonLat) -> Option<(f64, f64)>;
+    /// Position of native (x, y).
+    fn inverse(&self, x: f64, y: f64) -> Option<LonLat>;
+}
+
+/// A monotonic 1-D coordinate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis1d {
+    values: Vec<f64>,
+    ascending: bool,
+}
+
+impl Axis1d {
+    /// An axis from its values; `None` unless strictly monotonic and finite.
+    pub fn new(values: Vec<f64>) -> Option<Self> {
+        if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let ascending = values.len() < 2 || values[1] > values[0];
+        let monotonic = values.windows(2).all(|w| if ascending { w[1] > w[0] } else { w[1] < w[0] });
+        monotonic.then_some(Self { values, ascending })
+    }
+
+    /// The values.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// Half the spacing at the ends (for the cells' outer edges).
+    fn half_step(&self) -> (f64, f64) {
+        let n = self.values.len();
+        if n < 2 {
+            return (0.5, 0.5);
+        }
+        ((self.values[1] - self.values[0]).abs() / 2.0, (self.values[n - 1] - self.values[n - 2]).abs() / 2.0)
+    }
+
+    /// Lowest and highest cell edge.
+    pub fn bounds(&self) -> (f64, f64) {
+        let (h0, h1) = self.half_step();
+        let (first, last) = (self.values[0], self.values[self.values.len() - 1]);
+        if self.ascending { (first - h0, last + h1) } else { (last - h1, first + h0) }
+    }
+
+    /// Index of the nearest value, `None` outside the cells' edges.
+    pub fn nearest(&self, v: f64) -> Option<usize> {
+        let (lo, hi) = self.bounds();
+        if !(lo..=hi).contains(&v) {
+            return None;
+        }
+        let cmp = |x: &f64| if self.ascending { x.total_cmp(&v) } else { v.total_cmp(x) };
+        let i = self.values.partition_point(|x| cmp(x).is_lt());
+        let candidates = [i.checked_sub(1), Some(i).filter(|i| *i < self.values.len())];
+        candidates.into_iter().flatten().min_by(|a, b| (self.values[*a] - v).abs().total_cmp(&(self.values[*b] - v).abs()))
+    }
+
+    /// The two neighbours of `v` and the weight of the second, for linear
+    /// interpolation; `None` outside the first..last values.
+    pub fn bracket(&self, v: f64) -> Option<(usize, usize, f64)> {
+        let n = self.values.len();
+        if n == 1 {
+            return (self.values[0] == v).then_some((0, 0, 0.0));
+        }
+        let i = (0..n - 1).find(|&i| {
+            let (a, b) = (self.values[i], self.values[i + 1]);
+            (a.min(b)..=a.max(b)).contains(&v)
+        })?;
+        let (a, b) = (self.values[i], self.values[i + 1]);
+        Some((i, i + 1, (v - a) / (b - a)))
+    }
+
+    /// Indices whose values lie within `lo..=hi`, ascending.
+    pub fn within(&self, lo: f64, hi: f64) -> Vec<usize> {
+        (0..self.values.len()).filter(|&i| (lo..=hi).contains(&self.values[i])).collect()
+    }
+}
+
+/// A cell of a horizontal grid: row `j` (Y), column `i` (X).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cell {
+    /// Y index.
+    pub j: usize,
+    /// X index.
+    pub i: usize,
+}
+
+/// The horizontal grid of a variable.
+#[derive(Debug, Clone)]
+pub enum HorizontalGrid {
+    /// 1-D longitude (X) and latitude (Y) in degrees.
+    LonLat {
+        /// Longitudes.
+        lon: Axis1d,
+        /// Latitudes.
+        lat: Axis1d,
+        /// Whether the longitudes go round the globe (queries wrap).
+        global: bool,
+    },
+    /// 1-D projection coordinates with a CRS.
+    Projected {
+        /// Native X values.
+        x: Axis1d,
+        /// Native Y values.
+        y: Axis1d,
+        /// Lon/lat ⇄ native.
+        projector: Arc<dyn Projector>,
+    },
+}
+
+/// A rectangular window of a grid: Y indices ascending, X indices in output
+/// order (a window across a longitude seam runs 700..719 then 0..60), and
+/// the X values as the query sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// Y indices.
+    pub js: Vec<usize>,
+    /// X indices.
+    pub is: Vec<usize>,
+    /// Native Y values.
+    pub y: Vec<f64>,
+    /// X values (longitudes shifted into the query's range on lon/lat grids).
+    pub x: Vec<f64>,
+    /// Which cells the query covers (row-major over `js` × `is`); `None`: all.
+    pub mask: Option<Vec<bool>>,
+}
+
+impl Window {
+    /// Cells in the window that the query covers.
+    pub fn cell_count(&self) -> usize {
+        self.mask.as_ref().map_or(self.js.len() * self.is.len(), |m| m.iter().filter(|b| **b).count())
+    }
+}
+
+/// Why a position or area does not meet the grid.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct OutsideGrid(pub String);
+
+impl HorizontalGrid {
+    /// A lon/lat grid; longitudes are global when they cover 360° within one step.
+    pub fn lon_lat(lon: Axis1d, lat: Axis1d) -> Self {
+        let n = lon.values.len() as f64;
+        let (lo, hi) = lon.bounds();
+        let span = hi - lo;
+        let global = n > 1.0 && (span - 360.0).abs() < 1e-6 * 360.0 + 1e-9;
+        Self::LonLat { lon, lat, global }
+    }
+
+    /// Number of rows and columns.
+    pub fn shape(&self) -> (usize, usize) {
+        match self {
+            Self::LonLat { lon, lat, .. } => (lat.values.len(), lon.values.len()),
+            Self::Projected { x, y, .. } => (y.values.len(), x.values.len()),
+        }
+    }
+
+    /// The lon/lat extent (west, south, east, north) of the cells.
+    pub fn extent(&self) -> [f64; 4] {
+        match self {
+            Self::LonLat { lon, lat, .. } => {
+                let (w, e) = lon.bounds();
+                let (s, n) = lat.bounds();
+                [w, s.max(-90.0), e, n.min(90.0)]
+            }
+            Self::Projected { x, y, projector } => {
+                let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+                let (x0, x1) = x.bounds();
+                let (y0, y1) = y.bounds();
+                for k in 0..=16 {
+                    let f = f64::from(k) / 16.0;
+                    for (px, py) in [(x0 + f * (x1 - x0), y0), (x0 + f * (x1 - x0), y1), (x0, y0 + f * (y1 - y0)), (x1, y0 + f * (y1 - y0))] {
+                        if let Some(p) = projector.inverse(px, py) {
+                            b = [b[0].min(p.lon), b[1].min(p.lat), b[2].max(p.lon), b[3].max(p.lat)];
+                        }
+                    }
+                }
+                b
+            }
+        }
+    }
+
+    /// The longitude of a lon/lat grid's column closest to `lon` in its own range.
+    fn to_grid_lon(lon_axis: &Axis1d, global: bool, lon: f64) -> f64 {
+        let (lo, hi) = lon_axis.bounds();
+        if global {
+            return lo + (lon - lo).rem_euclid(360.0);
+        }
+        [lon, lon - 360.0, lon + 360.0].into_iter().find(|l| (lo..=hi).contains(l)).unwrap_or(lon)
+    }
+
+    /// The cell nearest to a position.
+    pub fn nearest(&self, p: LonLat) -> Result<Cell, OutsideGrid> {
+        let outside = || OutsideGrid(format!("POINT({p}) is outside the grid (extent {})", fmt_extent(self.extent())));
+        match self {
+            Self::LonLat { lon, lat, global } => {
+                let gl = Self::to_grid_lon(lon, *global, p.lon);
+                let mut i = lon.nearest(gl).ok_or_else(outside)?;
+                if *global {
+                    // The far edge is the same meridian as the first cell's west edge.
+                    let n = lon.values.len();
+                    let d = |k: usize| {
+                        let diff = (lon.values[k] - gl).rem_euclid(360.0);
+                        diff.min(360.0 - diff)
+                    };
+                    if d(0) < d(i) {
+                        i = 0;
+                    } else if d(n - 1) < d(i) {
+                        i = n - 1;
+                    }
+                }
+                let j = lat.nearest(p.lat).ok_or_else(outside)?;
+                Ok(Cell { j, i })
+            }
+            Self::Projected { x, y, projector } => {
+                let (px, py) = projector.forward(p).ok_or_else(outside)?;
+                Ok(Cell { j: y.nearest(py).ok_or_else(outside)?, i: x.nearest(px).ok_or_else(outside)? })
+            }
+        }
+    }
+
+    /// The position of a cell's centre.
+    pub fn center(&self, c: Cell) -> Option<LonLat> {
+        match self {
+            Self::LonLat { lon, lat, .. } => Some(LonLat { lon: *lon.values.get(c.i)?, lat: *lat.values.get(c.j)? }),
+            Self::Projected { x, y, projector } => projector.inverse(*x.values.get(c.i)?, *y.values.get(c.j)?),
+        }
+    }
+
+    /// The cells whose centres lie in a lon/lat box (west may exceed east
+    /// across the antimeridian: then east is taken as east + 360).
+    pub fn window(&self, bbox: [f64; 4]) -> Result<Window, OutsideGrid> {
+        let [w, s, e, n] = bbox;
+        let e = if e < w { e + 360.0 } else { e };
+        let none = || OutsideGrid(format!("bbox {w},{s},{e},{n} holds no cell centre of the grid (extent {})", fmt_extent(self.extent())));
+        let win = match self {
+            Self::LonLat { lon, lat, global } => {
+                let js = lat.within(s, n);
+                let mut cols: Vec<(f64, usize)> = lon
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &v)| {
+                        let shifted = if *global || v > e || v < w { w + (v - w).rem_euclid(360.0) } else { v };
+                        (shifted >= w && shifted <= e).then_some((shifted, i))
+                    })
+                    .collect();
+                cols.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let y = js.iter().map(|&j| lat.values[j]).collect();
+                Window { js, is: cols.iter().map(|c| c.1).collect(), y, x: cols.iter().map(|c| c.0).collect(), mask: None }
+            }
+            Self::Projected { x, y, projector } => {
+                // The native box around the lon/lat box (edges sampled), then
+                // each cell's own position decides.
+                let mut nb = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+                for k in 0..=32 {
+                    let f = f64::from(k) / 32.0;
+                    for p in [
+                        LonLat { lon: w + f * (e - w), lat: s },
+                        LonLat { lon: w + f * (e - w), lat: n },
+                        LonLat { lon: w, lat: s + f * (n - s) },
+                        LonLat { lon: e, lat: s + f * (n - s) },
+                    ] {
+                        if let Some((px, py)) = projector.forward(p) {
+                            nb = [nb[0].min(px), nb[1].min(py), nb[2].max(px), nb[3].max(py)];
+                        }
+                    }
+                }
+                let js = y.within(nb[1], nb[3]);
+                let is = x.within(nb[0], nb[2]);
+                let mask = js
+                    .iter()
+                    .flat_map(|&j| is.iter().map(move |&i| (j, i)))
+                    .map(|(j, i)| {
+                        projector.inverse(x.values[i], y.values[j]).is_some_and(|p| {
+                            let lon = w + (p.lon - w).rem_euclid(360.0);
+                            p.lat >= s && p.lat <= n && lon <= e
+                        })
+                    })
+                    .collect();
+                Window {
+                    y: js.iter().map(|&j| y.values[j]).collect(),
+                    x: is.iter().map(|&i| x.values[i]).collect(),
+                    js,
+                    is,
+                    mask: Some(mask),
+                }
+            }
+        };
+        if win.cell_count() == 0 {
+            return Err(none());
+        }
+        Ok(win)
+    }
+
+    /// The cells inside polygons (outer rings with holes).
+    pub fn polygon_window(&self, polygons: &[Vec<Vec<LonLat>>], bbox: [f64; 4]) -> Result<Window, OutsideGrid> {
+        self.masked_window(bbox, |p| polygons_contain(polygons, p))
+            .map_err(|_| OutsideGrid(format!("the polygon holds no cell centre of the grid (extent {})", fmt_extent(self.extent()))))
+    }
+
+    /// The cells within `km` kilometres of a position.
+    pub fn radius_window(&self, center: LonLat, km: f64) -> Result<Window, OutsideGrid> {
+        let dlat = km / 111.0;
+        let coslat = center.lat.to_radians().cos().max(1e-6);
+        let dlon = (km / (111.0 * coslat)).min(180.0);
+        let bbox = [center.lon - dlon, (center.lat - dlat).max(-90.0), center.lon + dlon, (center.lat + dlat).min(90.0)];
+        self.masked_window(bbox, |p| haversine_km(center, p) <= km).map_err(|_| {
+            OutsideGrid(format!("no cell centre lies within {km} km of POINT({center}) (grid extent {})", fmt_extent(self.extent())))
+        })
+    }
+
+    fn masked_window(&self, bbox: [f64; 4], inside: impl Fn(LonLat) -> bool) -> Result<Window, OutsideGrid> {
+        let mut win = self.window(bbox)?;
+        let mut mask = Vec::with_capacity(win.js.len() * win.is.len());
+        for (a, &j) in win.js.iter().enumerate() {
+            for (b, &i) in win.is.iter().enumerate() {
+                let prior = win.mask.as_ref().is_none_or(|m| m[a * win.is.len() + b]);
+                let p = match self {
+                    Self::LonLat { .. } => Some(LonLat { lon: win.x[b], lat: win.y[a] }),
+                    Self::Projected { .. } => self.center(Cell { j, i }),
+                };
+                mask.push(prior && p.is_some_and(&inside));
+            }
+        }
+        win.mask = Some(mask);
+        if win.cell_count() == 0 {
+            return Err(OutsideGrid("no cell".into()));
+        }
+        Ok(win)
+    }
+}
+
+fn fmt_extent(b: [f64; 4]) -> String {
+    format!("lon {:.4}..{:.4}, lat {:.4}..{:.4}", b[0], b[2], b[1], b[3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axis(start: f64, step: f64, n: usize) -> Axis1d {
+        Axis1d::new((0..n).map(|k| start + step * k as f64).collect()).unwrap_or_else(|| panic!("axis"))
+    }
+
+    #[test]
+    fn nearest_on_0_360_grids_with_descending_latitude() {
+        let g = HorizontalGrid::lon_lat(axis(0.25, 0.5, 720), axis(89.75, -0.5, 360));
+        assert_eq!(g.nearest(LonLat { lon: -0.3, lat: 89.8 }), Ok(Cell { j: 0, i: 719 }));
+        assert_eq!(g.nearest(LonLat { lon: 10.1, lat: 0.1 }), Ok(Cell { j: 179, i: 20 }));
+        assert_eq!(g.nearest(LonLat { lon: 359.99, lat: -89.9 }), Ok(Cell { j: 359, i: 719 }));
+        assert_eq!(g.nearest(LonLat { lon: 180.0, lat: 0.0 }).map(|c| c.i), Ok(359));
+    }
+
+    #[test]
+    fn regional_grid_refuses_outside_points() {
+        let g = HorizontalGrid::lon_lat(axis(-10.0, 1.0, 41), axis(35.0, 1.0, 36));
+        assert_eq!(g.nearest(LonLat { lon: 350.2, lat: 35.1 }), Ok(Cell { j: 0, i: 0 }), "350 is -10");
+        let e = g.nearest(LonLat { lon: 100.0, lat: 50.0 }).err().map(|e| e.0).unwrap_or_default();
+        assert!(e.contains("outside the grid") && e.contains("lon -10.5000..30.5000"), "{e}");
+    }
+
+    #[test]
+    fn windows_cross_the_seam_in_query_order() {
+        let g = HorizontalGrid::lon_lat(axis(0.0, 1.0, 360), axis(-90.0, 1.0, 181));
+        let w = g.window([-2.0, 10.0, 2.0, 11.0]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(w.is, vec![358, 359, 0, 1, 2]);
+        assert_eq!(w.x, vec![-2.0, -1.0, 0.0, 1.0, 2.0]);
+        assert_eq!(w.js, vec![100, 101]);
+        assert!(g.window([10.2, 10.2, 10.4, 10.4]).is_err(), "no centre inside");
+    }
+
+    #[test]
+    fn polygon_and_radius_masks() {
+        let g = HorizontalGrid::lon_lat(axis(0.0, 1.0, 20), axis(0.0, 1.0, 20));
+        let square = vec![vec![vec![
+            LonLat { lon: 1.5, lat: 1.5 },
+            LonLat { lon: 4.5, lat: 1.5 },
+            LonLat { lon: 4.5, lat: 4.5 },
+            LonLat { lon: 1.5, lat: 4.5 },
+            LonLat { lon: 1.5, lat: 1.5 },
+        ]]];
+        let w = g.polygon_window(&square, [1.5, 1.5, 4.5, 4.5]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(w.cell_count(), 9);
+        let r = g.radius_window(LonLat { lon: 10.0, lat: 10.0 }, 120.0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.cell_count(), 5, "centre and its four neighbours at ~110 km");
+    }
+
+    #[test]
+    fn brackets_for_interpolation() {
+        let a = axis(10.0, -1.0, 5);
+        assert_eq!(a.bracket(8.5), Some((1, 2, 0.5)));
+        assert_eq!(a.bracket(20.0), None);
+        assert_eq!(Axis1d::new(vec![0.0, 0.0]), None, "not monotonic");
+    }
+}

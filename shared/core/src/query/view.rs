@@ -1,0 +1,304 @@
+//! What a dataset offers to queries: its parameters (the data variables on a
+//! horizontal grid), their axes with decoded coordinates (times as instants
+//! in the dataset's calendar), and their grids. Built once per snapshot from
+//! the repository and kept while the snapshot is current.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::grid::{Axis1d, HorizontalGrid, Projector};
+use crate::cf::{
+    Axis, Calendar, CfTime, DimRole, TimeEncoding, ValueDecoding, VariableKind, coordinate_axis, dim_roles, variable_kinds,
+};
+use crate::model::{Attributes, DataType, DatasetId, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema, attr_text};
+use crate::ports::{ArrayInfo, DatasetReader, RepoError};
+
+/// Turns a CF grid mapping into a projector; adapters implement it with a
+/// projection library.
+pub trait ProjectorFactory: Send + Sync {
+    /// The projector of a `grid_mapping` variable's attributes, or why not.
+    fn projector(&self, grid_mapping: &Attributes) -> Result<Arc<dyn Projector>, String>;
+}
+
+/// No projections: projected grids are served by index only.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProjections;
+
+impl ProjectorFactory for NoProjections {
+    fn projector(&self, _: &Attributes) -> Result<Arc<dyn Projector>, String> {
+        Err("no projection library configured".into())
+    }
+}
+
+/// The values along one dimension.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AxisValues {
+    /// Instants in a calendar.
+    Time {
+        /// The instants.
+        values: Vec<CfTime>,
+        /// Their calendar.
+        calendar: Calendar,
+    },
+    /// Numbers (levels, members, projection coordinates, or indices when the
+    /// dimension has no coordinate variable).
+    Numbers {
+        /// The values.
+        values: Vec<f64>,
+    },
+}
+
+impl AxisValues {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Time { values, .. } => values.len(),
+            Self::Numbers { values } => values.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A dimension of the dataset as queries see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DimInfo {
+    /// Name.
+    pub name: String,
+    /// Role (time, vertical, member, Y, X, other).
+    pub role: DimRole,
+    /// Coordinate values.
+    pub values: AxisValues,
+    /// The coordinate's `units`, when it has one.
+    pub units: Option<String>,
+}
+
+/// A queryable variable.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parameter {
+    /// Name (the array path).
+    pub name: String,
+    /// The array as stored.
+    pub array: ArrayInfo,
+    /// Role of each dimension.
+    pub roles: Vec<DimRole>,
+    /// `units`.
+    pub units: Option<String>,
+    /// `standard_name`.
+    pub standard_name: Option<String>,
+    /// `long_name`, or the name.
+    pub description: String,
+    /// Index of the grid in [`DatasetView::grids`].
+    pub grid: usize,
+    /// How stored numbers decode.
+    #[serde(skip)]
+    pub decoding: ValueDecoding,
+}
+
+impl Parameter {
+    /// The position of the dimension with a role.
+    pub fn dim_with(&self, role: DimRole) -> Option<usize> {
+        self.roles.iter().position(|r| *r == role)
+    }
+}
+
+/// A horizontal grid and the dimensions it spans.
+#[derive(Debug, Clone)]
+pub struct GridInfo {
+    /// Y dimension name.
+    pub y_dim: String,
+    /// X dimension name.
+    pub x_dim: String,
+    /// The grid.
+    pub grid: HorizontalGrid,
+    /// The CF grid mapping's attributes (projected grids).
+    pub grid_mapping: Option<Attributes>,
+}
+
+/// One snapshot of a dataset, ready for queries.
+#[derive(Debug, Clone)]
+pub struct DatasetView {
+    /// Dataset id.
+    pub id: DatasetId,
+    /// Snapshot read.
+    pub snapshot: String,
+    /// Global attributes.
+    pub attrs: Attributes,
+    /// Every array.
+    pub arrays: Vec<ArrayInfo>,
+    /// Dimensions with their coordinates, by name.
+    pub dims: BTreeMap<String, DimInfo>,
+    /// Horizontal grids.
+    pub grids: Vec<GridInfo>,
+    /// Queryable variables, by name.
+    pub parameters: Vec<Parameter>,
+    /// Variables left out, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+impl DatasetView {
+    /// Reads the metadata and coordinates of the snapshot `reader` opened.
+    pub async fn load(id: DatasetId, reader: &dyn DatasetReader, projections: &dyn ProjectorFactory) -> Result<Self, RepoError> {
+        let arrays = reader.arrays().await?;
+        let groups = reader.groups().await?;
+        let attrs = groups.iter().find(|g| g.path.is_empty()).map(|g| g.attrs.clone()).unwrap_or_default();
+        let schema = DatasetSchema {
+            groups: groups.iter().map(|g| GroupSchema { path: g.path.clone(), attrs: g.attrs.clone() }).collect(),
+            dims: Vec::<Dimension>::new(),
+            variables: arrays
+                .iter()
+                .map(|a| VariableSchema {
+                    path: a.path.clone(),
+                    dims: a.dims.clone(),
+                    shape: a.shape.clone(),
+                    dtype: a.dtype,
+                    attrs: a.attrs.clone(),
+                    source_chunks: None,
+                })
+                .collect(),
+            warnings: vec![],
+        };
+        let kinds: BTreeMap<String, VariableKind> = variable_kinds(&schema).into_iter().collect();
+        let mut dims: BTreeMap<String, DimInfo> = BTreeMap::new();
+        let mut parameters = Vec::new();
+        let mut skipped = Vec::new();
+        let mut grids: Vec<GridInfo> = Vec::new();
+        for (var, array) in schema.variables.iter().zip(&arrays) {
+            if kinds.get(&var.path) != Some(&VariableKind::Data) {
+                continue;
+            }
+            let roles = dim_roles(&schema, var);
+            if array.dtype == DataType::String || array.dtype.size().is_none() {
+                skipped.push((var.path.clone(), "holds text".to_string()));
+                continue;
+            }
+            let (Some(yd), Some(xd)) = (roles.iter().position(|r| *r == DimRole::Y), roles.iter().position(|r| *r == DimRole::X)) else {
+                skipped.push((var.path.clone(), "has no horizontal (Y, X) dimensions".to_string()));
+                continue;
+            };
+            for (d, role) in roles.iter().enumerate() {
+                let name = &var.dims[d];
+                if !dims.contains_key(name) {
+                    dims.insert(name.clone(), load_dim(reader, &schema, name, *role, var.shape[d]).await?);
+                }
+            }
+            let (y_dim, x_dim) = (var.dims[yd].clone(), var.dims[xd].clone());
+            let grid = match grids.iter().position(|g| g.y_dim == y_dim && g.x_dim == x_dim) {
+                Some(g) => g,
+                None => match make_grid(&schema, var, &dims, &y_dim, &x_dim, projections) {
+                    Ok(g) => {
+                        grids.push(g);
+                        grids.len() - 1
+                    }
+                    Err(why) => {
+                        skipped.push((var.path.clone(), why));
+                        continue;
+                    }
+                },
+            };
+            let text = |k: &str| attr_text(&var.attrs, k).map(str::to_string);
+            parameters.push(Parameter {
+                name: var.path.clone(),
+                array: array.clone(),
+                roles,
+                units: text("units"),
+                standard_name: text("standard_name"),
+                description: text("long_name").unwrap_or_else(|| var.path.clone()),
+                grid,
+                decoding: ValueDecoding::from_attrs(&var.attrs, var.dtype),
+            });
+        }
+        Ok(Self { id, snapshot: reader.snapshot_id().to_string(), attrs, arrays, dims, grids, parameters, skipped })
+    }
+
+    /// A parameter by name.
+    pub fn parameter(&self, name: &str) -> Option<&Parameter> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+
+    /// The calendar of the dataset's time axes (the first one found).
+    pub fn calendar(&self) -> Option<Calendar> {
+        self.dims.values().find_map(|d| match &d.values {
+            AxisValues::Time { calendar, .. } => Some(*calendar),
+            AxisValues::Numbers { .. } => None,
+        })
+    }
+}
+
+async fn load_dim(reader: &dyn DatasetReader, schema: &DatasetSchema, name: &str, role: DimRole, len: u64) -> Result<DimInfo, RepoError> {
+    let coord = schema.variable(name).filter(|v| v.dims.len() == 1 && v.dims[0] == name && v.dtype.size().is_some());
+    let Some(coord) = coord else {
+        return Ok(DimInfo { name: name.to_string(), role, values: AxisValues::Numbers { values: (0..len).map(|i| i as f64).collect() }, units: None });
+    };
+    let data = reader.read(&coord.path, &Region::full(&coord.shape)).await?;
+    let numbers = match data {
+        crate::model::BlockData::Numeric(bytes) => coord.dtype.to_f64_vec(&bytes),
+        crate::model::BlockData::Strings(_) => vec![],
+    };
+    let units = attr_text(&coord.attrs, "units").map(str::to_string);
+    let values = match (coordinate_axis(&coord.attrs), units.as_deref()) {
+        (Some(Axis::T), Some(u)) => match TimeEncoding::from_attrs(u, attr_text(&coord.attrs, "calendar")) {
+            Ok(enc) => {
+                let decoded: Result<Vec<CfTime>, _> = numbers.iter().map(|v| enc.decode(*v)).collect();
+                match decoded {
+                    Ok(values) => AxisValues::Time { values, calendar: enc.calendar() },
+                    Err(_) => AxisValues::Numbers { values: numbers },
+                }
+            }
+            Err(_) => AxisValues::Numbers { values: numbers },
+        },
+        _ => AxisValues::Numbers { values: numbers },
+    };
+    Ok(DimInfo { name: name.to_string(), role, values, units })
+}
+
+fn numbers_of<'a>(dims: &'a BTreeMap<String, DimInfo>, name: &str) -> Option<&'a [f64]> {
+    match dims.get(name).map(|d| &d.values) {
+        Some(AxisValues::Numbers { values }) => Some(values),
+        _ => None,
+    }
+}
+
+fn make_grid(
+    schema: &DatasetSchema,
+    var: &VariableSchema,
+    dims: &BTreeMap<String, DimInfo>,
+    y_dim: &str,
+    x_dim: &str,
+    projections: &dyn ProjectorFactory,
+) -> Result<GridInfo, String> {
+    let y = Axis1d::new(numbers_of(dims, y_dim).unwrap_or_default().to_vec())
+        .ok_or_else(|| format!("its {y_dim} coordinate is not monotonic"))?;
+    let x = Axis1d::new(numbers_of(dims, x_dim).unwrap_or_default().to_vec())
+        .ok_or_else(|| format!("its {x_dim} coordinate is not monotonic"))?;
+    let degrees = |name: &str, axis: Axis| {
+        schema.variable(name).is_some_and(|c| {
+            let sn = attr_text(&c.attrs, "standard_name").unwrap_or("");
+            let units = attr_text(&c.attrs, "units").unwrap_or("").to_ascii_lowercase();
+            let lonlat_name = matches!(sn, "latitude" | "longitude");
+            let degree_units = units.starts_with("degree") && !units.contains("rotated");
+            coordinate_axis(&c.attrs) == Some(axis) && (lonlat_name || (degree_units && sn != "grid_latitude" && sn != "grid_longitude"))
+        })
+    };
+    if degrees(y_dim, Axis::Y) && degrees(x_dim, Axis::X) {
+        return Ok(GridInfo { y_dim: y_dim.into(), x_dim: x_dim.into(), grid: HorizontalGrid::lon_lat(x, y), grid_mapping: None });
+    }
+    let mapping_name = attr_text(&var.attrs, "grid_mapping")
+        .map(|g| g.split_whitespace().next().unwrap_or("").trim_end_matches(':').to_string())
+        .ok_or_else(|| format!("its grid ({y_dim}, {x_dim}) is neither longitude/latitude nor has a grid_mapping"))?;
+    let path = if var.group().is_empty() { mapping_name.clone() } else { format!("{}/{mapping_name}", var.group()) };
+    let mapping = schema.variable(&path).ok_or_else(|| format!("its grid_mapping {mapping_name:?} does not exist"))?;
+    let projector = projections.projector(&mapping.attrs).map_err(|e| format!("its grid mapping {mapping_name:?}: {e}"))?;
+    Ok(GridInfo {
+        y_dim: y_dim.into(),
+        x_dim: x_dim.into(),
+        grid: HorizontalGrid::Projected { x, y, projector },
+        grid_mapping: Some(mapping.attrs.clone()),
+    })
+}
