@@ -35,12 +35,14 @@ const TIME_CHUNKS_PER_MANIFEST: u32 = 512;
 pub struct HubSettings {
     /// Chunks encoded and uploaded at once during a write.
     pub write_concurrency: usize,
+    /// Counts the chunk reads of every reader the hub opens (tests, benchmarks).
+    pub read_counter: Option<Arc<crate::store::ReadCounter>>,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Self { write_concurrency: (cores * 2).max(4) }
+        Self { write_concurrency: (cores * 2).max(4), read_counter: None }
     }
 }
 
@@ -233,7 +235,7 @@ impl Repository for IcechunkHub {
             }
             _ => crate::error::storage(format!("opening {dataset}"), e),
         })?;
-        Ok(Box::new(IcechunkReader::new(session)))
+        Ok(Box::new(IcechunkReader::new(session, self.settings.read_counter.clone())))
     }
 
     async fn history(&self, dataset: &DatasetId, limit: usize) -> Result<Vec<CommitInfo>, RepoError> {

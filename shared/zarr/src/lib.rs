@@ -30,3 +30,4 @@ mod store;
 mod transaction;
 
 pub use hub::{BRANCH, HubSettings, IcechunkHub, repository_config};
+pub use store::ReadCounter;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::store::HubStore;
+use crate::store::{HubStore, ReadCounter};
 use async_trait::async_trait;
 use futures::StreamExt;
 use hub_core::model::{BlockData, DataType, Region};
@@ -25,9 +25,9 @@ pub(crate) struct IcechunkReader {
 }
 
 impl IcechunkReader {
-    pub(crate) fn new(session: Session) -> Self {
+    pub(crate) fn new(session: Session, counter: Option<Arc<ReadCounter>>) -> Self {
         let snapshot = session.snapshot_id().to_string();
-        Self { store: Arc::new(HubStore::new(session)), snapshot, arrays: Mutex::new(HashMap::new()) }
+        Self { store: Arc::new(HubStore::counted(session, counter)), snapshot, arrays: Mutex::new(HashMap::new()) }
     }
 
     async fn array(&self, path: &str) -> Result<Arc<ZArray>, RepoError> {

@@ -7,6 +7,7 @@
 //! is absent for partial reads too. Everything else is delegated.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -22,12 +23,70 @@ use zarrs_storage::{
 /// The hub's zarrs store over one Icechunk session.
 pub struct HubStore {
     inner: AsyncIcechunkStore,
+    counter: Option<Arc<ReadCounter>>,
+}
+
+/// Counts the chunk reads of the stores it is given to: how many chunks, how
+/// many bytes, and the most reads in flight at once (to see that a query reads
+/// only what it needs, concurrently).
+#[derive(Debug, Default)]
+pub struct ReadCounter {
+    chunks: AtomicU64,
+    bytes: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+impl ReadCounter {
+    /// Chunks read so far.
+    pub fn chunks(&self) -> u64 {
+        self.chunks.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the chunks read so far (as stored).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The most chunk reads that were in flight at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.max_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Starts counting again.
+    pub fn reset(&self) {
+        for c in [&self.chunks, &self.bytes, &self.in_flight, &self.max_in_flight] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn start(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn finish(&self, bytes: u64) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.chunks.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Whether a store key names a chunk (Zarr v3 default key encoding `…/c/…`).
+fn is_chunk_key(key: &StoreKey) -> bool {
+    let k = key.as_str();
+    k.starts_with("c/") || k.contains("/c/") || k == "c"
 }
 
 impl HubStore {
     /// Wraps a session.
     pub fn new(session: icechunk::session::Session) -> Self {
-        Self { inner: AsyncIcechunkStore::new(session) }
+        Self { inner: AsyncIcechunkStore::new(session), counter: None }
+    }
+
+    /// Wraps a session, counting chunk reads.
+    pub fn counted(session: icechunk::session::Session, counter: Option<Arc<ReadCounter>>) -> Self {
+        Self { inner: AsyncIcechunkStore::new(session), counter }
     }
 
     /// The session.
@@ -39,7 +98,15 @@ impl HubStore {
 #[async_trait]
 impl AsyncReadableStorageTraits for HubStore {
     async fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
-        self.inner.get(key).await
+        match self.counter.as_ref().filter(|_| is_chunk_key(key)) {
+            Some(counter) => {
+                counter.start();
+                let got = self.inner.get(key).await;
+                counter.finish(got.as_ref().ok().and_then(|b| b.as_ref()).map_or(0, |b| b.len() as u64));
+                got
+            }
+            None => self.inner.get(key).await,
+        }
     }
 
     async fn get_partial_many<'a>(

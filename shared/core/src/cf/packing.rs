@@ -24,7 +24,12 @@ impl ValueDecoding {
             }
         }
         let get = |k: &str| attrs.get(k).and_then(|v| v.as_f64());
-        Self { missing, scale: get("scale_factor").unwrap_or(1.0), offset: get("add_offset").unwrap_or(0.0), float: dtype.is_float() }
+        Self {
+            missing,
+            scale: get("scale_factor").unwrap_or(1.0),
+            offset: get("add_offset").unwrap_or(0.0),
+            float: dtype.is_float(),
+        }
     }
 
     /// The physical value of a stored number, `None` when missing.

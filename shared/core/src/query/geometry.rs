@@ -93,10 +93,8 @@ impl Geometry {
             }
             "POLYGON" if dims.is_empty() => Ok(Self::Polygons(vec![polygon(inner)?])),
             "MULTIPOLYGON" if dims.is_empty() => {
-                let polys = split_top(inner)?
-                    .into_iter()
-                    .map(|p| polygon(strip_parens(p)?))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let polys =
+                    split_top(inner)?.into_iter().map(|p| polygon(strip_parens(p)?)).collect::<Result<Vec<_>, _>>()?;
                 Ok(Self::Polygons(polys))
             }
             _ => Err(WktError(format!(
@@ -191,7 +189,11 @@ fn vertex(text: &str, dims: &str) -> Result<Vertex, WktError> {
     let n = numbers(text)?;
     let want = 2 + dims.len();
     if n.len() != want {
-        return Err(WktError(format!("a {} vertex has {want} numbers, got {}", if dims.is_empty() { "2D" } else { dims }, n.len())));
+        return Err(WktError(format!(
+            "a {} vertex has {want} numbers, got {}",
+            if dims.is_empty() { "2D" } else { dims },
+            n.len()
+        )));
     }
     let at = check(LonLat { lon: n[0], lat: n[1] })?;
     let (z, m) = match dims {
@@ -243,7 +245,9 @@ fn polygon(inner: &str) -> Result<Vec<Vec<LonLat>>, WktError> {
         .collect::<Result<Vec<_>, _>>()?;
     for ring in &rings {
         if ring.len() < 4 || ring.first() != ring.last() {
-            return Err(WktError("a polygon ring needs at least four positions and must be closed (first = last)".into()));
+            return Err(WktError(
+                "a polygon ring needs at least four positions and must be closed (first = last)".into(),
+            ));
         }
     }
     if rings.is_empty() {
@@ -279,7 +283,16 @@ mod tests {
 
     #[test]
     fn refuses_bad_wkt_with_a_reason() {
-        for bad in ["POINT(1)", "POINT(a b)", "POINT(1 95)", "CIRCLE(1 2)", "POINT 1 2", "POLYGON((0 0, 1 0, 1 1))", "LINESTRING(1 2)", "POINT(1 2"] {
+        for bad in [
+            "POINT(1)",
+            "POINT(a b)",
+            "POINT(1 95)",
+            "CIRCLE(1 2)",
+            "POINT 1 2",
+            "POLYGON((0 0, 1 0, 1 1))",
+            "LINESTRING(1 2)",
+            "POINT(1 2",
+        ] {
             let e = Geometry::parse(bad).err().map(|e| e.0).unwrap_or_default();
             assert!(!e.is_empty(), "{bad} accepted");
         }
@@ -287,7 +300,9 @@ mod tests {
 
     #[test]
     fn polygon_membership_and_distance() {
-        let Ok(Geometry::Polygons(p)) = Geometry::parse("POLYGON((0 0, 10 0, 10 10, 0 10, 0 0),(4 4, 6 4, 6 6, 4 6, 4 4))") else {
+        let Ok(Geometry::Polygons(p)) =
+            Geometry::parse("POLYGON((0 0, 10 0, 10 10, 0 10, 0 0),(4 4, 6 4, 6 6, 4 6, 4 4))")
+        else {
             panic!("parse")
         };
         assert!(polygons_contain(&p, LonLat { lon: 1.0, lat: 1.0 }));

@@ -67,7 +67,10 @@ impl Axis1d {
         let cmp = |x: &f64| if self.ascending { x.total_cmp(&v) } else { v.total_cmp(x) };
         let i = self.values.partition_point(|x| cmp(x).is_lt());
         let candidates = [i.checked_sub(1), Some(i).filter(|i| *i < self.values.len())];
-        candidates.into_iter().flatten().min_by(|a, b| (self.values[*a] - v).abs().total_cmp(&(self.values[*b] - v).abs()))
+        candidates
+            .into_iter()
+            .flatten()
+            .min_by(|a, b| (self.values[*a] - v).abs().total_cmp(&(self.values[*b] - v).abs()))
     }
 
     /// The two neighbours of `v` and the weight of the second, for linear
@@ -184,7 +187,12 @@ impl HorizontalGrid {
                 let (y0, y1) = y.bounds();
                 for k in 0..=16 {
                     let f = f64::from(k) / 16.0;
-                    for (px, py) in [(x0 + f * (x1 - x0), y0), (x0 + f * (x1 - x0), y1), (x0, y0 + f * (y1 - y0)), (x1, y0 + f * (y1 - y0))] {
+                    for (px, py) in [
+                        (x0 + f * (x1 - x0), y0),
+                        (x0 + f * (x1 - x0), y1),
+                        (x0, y0 + f * (y1 - y0)),
+                        (x1, y0 + f * (y1 - y0)),
+                    ] {
                         if let Some(p) = projector.inverse(px, py) {
                             b = [b[0].min(p.lon), b[1].min(p.lat), b[2].max(p.lon), b[3].max(p.lat)];
                         }
@@ -247,7 +255,12 @@ impl HorizontalGrid {
     pub fn window(&self, bbox: [f64; 4]) -> Result<Window, OutsideGrid> {
         let [w, s, e, n] = bbox;
         let e = if e < w { e + 360.0 } else { e };
-        let none = || OutsideGrid(format!("bbox {w},{s},{e},{n} holds no cell centre of the grid (extent {})", fmt_extent(self.extent())));
+        let none = || {
+            OutsideGrid(format!(
+                "bbox {w},{s},{e},{n} holds no cell centre of the grid (extent {})",
+                fmt_extent(self.extent())
+            ))
+        };
         let win = match self {
             Self::LonLat { lon, lat, global } => {
                 let js = lat.within(s, n);
@@ -262,7 +275,13 @@ impl HorizontalGrid {
                     .collect();
                 cols.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let y = js.iter().map(|&j| lat.values[j]).collect();
-                Window { js, is: cols.iter().map(|c| c.1).collect(), y, x: cols.iter().map(|c| c.0).collect(), mask: None }
+                Window {
+                    js,
+                    is: cols.iter().map(|c| c.1).collect(),
+                    y,
+                    x: cols.iter().map(|c| c.0).collect(),
+                    mask: None,
+                }
             }
             Self::Projected { x, y, projector } => {
                 // The native box around the lon/lat box (edges sampled), then
@@ -310,8 +329,9 @@ impl HorizontalGrid {
 
     /// The cells inside polygons (outer rings with holes).
     pub fn polygon_window(&self, polygons: &[Vec<Vec<LonLat>>], bbox: [f64; 4]) -> Result<Window, OutsideGrid> {
-        self.masked_window(bbox, |p| polygons_contain(polygons, p))
-            .map_err(|_| OutsideGrid(format!("the polygon holds no cell centre of the grid (extent {})", fmt_extent(self.extent()))))
+        self.masked_window(bbox, |p| polygons_contain(polygons, p)).map_err(|_| {
+            OutsideGrid(format!("the polygon holds no cell centre of the grid (extent {})", fmt_extent(self.extent())))
+        })
     }
 
     /// The cells within `km` kilometres of a position.
@@ -319,9 +339,13 @@ impl HorizontalGrid {
         let dlat = km / 111.0;
         let coslat = center.lat.to_radians().cos().max(1e-6);
         let dlon = (km / (111.0 * coslat)).min(180.0);
-        let bbox = [center.lon - dlon, (center.lat - dlat).max(-90.0), center.lon + dlon, (center.lat + dlat).min(90.0)];
+        let bbox =
+            [center.lon - dlon, (center.lat - dlat).max(-90.0), center.lon + dlon, (center.lat + dlat).min(90.0)];
         self.masked_window(bbox, |p| haversine_km(center, p) <= km).map_err(|_| {
-            OutsideGrid(format!("no cell centre lies within {km} km of POINT({center}) (grid extent {})", fmt_extent(self.extent())))
+            OutsideGrid(format!(
+                "no cell centre lies within {km} km of POINT({center}) (grid extent {})",
+                fmt_extent(self.extent())
+            ))
         })
     }
 

@@ -98,11 +98,19 @@ impl ReadPlan {
     /// A plan for `array`; `picks[d]` are the indices along dimension `d`.
     pub fn new(array: &ArrayInfo, picks: Vec<Vec<usize>>) -> Result<Self, RepoError> {
         if picks.len() != array.shape.len() {
-            return Err(RepoError::Invalid(format!("{}: {} selections for {} dimensions", array.path, picks.len(), array.shape.len())));
+            return Err(RepoError::Invalid(format!(
+                "{}: {} selections for {} dimensions",
+                array.path,
+                picks.len(),
+                array.shape.len()
+            )));
         }
         for (d, p) in picks.iter().enumerate() {
             if let Some(bad) = p.iter().find(|&&i| i as u64 >= array.shape[d]) {
-                return Err(RepoError::Invalid(format!("{}: index {bad} outside dimension {}", array.path, array.dims[d])));
+                return Err(RepoError::Invalid(format!(
+                    "{}: index {bad} outside dimension {}",
+                    array.path, array.dims[d]
+                )));
             }
         }
         Ok(Self { path: array.path.clone(), dtype: array.dtype, picks, chunks: array.chunks.clone() })
@@ -155,7 +163,8 @@ impl ReadPlan {
                 out
             })
             .collect();
-        let mut combos: Vec<(Region, Region)> = vec![(Region { start: vec![], shape: vec![] }, Region { start: vec![], shape: vec![] })];
+        let mut combos: Vec<(Region, Region)> =
+            vec![(Region { start: vec![], shape: vec![] }, Region { start: vec![], shape: vec![] })];
         for dim_runs in &runs {
             let mut next = Vec::with_capacity(combos.len() * dim_runs.len());
             for (src, dst) in &combos {
@@ -176,7 +185,8 @@ impl ReadPlan {
     /// Reads the cells, `concurrency` regions at a time, as numbers in C
     /// order over the output shape.
     pub async fn read(&self, reader: &dyn DatasetReader, concurrency: usize) -> Result<Vec<f64>, RepoError> {
-        let elem = self.dtype.size().ok_or_else(|| RepoError::Invalid(format!("{} holds text, not numbers", self.path)))?;
+        let elem =
+            self.dtype.size().ok_or_else(|| RepoError::Invalid(format!("{} holds text, not numbers", self.path)))?;
         let shape: Vec<u64> = self.picks.iter().map(|p| p.len() as u64).collect();
         let total: usize = shape.iter().product::<u64>() as usize;
         let out_region = Region { start: vec![0; shape.len()], shape };
@@ -185,9 +195,11 @@ impl ReadPlan {
             return self.numbers(reader.read(&self.path, &regions[0].0).await?);
         }
         let mut out = vec![0u8; total * elem];
-        let mut blocks = futures::stream::iter(regions.into_iter().map(|(src, dst)| async move {
-            reader.read(&self.path, &src).await.map(|data| (data, dst))
-        }))
+        let mut blocks = futures::stream::iter(
+            regions
+                .into_iter()
+                .map(|(src, dst)| async move { reader.read(&self.path, &src).await.map(|data| (data, dst)) }),
+        )
         .buffer_unordered(concurrency.max(1));
         while let Some((data, dst)) = blocks.try_next().await? {
             let BlockData::Numeric(bytes) = data else {
@@ -234,7 +246,8 @@ mod tests {
 
     #[test]
     fn a_point_series_costs_one_chunk_per_time_chunk() {
-        let p = ReadPlan::new(&info(), vec![(0..3650).collect(), vec![100], vec![200]]).unwrap_or_else(|e| panic!("{e}"));
+        let p =
+            ReadPlan::new(&info(), vec![(0..3650).collect(), vec![100], vec![200]]).unwrap_or_else(|e| panic!("{e}"));
         let c = p.cost();
         assert_eq!(c.cells, 3650);
         assert_eq!(c.chunks, 46, "3650 / 80 rounded up");
@@ -247,7 +260,8 @@ mod tests {
 
     #[test]
     fn a_window_across_the_seam_reads_two_regions() {
-        let p = ReadPlan::new(&info(), vec![vec![5], vec![10, 11], vec![718, 719, 0, 1]]).unwrap_or_else(|e| panic!("{e}"));
+        let p =
+            ReadPlan::new(&info(), vec![vec![5], vec![10, 11], vec![718, 719, 0, 1]]).unwrap_or_else(|e| panic!("{e}"));
         let r = p.regions();
         assert_eq!(r.len(), 2);
         assert_eq!((r[0].0.start.clone(), r[0].1.start.clone()), (vec![5, 10, 718], vec![0, 0, 0]));

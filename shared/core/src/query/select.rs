@@ -25,7 +25,8 @@ pub struct SelectionError(pub String);
 /// (so `2001-02-30` is a valid date in a `360_day` dataset).
 pub fn parse_datetime(text: &str, calendar: Calendar) -> Result<AxisSelection<CfTime>, SelectionError> {
     let instant = |s: &str| {
-        CfTime::parse(s.trim(), calendar).map_err(|e| SelectionError(format!("{:?} in the {} calendar: {e}", s.trim(), calendar.name())))
+        CfTime::parse(s.trim(), calendar)
+            .map_err(|e| SelectionError(format!("{:?} in the {} calendar: {e}", s.trim(), calendar.name())))
     };
     let text = text.trim();
     if text.is_empty() || text == ".." || text == "../.." {
@@ -34,10 +35,10 @@ pub fn parse_datetime(text: &str, calendar: Calendar) -> Result<AxisSelection<Cf
     if let Some((a, b)) = text.split_once('/') {
         let end = |s: &str| if s.trim() == ".." || s.trim().is_empty() { Ok(None) } else { instant(s).map(Some) };
         let (a, b) = (end(a)?, end(b)?);
-        if let (Some(a), Some(b)) = (a, b) {
-            if a > b {
-                return Err(SelectionError(format!("the interval starts after it ends ({a} > {b})")));
-            }
+        if let (Some(a), Some(b)) = (a, b)
+            && a > b
+        {
+            return Err(SelectionError(format!("the interval starts after it ends ({a} > {b})")));
         }
         return Ok(AxisSelection::Interval(a, b));
     }
@@ -47,7 +48,11 @@ pub fn parse_datetime(text: &str, calendar: Calendar) -> Result<AxisSelection<Cf
 /// Parses a numeric selection (`z`, or an extra dimension): `v`, `v1,v2,…` or `lo/hi`.
 pub fn parse_numbers(text: &str) -> Result<AxisSelection<f64>, SelectionError> {
     let num = |s: &str| {
-        s.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| SelectionError(format!("{:?} is not a number", s.trim())))
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| SelectionError(format!("{:?} is not a number", s.trim())))
     };
     let text = text.trim();
     if text.is_empty() {
@@ -84,7 +89,9 @@ pub fn select<T: PartialOrd + Copy + std::fmt::Display>(
             for v in values {
                 match coords.iter().position(|c| same(*c, *v)) {
                     Some(i) => out.push(i),
-                    None => return Err(SelectionError(format!("{v} is not a value of the axis (available: {})", range()))),
+                    None => {
+                        return Err(SelectionError(format!("{v} is not a value of the axis (available: {})", range())));
+                    }
                 }
             }
             out.sort_unstable();
@@ -134,10 +141,7 @@ mod tests {
     fn datetime_instants_lists_and_intervals() {
         let c = Calendar::Day360;
         assert_eq!(parse_datetime("2001-02-30T00:00:00Z", c), Ok(AxisSelection::Values(vec![t("2001-02-30", c)])));
-        assert_eq!(
-            parse_datetime("2001-01-01/..", c),
-            Ok(AxisSelection::Interval(Some(t("2001-01-01", c)), None))
-        );
+        assert_eq!(parse_datetime("2001-01-01/..", c), Ok(AxisSelection::Interval(Some(t("2001-01-01", c)), None)));
         assert_eq!(parse_datetime("../2001-01-01", c), Ok(AxisSelection::Interval(None, Some(t("2001-01-01", c)))));
         assert!(parse_datetime("2001-02-30", Calendar::Standard).is_err(), "no 30 February in the standard calendar");
         assert!(parse_datetime("2001-03-01/2001-01-01", c).is_err());

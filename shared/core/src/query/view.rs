@@ -10,9 +10,12 @@ use serde::Serialize;
 
 use super::grid::{Axis1d, HorizontalGrid, Projector};
 use crate::cf::{
-    Axis, Calendar, CfTime, DimRole, TimeEncoding, ValueDecoding, VariableKind, coordinate_axis, dim_roles, variable_kinds,
+    Axis, Calendar, CfTime, DimRole, TimeEncoding, ValueDecoding, VariableKind, coordinate_axis, dim_roles,
+    variable_kinds,
 };
-use crate::model::{Attributes, DataType, DatasetId, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema, attr_text};
+use crate::model::{
+    Attributes, DataType, DatasetId, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema, attr_text,
+};
 use crate::ports::{ArrayInfo, DatasetReader, RepoError};
 
 /// Turns a CF grid mapping into a projector; adapters implement it with a
@@ -144,7 +147,11 @@ pub struct DatasetView {
 
 impl DatasetView {
     /// Reads the metadata and coordinates of the snapshot `reader` opened.
-    pub async fn load(id: DatasetId, reader: &dyn DatasetReader, projections: &dyn ProjectorFactory) -> Result<Self, RepoError> {
+    pub async fn load(
+        id: DatasetId,
+        reader: &dyn DatasetReader,
+        projections: &dyn ProjectorFactory,
+    ) -> Result<Self, RepoError> {
         let arrays = reader.arrays().await?;
         let groups = reader.groups().await?;
         let attrs = groups.iter().find(|g| g.path.is_empty()).map(|g| g.attrs.clone()).unwrap_or_default();
@@ -178,7 +185,9 @@ impl DatasetView {
                 skipped.push((var.path.clone(), "holds text".to_string()));
                 continue;
             }
-            let (Some(yd), Some(xd)) = (roles.iter().position(|r| *r == DimRole::Y), roles.iter().position(|r| *r == DimRole::X)) else {
+            let (Some(yd), Some(xd)) =
+                (roles.iter().position(|r| *r == DimRole::Y), roles.iter().position(|r| *r == DimRole::X))
+            else {
                 skipped.push((var.path.clone(), "has no horizontal (Y, X) dimensions".to_string()));
                 continue;
             };
@@ -231,10 +240,21 @@ impl DatasetView {
     }
 }
 
-async fn load_dim(reader: &dyn DatasetReader, schema: &DatasetSchema, name: &str, role: DimRole, len: u64) -> Result<DimInfo, RepoError> {
+async fn load_dim(
+    reader: &dyn DatasetReader,
+    schema: &DatasetSchema,
+    name: &str,
+    role: DimRole,
+    len: u64,
+) -> Result<DimInfo, RepoError> {
     let coord = schema.variable(name).filter(|v| v.dims.len() == 1 && v.dims[0] == name && v.dtype.size().is_some());
     let Some(coord) = coord else {
-        return Ok(DimInfo { name: name.to_string(), role, values: AxisValues::Numbers { values: (0..len).map(|i| i as f64).collect() }, units: None });
+        return Ok(DimInfo {
+            name: name.to_string(),
+            role,
+            values: AxisValues::Numbers { values: (0..len).map(|i| i as f64).collect() },
+            units: None,
+        });
     };
     let data = reader.read(&coord.path, &Region::full(&coord.shape)).await?;
     let numbers = match data {
@@ -283,18 +303,25 @@ fn make_grid(
             let units = attr_text(&c.attrs, "units").unwrap_or("").to_ascii_lowercase();
             let lonlat_name = matches!(sn, "latitude" | "longitude");
             let degree_units = units.starts_with("degree") && !units.contains("rotated");
-            coordinate_axis(&c.attrs) == Some(axis) && (lonlat_name || (degree_units && sn != "grid_latitude" && sn != "grid_longitude"))
+            coordinate_axis(&c.attrs) == Some(axis)
+                && (lonlat_name || (degree_units && sn != "grid_latitude" && sn != "grid_longitude"))
         })
     };
     if degrees(y_dim, Axis::Y) && degrees(x_dim, Axis::X) {
-        return Ok(GridInfo { y_dim: y_dim.into(), x_dim: x_dim.into(), grid: HorizontalGrid::lon_lat(x, y), grid_mapping: None });
+        return Ok(GridInfo {
+            y_dim: y_dim.into(),
+            x_dim: x_dim.into(),
+            grid: HorizontalGrid::lon_lat(x, y),
+            grid_mapping: None,
+        });
     }
     let mapping_name = attr_text(&var.attrs, "grid_mapping")
         .map(|g| g.split_whitespace().next().unwrap_or("").trim_end_matches(':').to_string())
         .ok_or_else(|| format!("its grid ({y_dim}, {x_dim}) is neither longitude/latitude nor has a grid_mapping"))?;
     let path = if var.group().is_empty() { mapping_name.clone() } else { format!("{}/{mapping_name}", var.group()) };
     let mapping = schema.variable(&path).ok_or_else(|| format!("its grid_mapping {mapping_name:?} does not exist"))?;
-    let projector = projections.projector(&mapping.attrs).map_err(|e| format!("its grid mapping {mapping_name:?}: {e}"))?;
+    let projector =
+        projections.projector(&mapping.attrs).map_err(|e| format!("its grid mapping {mapping_name:?}: {e}"))?;
     Ok(GridInfo {
         y_dim: y_dim.into(),
         x_dim: x_dim.into(),

@@ -1,0 +1,189 @@
+//! CoverageJSON (OGC Community Standard 1.0) for extractions: a point series
+//! is a `PointSeries` coverage, several positions a `CoverageCollection`, a
+//! window a `Grid` coverage with cells outside the area as `null`. Times are
+//! written in the dataset's calendar, declared in the temporal reference
+//! system (`Gregorian`, or a CF calendar name for the others).
+
+use hub_core::cf::{Calendar, DimRole};
+use hub_core::query::{AxisValues, HorizontalGrid};
+use serde_json::{Map, Value, json};
+
+use crate::extract::{Extraction, Horizontal, OutAxis};
+
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+/// The CoverageJSON document of an extraction.
+pub fn coverage_json(x: &Extraction) -> Value {
+    match &x.horizontal {
+        Horizontal::Window(w) => {
+            let mut axes = axes_json(&x.axes);
+            axes.insert("x".into(), json!({"values": w.x}));
+            axes.insert("y".into(), json!({"values": w.y}));
+            let mut names: Vec<String> = x.axes.iter().map(axis_key).collect();
+            names.extend(["y".to_string(), "x".to_string()]);
+            let mut shape: Vec<usize> = x.axes.iter().map(|a| a.picked.len()).collect();
+            shape.extend([w.js.len(), w.is.len()]);
+            let ranges: Map<String, Value> =
+                x.params.iter().map(|p| (p.param.name.clone(), ndarray(&names, &shape, &p.values))).collect();
+            json!({
+                "type": "Coverage",
+                "domain": domain(grid_domain_type(&x.axes, "Grid"), axes, referencing(x)),
+                "parameters": parameters_json(x),
+                "ranges": ranges,
+            })
+        }
+        Horizontal::Points(points) => {
+            let n = x.axes_len();
+            let coverages: Vec<Value> = points
+                .iter()
+                .enumerate()
+                .map(|(k, pt)| {
+                    let mut axes = axes_json(&x.axes);
+                    axes.insert("x".into(), json!({"values": [pt.at.lon]}));
+                    axes.insert("y".into(), json!({"values": [pt.at.lat]}));
+                    let names: Vec<String> = x.axes.iter().map(axis_key).collect();
+                    let shape: Vec<usize> = x.axes.iter().map(|a| a.picked.len()).collect();
+                    let ranges: Map<String, Value> = x
+                        .params
+                        .iter()
+                        .map(|p| (p.param.name.clone(), ndarray(&names, &shape, &p.values[k * n..(k + 1) * n])))
+                        .collect();
+                    json!({
+                        "type": "Coverage",
+                        "domain": domain(grid_domain_type(&x.axes, "PointSeries"), axes, referencing(x)),
+                        "ranges": ranges,
+                    })
+                })
+                .collect();
+            if let [one] = coverages.as_slice() {
+                let mut c = one.clone();
+                c["parameters"] = parameters_json(x);
+                c
+            } else {
+                json!({
+                    "type": "CoverageCollection",
+                    "parameters": parameters_json(x),
+                    "referencing": referencing(x),
+                    "coverages": coverages,
+                })
+            }
+        }
+    }
+}
+
+/// The axis key CoverageJSON uses: `t` and `z` for time and vertical, the
+/// dimension's own name otherwise.
+pub fn axis_key(a: &OutAxis) -> String {
+    match a.role {
+        DimRole::Time if is_first_time(a) => "t".into(),
+        DimRole::Vertical => "z".into(),
+        _ => a.name.clone(),
+    }
+}
+
+fn is_first_time(a: &OutAxis) -> bool {
+    matches!(a.values, AxisValues::Time { .. })
+}
+
+/// `PointSeries`/`Grid` only when the axes are the standard ones (single
+/// values on any other axis are fine).
+fn grid_domain_type(axes: &[OutAxis], kind: &str) -> Option<String> {
+    let standard = axes.iter().all(|a| matches!(axis_key(a).as_str(), "t" | "z") || a.picked.len() == 1);
+    let z_single = axes.iter().filter(|a| axis_key(a) == "z").all(|a| kind == "Grid" || a.picked.len() == 1);
+    (standard && z_single).then(|| kind.to_string())
+}
+
+fn axes_json(axes: &[OutAxis]) -> Map<String, Value> {
+    axes.iter()
+        .map(|a| {
+            let values = match &a.values {
+                AxisValues::Time { values, .. } => json!(values.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                AxisValues::Numbers { values } => json!(values),
+            };
+            (axis_key(a), json!({"values": values}))
+        })
+        .collect()
+}
+
+fn domain(domain_type: Option<String>, axes: Map<String, Value>, referencing: Value) -> Value {
+    let mut d = json!({"type": "Domain", "axes": axes, "referencing": referencing});
+    if let Some(t) = domain_type {
+        d["domainType"] = json!(t);
+    }
+    d
+}
+
+/// CoverageJSON's calendar name: `Gregorian`, or the CF calendar's.
+pub fn calendar_name(c: Calendar) -> String {
+    match c {
+        Calendar::Standard | Calendar::ProlepticGregorian => "Gregorian".into(),
+        other => other.name().to_string(),
+    }
+}
+
+fn referencing(x: &Extraction) -> Value {
+    let horizontal = match (&x.grid.grid, &x.horizontal) {
+        (HorizontalGrid::Projected { .. }, Horizontal::Window(_)) => {
+            let wkt = x.grid.grid_mapping.as_ref().and_then(|m| {
+                ["crs_wkt", "spatial_ref"].iter().find_map(|k| hub_core::model::attr_text(m, k).map(str::to_string))
+            });
+            let mut sys = json!({"type": "ProjectedCRS"});
+            if let Some(wkt) = wkt {
+                sys["wkt"] = json!(wkt);
+            }
+            sys
+        }
+        _ => json!({"type": "GeographicCRS", "id": CRS84}),
+    };
+    let mut refs = vec![json!({"coordinates": ["x", "y"], "system": horizontal})];
+    for a in &x.axes {
+        match &a.values {
+            AxisValues::Time { calendar, .. } => refs.push(json!({
+                "coordinates": [axis_key(a)],
+                "system": {"type": "TemporalRS", "calendar": calendar_name(*calendar)},
+            })),
+            AxisValues::Numbers { .. } if a.role == DimRole::Vertical => refs.push(json!({
+                "coordinates": ["z"],
+                "system": {"type": "VerticalCRS", "cs": {"csAxes": [{"name": {"en": a.name}, "direction": "up", "unit": {"symbol": a.units.clone().unwrap_or_default()}}]}},
+            })),
+            AxisValues::Numbers { .. } => refs.push(json!({
+                "coordinates": [axis_key(a)],
+                "system": {"type": "IdentifierRS", "label": {"en": a.name}},
+            })),
+        }
+    }
+    Value::Array(refs)
+}
+
+fn parameters_json(x: &Extraction) -> Value {
+    x.params
+        .iter()
+        .map(|p| {
+            let p = &p.param;
+            let mut obs = json!({"label": {"en": p.standard_name.clone().unwrap_or_else(|| p.name.clone())}});
+            if let Some(sn) = &p.standard_name {
+                obs["id"] = json!(format!("https://vocab.nerc.ac.uk/standard_name/{sn}/"));
+            }
+            let mut v = json!({
+                "type": "Parameter",
+                "description": {"en": p.description},
+                "observedProperty": obs,
+            });
+            if let Some(u) = &p.units {
+                v["unit"] = json!({"symbol": u});
+            }
+            (p.name.clone(), v)
+        })
+        .collect::<Map<String, Value>>()
+        .into()
+}
+
+fn ndarray(names: &[String], shape: &[usize], values: &[Option<f64>]) -> Value {
+    json!({
+        "type": "NdArray",
+        "dataType": "float",
+        "axisNames": names,
+        "shape": shape,
+        "values": values.iter().map(|v| v.and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,128 @@
+//! The OpenAPI 3.0 document of what the router serves. Built from the same
+//! query table as the handlers, so the two cannot drift apart silently; a
+//! test walks every path in it against the router.
+
+use serde_json::{Map, Value, json};
+
+use crate::queries::QUERIES;
+
+fn param(name: &str, description: &str, required: bool) -> Value {
+    json!({"name": name, "in": "query", "required": required, "description": description, "schema": {"type": "string"}})
+}
+
+fn error_responses() -> Value {
+    let err = json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Exception"}}}});
+    let e = |d: &str| {
+        let mut v = err.clone();
+        v["description"] = json!(d);
+        v
+    };
+    json!({
+        "400": e("a parameter is malformed or does not fit the collection"),
+        "404": e("unknown collection or parameter"),
+        "413": e("the request would read more than the budget: narrow it"),
+        "503": e("storage unavailable, try again"),
+    })
+}
+
+fn ok(types: &[&str]) -> Value {
+    let content: Map<String, Value> = types.iter().map(|t| ((*t).to_string(), json!({"schema": {}}))).collect();
+    json!({"description": "OK", "content": content})
+}
+
+/// The document; `base` is the server URL.
+pub fn document(base: &str) -> Value {
+    let f_meta =
+        json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "html"]}});
+    let id = json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string"}});
+    let mut paths = Map::new();
+    let meta = |summary: &str, op: &str, with_f: bool| {
+        let mut params = vec![];
+        if with_f {
+            params.push(f_meta.clone());
+        }
+        let mut responses = json!({"200": ok(&["application/json", "text/html"])});
+        if with_f {
+            responses["400"] = error_responses()["400"].clone();
+        }
+        json!({"get": {"summary": summary, "operationId": op, "parameters": params, "responses": responses}})
+    };
+    paths.insert("/".into(), meta("Landing page", "getLandingPage", true));
+    paths.insert("/conformance".into(), meta("Conformance classes", "getConformance", true));
+    paths.insert(
+        "/api".into(),
+        json!({"get": {"summary": "This document", "operationId": "getApi", "responses": {"200": ok(&["application/vnd.oai.openapi+json;version=3.0"])}}}),
+    );
+    let mut collections = meta("The collections", "getCollections", true);
+    collections["get"]["responses"]["503"] = error_responses()["503"].clone();
+    paths.insert("/collections".into(), collections);
+    let mut one = meta("A collection", "getCollection", true);
+    if let Some(p) = one["get"]["parameters"].as_array_mut() {
+        p.insert(0, id.clone())
+    }
+    one["get"]["responses"]["404"] = error_responses()["404"].clone();
+    paths.insert("/collections/{collectionId}".into(), one);
+    for (q, formats) in QUERIES {
+        let mut params = vec![id.clone()];
+        match *q {
+            "position" => {
+                params.push(param("coords", "POINT(lon lat) or MULTIPOINT((lon lat),…), CRS84", true));
+                params.push(json!({"name": "method", "in": "query", "required": false, "schema": {"type": "string", "enum": ["nearest", "linear"]}}));
+            }
+            "radius" => {
+                params.push(param("coords", "POINT(lon lat), CRS84", true));
+                params.push(param("within", "radius (positive number)", true));
+                params.push(json!({"name": "within-units", "in": "query", "required": false, "schema": {"type": "string", "enum": ["km", "m", "mi", "nmi"]}}));
+            }
+            "area" => params.push(param("coords", "POLYGON((lon lat,…)) or MULTIPOLYGON, CRS84", true)),
+            _ => params.push(param("bbox", "minlon,minlat,maxlon,maxlat", true)),
+        }
+        params.push(param(
+            "parameter-name",
+            "comma-separated parameter names (default: all of the first parameter's shape)",
+            false,
+        ));
+        params.push(param(
+            "datetime",
+            "instant, list, or interval start/end with .. for an open end, in the collection's calendar",
+            false,
+        ));
+        params.push(param("z", "level, list, or interval lo/hi", false));
+        params.push(
+            json!({"name": "crs", "in": "query", "required": false, "schema": {"type": "string", "enum": ["CRS84"]}}),
+        );
+        let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+        params
+            .push(json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": names}}));
+        let types: Vec<&str> = formats
+            .iter()
+            .map(|f| match f {
+                crate::queries::Format::CoverageJson => "application/prs.coverage+json",
+                crate::queries::Format::Csv => "text/csv",
+                crate::queries::Format::GeoJson => "application/geo+json",
+            })
+            .collect();
+        let mut responses = error_responses();
+        responses["200"] = ok(&types);
+        paths.insert(
+            format!("/collections/{{collectionId}}/{q}"),
+            json!({"get": {"summary": format!("{q} query"), "operationId": format!("get{}", capitalise(q)), "parameters": params, "responses": responses}}),
+        );
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Forecast data hub (OGC API - EDR 1.1)", "version": env!("CARGO_PKG_VERSION")},
+        "servers": [{"url": base}],
+        "paths": paths,
+        "components": {"schemas": {"Exception": {
+            "type": "object",
+            "required": ["code"],
+            "properties": {"code": {"type": "string"}, "description": {"type": "string"}, "parameter": {"type": "string"}},
+        }}},
+    })
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}

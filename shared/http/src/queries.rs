@@ -1,0 +1,340 @@
+//! The EDR data queries on `/collections/{id}/…`: position, radius, area and
+//! cube. Each parses its parameters, plans the reads against the budget,
+//! reads, and formats.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use hub_core::query::{Cell, DatasetView, Geometry, HorizontalGrid, LonLat};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Horizontal, PointPick, Selections, extract, parameters, select_axes};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// CoverageJSON (the default).
+    CoverageJson,
+    /// Comma-separated values.
+    Csv,
+    /// GeoJSON features.
+    GeoJson,
+}
+
+impl Format {
+    /// Names accepted in `f`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CoverageJson => "CoverageJSON",
+            Self::Csv => "CSV",
+            Self::GeoJson => "GeoJSON",
+        }
+    }
+}
+
+/// The query types and the formats each answers in.
+pub const QUERIES: &[(&str, &[Format])] = &[
+    ("position", &[Format::CoverageJson, Format::Csv, Format::GeoJson]),
+    ("radius", &[Format::CoverageJson, Format::Csv, Format::GeoJson]),
+    ("area", &[Format::CoverageJson]),
+    ("cube", &[Format::CoverageJson]),
+];
+
+/// A request's parameters, split into what every query shares and the rest.
+struct Args {
+    sel: Selections,
+    f: Format,
+    rest: Vec<(String, String)>,
+}
+
+const COMMON: &[&str] = &["parameter-name", "datetime", "z", "f", "crs"];
+
+fn parse_args(view: &DatasetView, query: &str, pairs: Vec<(String, String)>, own: &[&str]) -> Result<Args, ApiError> {
+    let formats = QUERIES.iter().find(|(q, _)| *q == query).map_or(&[][..], |(_, f)| *f);
+    let mut sel = Selections::default();
+    let mut f = Format::CoverageJson;
+    let mut rest = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in pairs {
+        if !seen.insert(k.clone()) {
+            return Err(ApiError::bad("query", format!("{k} is given more than once")));
+        }
+        match k.as_str() {
+            "parameter-name" => sel.parameter_names = Some(v),
+            "datetime" => sel.datetime = Some(v),
+            "z" => sel.z = Some(v),
+            "crs" => {
+                let ok = ["CRS84", "OGC:CRS84", "http://www.opengis.net/def/crs/OGC/1.3/CRS84", "EPSG:4326"];
+                if !ok.contains(&v.trim()) {
+                    return Err(ApiError::bad("crs", format!("{v:?} is not offered: coordinates are CRS84 (lon lat)")));
+                }
+            }
+            "f" => {
+                f = match v.to_ascii_lowercase().as_str() {
+                    "coveragejson" | "covjson" | "json" | "application/prs.coverage+json" => Format::CoverageJson,
+                    "csv" | "text/csv" => Format::Csv,
+                    "geojson" | "application/geo+json" => Format::GeoJson,
+                    other => {
+                        return Err(ApiError::bad(
+                            "f",
+                            format!("{other:?} is not a format of {query}: use {}", names(formats)),
+                        ));
+                    }
+                };
+                if !formats.contains(&f) {
+                    return Err(ApiError::bad(
+                        "f",
+                        format!("{} is not a format of {query}: use {}", f.name(), names(formats)),
+                    ));
+                }
+            }
+            key if own.contains(&key) => rest.push((k, v)),
+            key if view.dims.contains_key(key) => {
+                sel.dims.insert(k, v);
+            }
+            _ => {
+                let dims: Vec<&str> = view.dims.keys().map(String::as_str).collect();
+                return Err(ApiError::bad(
+                    "query",
+                    format!(
+                        "unknown parameter {k:?}: {query} takes {}, {} and the dimensions {}",
+                        own.join(", "),
+                        COMMON.join(", "),
+                        dims.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Args { sel, f, rest })
+}
+
+fn names(formats: &[Format]) -> String {
+    formats.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+}
+
+fn take<'a>(args: &'a Args, key: &str) -> Option<&'a str> {
+    args.rest.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn geometry(args: &Args) -> Result<Geometry, ApiError> {
+    let coords =
+        take(args, "coords").ok_or_else(|| ApiError::bad("coords", "required (WKT, e.g. POINT(24.9 60.2))"))?;
+    Geometry::parse(coords).map_err(|e| ApiError::bad("coords", e.0))
+}
+
+/// `/collections/{id}/position`
+pub async fn position(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let opened = state.catalog.open(&id).await?;
+    let view = &opened.view;
+    let args = parse_args(view, "position", pairs, &["coords", "method"])?;
+    let points =
+        geometry(&args)?.points().ok_or_else(|| ApiError::bad("coords", "position takes POINT or MULTIPOINT"))?;
+    let linear = match take(&args, "method").unwrap_or("nearest") {
+        "nearest" => false,
+        "linear" => true,
+        other => return Err(ApiError::bad("method", format!("{other:?}: use nearest or linear"))),
+    };
+    let params = parameters(view, args.sel.parameter_names.as_deref())?;
+    let grid = &view.grids[params[0].grid].grid;
+    let picks = points
+        .iter()
+        .map(|p| if linear { linear_pick(grid, *p) } else { nearest_pick(grid, *p) })
+        .collect::<Result<Vec<_>, _>>()?;
+    let axes = select_axes(view, params[0], &args.sel)?;
+    let x = extract(
+        view,
+        opened.reader.as_ref(),
+        &params,
+        axes,
+        Horizontal::Points(picks),
+        &state.config.budget,
+        state.config.concurrency,
+    )
+    .await?;
+    Ok(respond(&x, args.f))
+}
+
+/// `/collections/{id}/radius`
+pub async fn radius(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let opened = state.catalog.open(&id).await?;
+    let view = &opened.view;
+    let args = parse_args(view, "radius", pairs, &["coords", "within", "within-units"])?;
+    let Geometry::Point(center) = geometry(&args)? else {
+        return Err(ApiError::bad("coords", "radius takes one POINT"));
+    };
+    let within: f64 = take(&args, "within")
+        .ok_or_else(|| ApiError::bad("within", "required: the radius, e.g. within=25&within-units=km"))?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|w: &f64| w.is_finite() && *w > 0.0)
+        .ok_or_else(|| ApiError::bad("within", "must be a positive number"))?;
+    let km = match take(&args, "within-units").unwrap_or("km").to_ascii_lowercase().as_str() {
+        "km" => within,
+        "m" => within / 1000.0,
+        "mi" => within * 1.609_344,
+        "nm" | "nmi" => within * 1.852,
+        other => return Err(ApiError::bad("within-units", format!("{other:?}: use km, m, mi or nmi"))),
+    };
+    if km > 5000.0 {
+        return Err(ApiError::bad("within", "at most 5000 km"));
+    }
+    let params = parameters(view, args.sel.parameter_names.as_deref())?;
+    let grid = &view.grids[params[0].grid].grid;
+    let window = grid.radius_window(center, km).map_err(|e| ApiError::bad("coords", e.0))?;
+    let axes = select_axes(view, params[0], &args.sel)?;
+    let x = extract(
+        view,
+        opened.reader.as_ref(),
+        &params,
+        axes,
+        Horizontal::Window(window),
+        &state.config.budget,
+        state.config.concurrency,
+    )
+    .await?;
+    Ok(respond(&x, args.f))
+}
+
+/// `/collections/{id}/area`
+pub async fn area(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let opened = state.catalog.open(&id).await?;
+    let view = &opened.view;
+    let args = parse_args(view, "area", pairs, &["coords"])?;
+    let g = geometry(&args)?;
+    let Geometry::Polygons(polys) = &g else {
+        return Err(ApiError::bad("coords", "area takes POLYGON or MULTIPOLYGON"));
+    };
+    let params = parameters(view, args.sel.parameter_names.as_deref())?;
+    let grid = &view.grids[params[0].grid].grid;
+    let window = grid.polygon_window(polys, g.bbox()).map_err(|e| ApiError::bad("coords", e.0))?;
+    let axes = select_axes(view, params[0], &args.sel)?;
+    let x = extract(
+        view,
+        opened.reader.as_ref(),
+        &params,
+        axes,
+        Horizontal::Window(window),
+        &state.config.budget,
+        state.config.concurrency,
+    )
+    .await?;
+    Ok(respond(&x, args.f))
+}
+
+/// `/collections/{id}/cube`
+pub async fn cube(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let opened = state.catalog.open(&id).await?;
+    let view = &opened.view;
+    let args = parse_args(view, "cube", pairs, &["bbox"])?;
+    let text = take(&args, "bbox").ok_or_else(|| ApiError::bad("bbox", "required: minlon,minlat,maxlon,maxlat"))?;
+    let b: Vec<f64> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
+        .collect::<Option<Vec<_>>>()
+        .filter(|b| b.len() == 4)
+        .ok_or_else(|| ApiError::bad("bbox", format!("{text:?} is not four numbers minlon,minlat,maxlon,maxlat")))?;
+    if b[1] > b[3] || !(-90.0..=90.0).contains(&b[1]) || !(-90.0..=90.0).contains(&b[3]) {
+        return Err(ApiError::bad("bbox", "latitudes must be within -90..90 with minlat <= maxlat"));
+    }
+    if !(-180.0..=360.0).contains(&b[0]) || !(-180.0..=360.0).contains(&b[2]) {
+        return Err(ApiError::bad("bbox", "longitudes must be within -180..360"));
+    }
+    let params = parameters(view, args.sel.parameter_names.as_deref())?;
+    let grid = &view.grids[params[0].grid].grid;
+    let window = grid.window([b[0], b[1], b[2], b[3]]).map_err(|e| ApiError::bad("bbox", e.0))?;
+    let axes = select_axes(view, params[0], &args.sel)?;
+    let x = extract(
+        view,
+        opened.reader.as_ref(),
+        &params,
+        axes,
+        Horizontal::Window(window),
+        &state.config.budget,
+        state.config.concurrency,
+    )
+    .await?;
+    Ok(respond(&x, args.f))
+}
+
+fn nearest_pick(grid: &HorizontalGrid, p: LonLat) -> Result<PointPick, ApiError> {
+    let cell = grid.nearest(p).map_err(|e| ApiError::bad("coords", e.0))?;
+    let at = grid.center(cell).unwrap_or(p);
+    Ok(PointPick { requested: p, at, cells: vec![(cell, 1.0)], time: None })
+}
+
+/// Bilinear weights from the four surrounding cells (lon/lat and projected
+/// grids); a missing neighbour makes the value missing.
+fn linear_pick(grid: &HorizontalGrid, p: LonLat) -> Result<PointPick, ApiError> {
+    let outside = || {
+        ApiError::bad(
+            "coords",
+            format!("POINT({p}) is outside the grid's cell centres: linear interpolation needs four neighbours"),
+        )
+    };
+    let (xa, ya, px, py) = match grid {
+        HorizontalGrid::LonLat { lon, lat, .. } => {
+            let (lo, hi) = (
+                lon.values()[0].min(lon.values()[lon.values().len() - 1]),
+                lon.values()[0].max(lon.values()[lon.values().len() - 1]),
+            );
+            let plon = [p.lon, p.lon - 360.0, p.lon + 360.0]
+                .into_iter()
+                .find(|l| (lo..=hi).contains(l))
+                .ok_or_else(outside)?;
+            (lon, lat, plon, p.lat)
+        }
+        HorizontalGrid::Projected { x, y, projector } => {
+            let (px, py) = projector.forward(p).ok_or_else(outside)?;
+            (x, y, px, py)
+        }
+    };
+    let (i0, i1, wx) = xa.bracket(px).ok_or_else(outside)?;
+    let (j0, j1, wy) = ya.bracket(py).ok_or_else(outside)?;
+    let cells = vec![
+        (Cell { j: j0, i: i0 }, (1.0 - wy) * (1.0 - wx)),
+        (Cell { j: j0, i: i1 }, (1.0 - wy) * wx),
+        (Cell { j: j1, i: i0 }, wy * (1.0 - wx)),
+        (Cell { j: j1, i: i1 }, wy * wx),
+    ]
+    .into_iter()
+    .filter(|(_, w)| *w > 0.0)
+    .collect();
+    Ok(PointPick { requested: p, at: p, cells, time: None })
+}
+
+fn respond(x: &crate::extract::Extraction, f: Format) -> Response {
+    match f {
+        Format::CoverageJson => (
+            [(header::CONTENT_TYPE, "application/prs.coverage+json")],
+            serde_json::to_vec(&crate::covjson::coverage_json(x)).unwrap_or_default(),
+        )
+            .into_response(),
+        Format::Csv => ([(header::CONTENT_TYPE, "text/csv")], crate::tabular::csv(x)).into_response(),
+        Format::GeoJson => (
+            [(header::CONTENT_TYPE, "application/geo+json")],
+            serde_json::to_vec(&crate::tabular::geojson(x)).unwrap_or_default(),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,241 @@
+//! The resources around the data: landing page, conformance, the OpenAPI
+//! document, and the collections (one per dataset) with their extents,
+//! parameters and the queries they answer.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, IntoResponse, Response};
+use hub_core::query::{AxisValues, DatasetView};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::covjson::calendar_name;
+use crate::error::ApiError;
+use crate::queries::QUERIES;
+
+/// Conformance classes the API implements.
+pub const CONFORMANCE: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/core",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/json",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/covjson",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.1/conf/oas30",
+];
+
+/// `f` on metadata resources.
+#[derive(Debug, serde::Deserialize, Default)]
+pub struct MetaQuery {
+    f: Option<String>,
+}
+
+fn wants_html(q: &MetaQuery, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match q.f.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("json") => Ok(false),
+        Some("html") => Ok(true),
+        Some(other) => Err(ApiError::bad("f", format!("{other:?}: use json or html"))),
+        None => {
+            Ok(headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.starts_with("text/html")))
+        }
+    }
+}
+
+/// The absolute base URL of the API, from the request (API Gateway and
+/// proxies set `x-forwarded-proto`).
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+fn page(title: &str, doc: &Value) -> Response {
+    let mut body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h1>{t}</h1>",
+        t = escape(title)
+    );
+    if let Some(links) = doc.get("links").and_then(Value::as_array) {
+        body.push_str("<ul>");
+        for l in links {
+            let href = l.get("href").and_then(Value::as_str).unwrap_or("");
+            let text = l.get("title").or_else(|| l.get("rel")).and_then(Value::as_str).unwrap_or(href);
+            body.push_str(&format!("<li><a href=\"{}\">{}</a></li>", escape(href), escape(text)));
+        }
+        body.push_str("</ul>");
+    }
+    body.push_str(&format!(
+        "<pre>{}</pre></body></html>",
+        escape(&serde_json::to_string_pretty(doc).unwrap_or_default())
+    ));
+    Html(body).into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn answer(html: bool, title: &str, doc: Value) -> Response {
+    if html { page(title, &doc) } else { Json(doc).into_response() }
+}
+
+/// `/`
+pub async fn landing(headers: HeaderMap, Query(q): Query<MetaQuery>) -> Result<Response, ApiError> {
+    let base = base_url(&headers);
+    let doc = json!({
+        "title": "Forecast data hub",
+        "description": "Forecast and climate datasets as OGC API - Environmental Data Retrieval collections.",
+        "links": [
+            {"href": format!("{base}/"), "rel": "self", "type": "application/json", "title": "this document"},
+            {"href": format!("{base}/api"), "rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "title": "the API definition"},
+            {"href": format!("{base}/conformance"), "rel": "conformance", "type": "application/json", "title": "conformance classes"},
+            {"href": format!("{base}/collections"), "rel": "data", "type": "application/json", "title": "collections"},
+        ],
+    });
+    Ok(answer(wants_html(&q, &headers)?, "Forecast data hub", doc))
+}
+
+/// `/conformance`
+pub async fn conformance(headers: HeaderMap, Query(q): Query<MetaQuery>) -> Result<Response, ApiError> {
+    Ok(answer(wants_html(&q, &headers)?, "Conformance", json!({"conformsTo": CONFORMANCE})))
+}
+
+/// `/api`
+pub async fn api(headers: HeaderMap) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/vnd.oai.openapi+json;version=3.0")],
+        serde_json::to_vec(&crate::openapi::document(&base_url(&headers))).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// `/collections`
+pub async fn collections(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<MetaQuery>,
+) -> Result<Response, ApiError> {
+    let html = wants_html(&q, &headers)?;
+    let base = base_url(&headers);
+    let mut out = Vec::new();
+    for id in state.catalog.datasets().await? {
+        match state.catalog.open(id.as_str()).await {
+            Ok(opened) => out.push(collection_doc(&base, &opened.view)),
+            Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let doc = json!({
+        "links": [{"href": format!("{base}/collections"), "rel": "self", "type": "application/json"}],
+        "collections": out,
+    });
+    Ok(answer(html, "Collections", doc))
+}
+
+/// `/collections/{id}`
+pub async fn collection(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<MetaQuery>,
+) -> Result<Response, ApiError> {
+    let html = wants_html(&q, &headers)?;
+    let opened = state.catalog.open(&id).await?;
+    Ok(answer(html, &id, collection_doc(&base_url(&headers), &opened.view)))
+}
+
+/// The EDR collection document of a dataset.
+pub fn collection_doc(base: &str, view: &DatasetView) -> Value {
+    let id = view.id.as_str();
+    let href = format!("{base}/collections/{id}");
+    let text = |k: &str| hub_core::model::attr_text(&view.attrs, k).map(str::to_string);
+    let mut extent = serde_json::Map::new();
+    if let Some(g) = view.grids.first() {
+        let b = g.grid.extent();
+        extent.insert("spatial".into(), json!({"bbox": [b], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}));
+    }
+    let param_dims: std::collections::BTreeSet<&String> = view.parameters.iter().flat_map(|p| &p.array.dims).collect();
+    for d in view.dims.values().filter(|d| param_dims.contains(&d.name)) {
+        match (&d.values, d.role) {
+            (AxisValues::Time { values, calendar }, _) if !extent.contains_key("temporal") => {
+                if let (Some(a), Some(b)) = (values.first(), values.last()) {
+                    extent.insert(
+                        "temporal".into(),
+                        json!({
+                            "interval": [[a.to_string(), b.to_string()]],
+                            "values": [format!("{a}/{b}")],
+                            "trs": format!("TIMECRS[\"DateTime\",TDATUM[\"{}\"],CS[TemporalDateTime,1],AXIS[\"Time (T)\",future]]", calendar_name(*calendar)),
+                            "calendar": calendar.name(),
+                            "count": values.len(),
+                        }),
+                    );
+                }
+            }
+            (AxisValues::Numbers { values }, hub_core::cf::DimRole::Vertical) if !extent.contains_key("vertical") => {
+                let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                extent.insert(
+                    "vertical".into(),
+                    json!({"interval": [[lo, hi]], "values": values, "vrs": d.units.clone().unwrap_or_default(), "name": d.name}),
+                );
+            }
+            _ => {}
+        }
+    }
+    let parameter_names: serde_json::Map<String, Value> = view
+        .parameters
+        .iter()
+        .map(|p| {
+            let mut v = json!({
+                "type": "Parameter",
+                "description": p.description,
+                "observedProperty": {"label": p.standard_name.clone().unwrap_or_else(|| p.name.clone())},
+                "dimensions": p.array.dims,
+            });
+            if let Some(sn) = &p.standard_name {
+                v["observedProperty"]["id"] = json!(format!("https://vocab.nerc.ac.uk/standard_name/{sn}/"));
+            }
+            if let Some(u) = &p.units {
+                v["unit"] = json!({"symbol": {"value": u, "type": "http://www.opengis.net/def/uom/UCUM/"}, "label": u});
+            }
+            (p.name.clone(), v)
+        })
+        .collect();
+    let data_queries: serde_json::Map<String, Value> = QUERIES
+        .iter()
+        .map(|(q, formats)| {
+            let formats: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+            (
+                (*q).to_string(),
+                json!({"link": {
+                    "href": format!("{href}/{q}"),
+                    "rel": "data",
+                    "variables": {
+                        "query_type": q,
+                        "output_formats": formats,
+                        "default_output_format": "CoverageJSON",
+                        "crs_details": [{"crs": "CRS84", "wkt": "GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\",SPHEROID[\"WGS 84\",6378137,298.257223563]],PRIMEM[\"Greenwich\",0],UNIT[\"degree\",0.0174532925199433],AXIS[\"Lon\",EAST],AXIS[\"Lat\",NORTH]]"}],
+                    }
+                }}),
+            )
+        })
+        .collect();
+    let mut links = vec![json!({"href": href, "rel": "self", "type": "application/json"})];
+    for (q, _) in QUERIES {
+        links.push(json!({"href": format!("{href}/{q}"), "rel": "data", "title": format!("{q} query")}));
+    }
+    json!({
+        "id": id,
+        "title": text("title").unwrap_or_else(|| id.to_string()),
+        "description": text("summary").or_else(|| text("comment")).or_else(|| text("history")).unwrap_or_default(),
+        "links": links,
+        "extent": extent,
+        "data_queries": data_queries,
+        "crs": ["CRS84"],
+        "output_formats": ["CoverageJSON", "CSV", "GeoJSON"],
+        "parameter_names": parameter_names,
+        "snapshot": view.snapshot,
+    })
+}
