@@ -27,6 +27,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Write a sample CF NetCDF file, ingest it, and show what landed.
     Demo(DemoArgs),
+    /// Serve the HTTP API (OGC API - EDR) over the hub.
+    Serve(ServeArgs),
 }
 
 /// Where the hub lives.
@@ -86,6 +88,16 @@ pub struct DemoArgs {
     /// Days of data in the sample file.
     #[arg(long, default_value_t = 365)]
     pub days: usize,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+/// `hub serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port; the first line printed says which).
+    #[arg(long, env = "HUB_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
     #[command(flatten)]
     pub repo: RepoArgs,
 }

@@ -6,6 +6,7 @@ mod demo;
 mod info;
 mod ingest;
 mod progress;
+mod serve;
 
 use clap::Parser;
 
@@ -17,5 +18,6 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Ingest(args) => ingest::run(args).await,
         cli::Command::Info(args) => info::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
+        cli::Command::Serve(args) => serve::run(args).await,
     }
 }

@@ -32,6 +32,29 @@ pub fn coverage_json(x: &Extraction) -> Value {
                 "ranges": ranges,
             })
         }
+        Horizontal::Points(points) if !points.is_empty() && points.iter().all(|p| p.time.is_some()) => {
+            // A timed trajectory: one (t, x, y) tuple per vertex.
+            let others: Vec<OutAxis> = x.axes.iter().filter(|a| a.role != DimRole::Time).cloned().collect();
+            let mut axes = axes_json(&others);
+            let tuples: Vec<Value> =
+                points.iter().map(|p| json!([p.time.map(|t| t.at.to_string()), p.at.lon, p.at.lat])).collect();
+            axes.insert(
+                "composite".into(),
+                json!({"dataType": "tuple", "coordinates": ["t", "x", "y"], "values": tuples}),
+            );
+            let mut names = vec!["composite".to_string()];
+            names.extend(others.iter().map(axis_key));
+            let mut shape = vec![points.len()];
+            shape.extend(others.iter().map(|a| a.picked.len()));
+            let ranges: Map<String, Value> =
+                x.params.iter().map(|p| (p.param.name.clone(), ndarray(&names, &shape, &p.values))).collect();
+            json!({
+                "type": "Coverage",
+                "domain": domain(Some("Trajectory".into()), axes, referencing(x)),
+                "parameters": parameters_json(x),
+                "ranges": ranges,
+            })
+        }
         Horizontal::Points(points) => {
             let n = x.axes_len();
             let coverages: Vec<Value> = points

@@ -60,8 +60,17 @@ pub struct PointPick {
     pub at: LonLat,
     /// Cells and weights.
     pub cells: Vec<(Cell, f64)>,
-    /// For trajectories: the time index of the vertex.
-    pub time: Option<usize>,
+    /// For timed trajectories: the vertex's time step.
+    pub time: Option<TimePick>,
+}
+
+/// The time step a trajectory vertex falls on.
+#[derive(Debug, Clone, Copy)]
+pub struct TimePick {
+    /// Index along the time dimension.
+    pub index: usize,
+    /// Its time.
+    pub at: CfTime,
 }
 
 /// The values of one parameter: for points, `[point][axes…]`; for a window,
@@ -286,7 +295,7 @@ pub async fn extract(
                     xs.dedup();
                     let mut pk = picks(p, &axes, ys, xs);
                     if let (Some(t), Some(td)) = (pt.time, p.dim_with(DimRole::Time)) {
-                        pk[td] = vec![t];
+                        pk[td] = vec![t.index];
                     }
                     plans.push((pi, k, ReadPlan::new(&p.array, pk)?));
                 }

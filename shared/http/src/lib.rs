@@ -100,6 +100,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/collections/{id}/radius", get(queries::radius))
         .route("/collections/{id}/area", get(queries::area))
         .route("/collections/{id}/cube", get(queries::cube))
+        .route("/collections/{id}/trajectory", get(queries::trajectory))
         .fallback(|| async { ApiError::NotFound("no such resource: see /api".into()) })
         .with_state(state)
 }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use hub_core::query::{Cell, DatasetView, Geometry, HorizontalGrid, LonLat};
+use hub_core::cf::{CfDateTime, CfTime, DimRole};
+use hub_core::query::{AxisValues, Cell, DatasetView, Geometry, HorizontalGrid, LonLat};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Horizontal, PointPick, Selections, extract, parameters, select_axes};
+use crate::extract::{Horizontal, PointPick, Selections, TimePick, extract, parameters, select_axes};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,7 @@ pub const QUERIES: &[(&str, &[Format])] = &[
     ("radius", &[Format::CoverageJson, Format::Csv, Format::GeoJson]),
     ("area", &[Format::CoverageJson]),
     ("cube", &[Format::CoverageJson]),
+    ("trajectory", &[Format::CoverageJson, Format::Csv, Format::GeoJson]),
 ];
 
 /// A request's parameters, split into what every query shares and the rest.
@@ -277,6 +279,95 @@ pub async fn cube(
     Ok(respond(&x, args.f))
 }
 
+/// `/collections/{id}/trajectory`: values at the path's vertices. With
+/// `LINESTRINGM` (M: seconds since 1970-01-01 in the dataset's calendar) each
+/// vertex takes the nearest time step and the answer is a CoverageJSON
+/// `Trajectory`; without M, each vertex gets the selected time series.
+pub async fn trajectory(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let opened = state.catalog.open(&id).await?;
+    let view = &opened.view;
+    let args = parse_args(view, "trajectory", pairs, &["coords"])?;
+    let Geometry::LineString(vertices) = geometry(&args)? else {
+        return Err(ApiError::bad("coords", "trajectory takes LINESTRING, LINESTRINGM, LINESTRINGZ or LINESTRINGZM"));
+    };
+    if vertices.iter().any(|v| v.z.is_some()) {
+        return Err(ApiError::bad(
+            "coords",
+            "vertical positions (Z) along a trajectory are not offered: select levels with z",
+        ));
+    }
+    let params = parameters(view, args.sel.parameter_names.as_deref())?;
+    let grid = &view.grids[params[0].grid].grid;
+    let mut axes = select_axes(view, params[0], &args.sel)?;
+    let mut picks = vertices.iter().map(|v| nearest_pick(grid, v.at)).collect::<Result<Vec<_>, _>>()?;
+    if vertices.iter().any(|v| v.m.is_some()) {
+        if args.sel.datetime.is_some() {
+            return Err(ApiError::bad(
+                "datetime",
+                "a LINESTRINGM trajectory carries its own times: leave datetime out",
+            ));
+        }
+        let t_axis = axes
+            .iter_mut()
+            .find(|a| a.role == DimRole::Time)
+            .ok_or_else(|| ApiError::bad("coords", format!("{} has no time axis for the M values", params[0].name)))?;
+        let dim = view.dims.get(&t_axis.name).ok_or_else(|| ApiError::Internal("time axis".into()))?;
+        let AxisValues::Time { values, calendar } = &dim.values else {
+            return Err(ApiError::bad("coords", format!("{} has no decoded times for the M values", params[0].name)));
+        };
+        let epoch = CfTime::new(*calendar, &CfDateTime::date(1970, 1, 1))
+            .map_err(|e| ApiError::Internal(format!("epoch: {e}")))?;
+        for (pick, v) in picks.iter_mut().zip(&vertices) {
+            let m = v.m.ok_or_else(|| ApiError::bad("coords", "every vertex needs its M (time) value"))?;
+            let at = epoch
+                .add_micros((m * 1e6) as i64)
+                .ok_or_else(|| ApiError::bad("coords", format!("M value {m} is out of range")))?;
+            let index = nearest_time(values, at).ok_or_else(|| {
+                ApiError::bad(
+                    "coords",
+                    format!(
+                        "time {at} (M {m}) is outside the dataset's times {}..{}",
+                        values[0],
+                        values[values.len() - 1]
+                    ),
+                )
+            })?;
+            pick.time = Some(TimePick { index, at: values[index] });
+        }
+        // One time per vertex: the time axis shrinks to the vertex's own step.
+        let first = picks[0].time.map_or(0, |t| t.index);
+        t_axis.picked = vec![first];
+        t_axis.values = AxisValues::Time { values: vec![values[first]], calendar: *calendar };
+    }
+    let x = extract(
+        view,
+        opened.reader.as_ref(),
+        &params,
+        axes,
+        Horizontal::Points(picks),
+        &state.config.budget,
+        state.config.concurrency,
+    )
+    .await?;
+    Ok(respond(&x, args.f))
+}
+
+/// The index of the time step nearest to `at`, if `at` lies within the axis
+/// (half a step beyond either end at most).
+fn nearest_time(values: &[CfTime], at: CfTime) -> Option<usize> {
+    let k = (0..values.len()).min_by_key(|&k| (values[k].micros() - at.micros()).unsigned_abs())?;
+    let step = if values.len() > 1 {
+        (values[values.len() - 1].micros() - values[0].micros()).unsigned_abs() / (values.len() as u64 - 1)
+    } else {
+        0
+    };
+    ((values[k].micros() - at.micros()).unsigned_abs() <= step / 2).then_some(k)
+}
+
 fn nearest_pick(grid: &HorizontalGrid, p: LonLat) -> Result<PointPick, ApiError> {
     let cell = grid.nearest(p).map_err(|e| ApiError::bad("coords", e.0))?;
     let at = grid.center(cell).unwrap_or(p);
@@ -307,6 +398,12 @@ fn linear_pick(grid: &HorizontalGrid, p: LonLat) -> Result<PointPick, ApiError> 
         HorizontalGrid::Projected { x, y, projector } => {
             let (px, py) = projector.forward(p).ok_or_else(outside)?;
             (x, y, px, py)
+        }
+        HorizontalGrid::Curvilinear(_) => {
+            return Err(ApiError::bad(
+                "method",
+                "linear interpolation is not offered on curvilinear grids: use nearest",
+            ));
         }
     };
     let (i0, i1, wx) = xa.bracket(px).ok_or_else(outside)?;

@@ -1,6 +1,7 @@
-//! CSV and GeoJSON for point answers (position, radius): one row (or
+//! CSV and GeoJSON for point answers (position, radius, trajectory): one row (or
 //! feature) per position and axis value, one column (property) per parameter.
 
+use hub_core::cf::DimRole;
 use hub_core::query::AxisValues;
 use serde_json::{Map, Value, json};
 
@@ -37,12 +38,18 @@ fn rows(x: &Extraction) -> Vec<Row> {
     let mut out = Vec::new();
     match &x.horizontal {
         Horizontal::Points(points) => {
+            let time_axis = x.axes.iter().position(|a| a.role == DimRole::Time);
             for (p, pt) in points.iter().enumerate() {
                 for k in 0..n {
+                    let mut axes = combos(k);
+                    // A timed trajectory's vertex carries its own time.
+                    if let (Some(t), Some(d)) = (pt.time, time_axis) {
+                        axes[d] = t.at.to_string();
+                    }
                     out.push(Row {
                         lon: pt.at.lon,
                         lat: pt.at.lat,
-                        axes: combos(k),
+                        axes,
                         values: x.params.iter().map(|v| v.values[p * n + k]).collect(),
                     });
                 }

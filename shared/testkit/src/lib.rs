@@ -12,6 +12,8 @@
 //! When a resource is absent the helpers print why and the test skips, unless
 //! `HUB_TEST_STRICT=1` (set by the test script), where absence is a failure.
 
+pub mod lambda;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

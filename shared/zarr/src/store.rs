@@ -38,7 +38,7 @@ pub struct ReadCounter {
 }
 
 impl ReadCounter {
-    /// Chunks read so far.
+    /// Chunks fetched so far (chunks that were never written are not counted).
     pub fn chunks(&self) -> u64 {
         self.chunks.load(Ordering::Relaxed)
     }
@@ -65,10 +65,14 @@ impl ReadCounter {
         self.max_in_flight.fetch_max(now, Ordering::Relaxed);
     }
 
-    fn finish(&self, bytes: u64) {
+    /// A read ended; `bytes` is `None` when the chunk does not exist (never
+    /// written: nothing was fetched).
+    fn finish(&self, bytes: Option<u64>) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.chunks.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(bytes) = bytes {
+            self.chunks.fetch_add(1, Ordering::Relaxed);
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 }
 
@@ -102,7 +106,7 @@ impl AsyncReadableStorageTraits for HubStore {
             Some(counter) => {
                 counter.start();
                 let got = self.inner.get(key).await;
-                counter.finish(got.as_ref().ok().and_then(|b| b.as_ref()).map_or(0, |b| b.len() as u64));
+                counter.finish(got.as_ref().ok().and_then(|b| b.as_ref()).map(|b| b.len() as u64));
                 got
             }
             None => self.inner.get(key).await,
@@ -124,8 +128,16 @@ impl AsyncReadableStorageTraits for HubStore {
                 (key.to_string(), range)
             })
             .collect();
+        let counter = self.counter.as_ref().filter(|_| is_chunk_key(key));
+        if let Some(c) = counter {
+            c.start();
+        }
         let store = icechunk::Store::from_session(self.inner.session()).await;
-        let results = match store.get_partial_values(ranges).await {
+        let fetched = store.get_partial_values(ranges).await;
+        if let Some(c) = counter {
+            c.finish(fetched.as_ref().ok().map(|r| r.iter().flatten().map(|b| b.len() as u64).sum()));
+        }
+        let results = match fetched {
             Ok(r) => r,
             Err(e) if matches!(e.kind(), StoreErrorKind::NotFound(_)) => return Ok(None),
             Err(e) => return Err(StorageError::Other(e.to_string())),

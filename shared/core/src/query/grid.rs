@@ -5,7 +5,10 @@
 //! -180..180, either direction); 1-D projection coordinates with a CF
 //! `grid_mapping` make a [`HorizontalGrid::Projected`] grid, whose CRS an
 //! adapter turns into a [`Projector`] (the core stays free of projection
-//! libraries).
+//! libraries); 2-D latitude and longitude per cell make a
+//! [`HorizontalGrid::Curvilinear`] grid (ocean models, swaths, grids whose
+//! mapping is unknown), searched through a k-d tree over the cells' positions
+//! on the unit sphere.
 
 use std::sync::Arc;
 
@@ -124,6 +127,92 @@ pub enum HorizontalGrid {
         /// Lon/lat ⇄ native.
         projector: Arc<dyn Projector>,
     },
+    /// 2-D longitude and latitude per cell.
+    Curvilinear(Arc<Curvilinear>),
+}
+
+/// Cells located by their own longitude and latitude, with a spatial index.
+pub struct Curvilinear {
+    ny: usize,
+    nx: usize,
+    lon: Vec<f64>,
+    lat: Vec<f64>,
+    tree: kiddo::ImmutableKdTree<f64, 3>,
+    /// Tree item → flat cell index (cells without a position are left out).
+    cells: Vec<usize>,
+    /// A position farther than this from every cell centre is outside (chord length on the unit sphere).
+    reach: f64,
+}
+
+impl std::fmt::Debug for Curvilinear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Curvilinear").field("ny", &self.ny).field("nx", &self.nx).finish_non_exhaustive()
+    }
+}
+
+fn unit_vector(p: LonLat) -> [f64; 3] {
+    let (lon, lat) = (p.lon.to_radians(), p.lat.to_radians());
+    [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+}
+
+fn chord(a: [f64; 3], b: [f64; 3]) -> f64 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+}
+
+impl Curvilinear {
+    /// The grid from row-major `lon`/`lat` of `ny` × `nx` cells; `None` when
+    /// the shapes disagree or no cell has a position.
+    pub fn new(ny: usize, nx: usize, lon: Vec<f64>, lat: Vec<f64>) -> Option<Self> {
+        if lon.len() != ny * nx || lat.len() != ny * nx {
+            return None;
+        }
+        let valid = |k: usize| lon[k].is_finite() && lat[k].is_finite() && lat[k].abs() <= 90.0;
+        let cells: Vec<usize> = (0..ny * nx).filter(|&k| valid(k)).collect();
+        if cells.is_empty() {
+            return None;
+        }
+        let points: Vec<[f64; 3]> = cells.iter().map(|&k| unit_vector(LonLat { lon: lon[k], lat: lat[k] })).collect();
+        // Typical spacing: the largest distance between neighbouring cells over
+        // a sample of rows and columns; a query beyond twice that from every
+        // centre lies outside the grid.
+        let mut spacing: f64 = 0.0;
+        let step_j = (ny / 64).max(1);
+        let step_i = (nx / 64).max(1);
+        for j in (0..ny).step_by(step_j) {
+            for i in (0..nx).step_by(step_i) {
+                let k = j * nx + i;
+                if !valid(k) {
+                    continue;
+                }
+                let here = unit_vector(LonLat { lon: lon[k], lat: lat[k] });
+                for n in [(j + 1 < ny).then(|| k + nx), (i + 1 < nx).then(|| k + 1)].into_iter().flatten() {
+                    if valid(n) {
+                        spacing = spacing.max(chord(here, unit_vector(LonLat { lon: lon[n], lat: lat[n] })));
+                    }
+                }
+            }
+        }
+        let reach = if spacing > 0.0 { 2.0 * spacing } else { f64::INFINITY };
+        let tree = kiddo::ImmutableKdTree::new_from_slice(&points);
+        Some(Self { ny, nx, lon, lat, tree, cells, reach })
+    }
+
+    fn position(&self, k: usize) -> Option<LonLat> {
+        let (lon, lat) = (self.lon[k], self.lat[k]);
+        (lon.is_finite() && lat.is_finite()).then_some(LonLat { lon: wrap180(lon), lat })
+    }
+
+    fn nearest(&self, p: LonLat) -> Option<Cell> {
+        let q = unit_vector(p);
+        let found = self.tree.nearest_one::<kiddo::SquaredEuclidean>(&q);
+        let k = *self.cells.get(usize::try_from(found.item).ok()?)?;
+        (found.distance.sqrt() <= self.reach).then_some(Cell { j: k / self.nx, i: k % self.nx })
+    }
+}
+
+fn wrap180(lon: f64) -> f64 {
+    let w = (lon + 180.0).rem_euclid(360.0) - 180.0;
+    if w == -180.0 && lon > 0.0 { 180.0 } else { w }
 }
 
 /// A rectangular window of a grid: Y indices ascending, X indices in output
@@ -170,6 +259,7 @@ impl HorizontalGrid {
         match self {
             Self::LonLat { lon, lat, .. } => (lat.values.len(), lon.values.len()),
             Self::Projected { x, y, .. } => (y.values.len(), x.values.len()),
+            Self::Curvilinear(c) => (c.ny, c.nx),
         }
     }
 
@@ -196,6 +286,15 @@ impl HorizontalGrid {
                         if let Some(p) = projector.inverse(px, py) {
                             b = [b[0].min(p.lon), b[1].min(p.lat), b[2].max(p.lon), b[3].max(p.lat)];
                         }
+                    }
+                }
+                b
+            }
+            Self::Curvilinear(c) => {
+                let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+                for k in 0..c.ny * c.nx {
+                    if let Some(p) = c.position(k) {
+                        b = [b[0].min(p.lon), b[1].min(p.lat), b[2].max(p.lon), b[3].max(p.lat)];
                     }
                 }
                 b
@@ -239,6 +338,7 @@ impl HorizontalGrid {
                 let (px, py) = projector.forward(p).ok_or_else(outside)?;
                 Ok(Cell { j: y.nearest(py).ok_or_else(outside)?, i: x.nearest(px).ok_or_else(outside)? })
             }
+            Self::Curvilinear(c) => c.nearest(p).ok_or_else(outside),
         }
     }
 
@@ -247,6 +347,7 @@ impl HorizontalGrid {
         match self {
             Self::LonLat { lon, lat, .. } => Some(LonLat { lon: *lon.values.get(c.i)?, lat: *lat.values.get(c.j)? }),
             Self::Projected { x, y, projector } => projector.inverse(*x.values.get(c.i)?, *y.values.get(c.j)?),
+            Self::Curvilinear(g) => (c.j < g.ny && c.i < g.nx).then(|| g.position(c.j * g.nx + c.i)).flatten(),
         }
     }
 
@@ -320,6 +421,35 @@ impl HorizontalGrid {
                     mask: Some(mask),
                 }
             }
+            Self::Curvilinear(c) => {
+                // Every cell decides by its own position; the window is the
+                // index range of the cells inside.
+                let inside = |k: usize| {
+                    c.position(k).is_some_and(|p| {
+                        let lon = w + (p.lon - w).rem_euclid(360.0);
+                        p.lat >= s && p.lat <= n && lon <= e
+                    })
+                };
+                let hits: Vec<usize> = (0..c.ny * c.nx).filter(|&k| inside(k)).collect();
+                let (Some(j0), Some(j1)) = (hits.iter().map(|k| k / c.nx).min(), hits.iter().map(|k| k / c.nx).max())
+                else {
+                    return Err(none());
+                };
+                let (i0, i1) = (
+                    hits.iter().map(|k| k % c.nx).min().unwrap_or(0),
+                    hits.iter().map(|k| k % c.nx).max().unwrap_or(0),
+                );
+                let js: Vec<usize> = (j0..=j1).collect();
+                let is: Vec<usize> = (i0..=i1).collect();
+                let mask = js.iter().flat_map(|&j| is.iter().map(move |&i| inside(j * c.nx + i))).collect();
+                Window {
+                    y: js.iter().map(|&j| j as f64).collect(),
+                    x: is.iter().map(|&i| i as f64).collect(),
+                    js,
+                    is,
+                    mask: Some(mask),
+                }
+            }
         };
         if win.cell_count() == 0 {
             return Err(none());
@@ -357,7 +487,7 @@ impl HorizontalGrid {
                 let prior = win.mask.as_ref().is_none_or(|m| m[a * win.is.len() + b]);
                 let p = match self {
                     Self::LonLat { .. } => Some(LonLat { lon: win.x[b], lat: win.y[a] }),
-                    Self::Projected { .. } => self.center(Cell { j, i }),
+                    Self::Projected { .. } | Self::Curvilinear(_) => self.center(Cell { j, i }),
                 };
                 mask.push(prior && p.is_some_and(&inside));
             }
@@ -423,6 +553,27 @@ mod tests {
         assert_eq!(w.cell_count(), 9);
         let r = g.radius_window(LonLat { lon: 10.0, lat: 10.0 }, 120.0).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.cell_count(), 5, "centre and its four neighbours at ~110 km");
+    }
+
+    #[test]
+    fn curvilinear_grids_find_cells_by_their_own_positions() {
+        // A skewed 30 x 40 grid of about 1 degree cells.
+        let (ny, nx) = (30, 40);
+        let lon: Vec<f64> = (0..ny).flat_map(|j| (0..nx).map(move |i| -20.0 + i as f64 + 0.3 * j as f64)).collect();
+        let lat: Vec<f64> = (0..ny).flat_map(|j| (0..nx).map(move |i| 40.0 + j as f64 - 0.2 * i as f64)).collect();
+        let g = HorizontalGrid::Curvilinear(Arc::new(
+            Curvilinear::new(ny, nx, lon.clone(), lat.clone()).unwrap_or_else(|| panic!("grid")),
+        ));
+        for (j, i) in [(0, 0), (12, 17), (29, 39)] {
+            let k = j * nx + i;
+            let p = LonLat { lon: lon[k] + 0.2, lat: lat[k] - 0.2 };
+            assert_eq!(g.nearest(p), Ok(Cell { j, i }));
+        }
+        assert!(g.nearest(LonLat { lon: 100.0, lat: 0.0 }).is_err(), "far away is outside");
+        let w = g.window([-10.0, 45.0, -5.0, 50.0]).unwrap_or_else(|e| panic!("{e}"));
+        let inside =
+            (0..ny * nx).filter(|&k| (-10.0..=-5.0).contains(&lon[k]) && (45.0..=50.0).contains(&lat[k])).count();
+        assert_eq!(w.cell_count(), inside);
     }
 
     #[test]

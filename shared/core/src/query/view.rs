@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::grid::{Axis1d, HorizontalGrid, Projector};
+use super::geometry::{LonLat, haversine_km};
+use super::grid::{Axis1d, Curvilinear, HorizontalGrid, Projector};
 use crate::cf::{
     Axis, Calendar, CfTime, DimRole, TimeEncoding, ValueDecoding, VariableKind, coordinate_axis, dim_roles,
     variable_kinds,
@@ -200,7 +201,14 @@ impl DatasetView {
             let (y_dim, x_dim) = (var.dims[yd].clone(), var.dims[xd].clone());
             let grid = match grids.iter().position(|g| g.y_dim == y_dim && g.x_dim == x_dim) {
                 Some(g) => g,
-                None => match make_grid(&schema, var, &dims, &y_dim, &x_dim, projections) {
+                None => match make_grid(
+                    &schema,
+                    var,
+                    &dims,
+                    (&y_dim, &x_dim),
+                    aux_lon_lat(reader, &schema, var, &y_dim, &x_dim).await?,
+                    projections,
+                ) {
                     Ok(g) => {
                         grids.push(g);
                         grids.len() - 1
@@ -285,18 +293,105 @@ fn numbers_of<'a>(dims: &'a BTreeMap<String, DimInfo>, name: &str) -> Option<&'a
     }
 }
 
+/// 2-D longitude and latitude over (Y, X): the variables the data variable's
+/// `coordinates` attribute names, or any with a latitude/longitude standard
+/// name or units over exactly those dimensions. Read row-major.
+async fn aux_lon_lat(
+    reader: &dyn DatasetReader,
+    schema: &DatasetSchema,
+    var: &VariableSchema,
+    y_dim: &str,
+    x_dim: &str,
+) -> Result<Option<(Vec<f64>, Vec<f64>)>, RepoError> {
+    let named: Vec<&str> =
+        attr_text(&var.attrs, "coordinates").map(|c| c.split_whitespace().collect()).unwrap_or_default();
+    let find = |kind: &str, units: &str| {
+        schema
+            .variables
+            .iter()
+            .filter(|c| c.dims.len() == 2 && c.dims[0] == y_dim && c.dims[1] == x_dim && c.dtype.size().is_some())
+            .filter(|c| {
+                attr_text(&c.attrs, "standard_name") == Some(kind)
+                    || attr_text(&c.attrs, "units").is_some_and(|u| u.eq_ignore_ascii_case(units))
+            })
+            .max_by_key(|c| named.contains(&c.path.as_str()))
+    };
+    let (Some(lon), Some(lat)) = (find("longitude", "degrees_east"), find("latitude", "degrees_north")) else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for c in [lon, lat] {
+        let data = reader.read(&c.path, &Region::full(&c.shape)).await?;
+        let mut values = match data {
+            crate::model::BlockData::Numeric(bytes) => c.dtype.to_f64_vec(&bytes),
+            crate::model::BlockData::Strings(_) => return Ok(None),
+        };
+        // Fill values mark cells without a position (land in ocean grids).
+        let decoding = ValueDecoding::from_attrs(&c.attrs, c.dtype);
+        for v in &mut values {
+            *v = decoding.decode(*v).unwrap_or(f64::NAN);
+        }
+        out.push(values);
+    }
+    let lat = out.pop().unwrap_or_default();
+    let lon = out.pop().unwrap_or_default();
+    Ok(Some((lon, lat)))
+}
+
+/// Whether a projected grid puts its cells where the 2-D longitude and
+/// latitude say they are (within half the local cell spacing), on a sample.
+fn mapping_agrees(x: &Axis1d, y: &Axis1d, projector: &dyn Projector, lon: &[f64], lat: &[f64]) -> bool {
+    let (nx, ny) = (x.values().len(), y.values().len());
+    if nx < 2 || ny < 2 {
+        return true;
+    }
+    let at = |j: usize, i: usize| LonLat { lon: lon[j * nx + i], lat: lat[j * nx + i] };
+    let finite = |p: LonLat| p.lon.is_finite() && p.lat.is_finite();
+    for j in (0..ny - 1).step_by((ny / 7).max(1)) {
+        for i in (0..nx - 1).step_by((nx / 7).max(1)) {
+            let (here, right, up) = (at(j, i), at(j, i + 1), at(j + 1, i));
+            if !(finite(here) && finite(right) && finite(up)) {
+                continue;
+            }
+            let spacing = haversine_km(here, right).max(haversine_km(here, up));
+            let Some(p) = projector.inverse(x.values()[i], y.values()[j]) else {
+                return false;
+            };
+            if haversine_km(p, here) > spacing / 2.0 {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 fn make_grid(
     schema: &DatasetSchema,
     var: &VariableSchema,
     dims: &BTreeMap<String, DimInfo>,
-    y_dim: &str,
-    x_dim: &str,
+    (y_dim, x_dim): (&str, &str),
+    aux: Option<(Vec<f64>, Vec<f64>)>,
     projections: &dyn ProjectorFactory,
 ) -> Result<GridInfo, String> {
-    let y = Axis1d::new(numbers_of(dims, y_dim).unwrap_or_default().to_vec())
-        .ok_or_else(|| format!("its {y_dim} coordinate is not monotonic"))?;
-    let x = Axis1d::new(numbers_of(dims, x_dim).unwrap_or_default().to_vec())
-        .ok_or_else(|| format!("its {x_dim} coordinate is not monotonic"))?;
+    let (ny, nx) = (dims.get(y_dim).map_or(0, |d| d.values.len()), dims.get(x_dim).map_or(0, |d| d.values.len()));
+    let curvilinear = |aux: Option<(Vec<f64>, Vec<f64>)>, why: String| match aux {
+        Some((lon, lat)) => Curvilinear::new(ny, nx, lon, lat)
+            .map(|c| GridInfo {
+                y_dim: y_dim.into(),
+                x_dim: x_dim.into(),
+                grid: HorizontalGrid::Curvilinear(Arc::new(c)),
+                grid_mapping: None,
+            })
+            .ok_or_else(|| format!("{why}, and its 2-D longitude/latitude hold no position")),
+        None => Err(why),
+    };
+    let axes = (
+        Axis1d::new(numbers_of(dims, y_dim).unwrap_or_default().to_vec()),
+        Axis1d::new(numbers_of(dims, x_dim).unwrap_or_default().to_vec()),
+    );
+    let (Some(y), Some(x)) = axes else {
+        return curvilinear(aux, format!("its {y_dim}/{x_dim} coordinates are not monotonic"));
+    };
     let degrees = |name: &str, axis: Axis| {
         schema.variable(name).is_some_and(|c| {
             let sn = attr_text(&c.attrs, "standard_name").unwrap_or("");
@@ -315,13 +410,29 @@ fn make_grid(
             grid_mapping: None,
         });
     }
-    let mapping_name = attr_text(&var.attrs, "grid_mapping")
+    let Some(mapping_name) = attr_text(&var.attrs, "grid_mapping")
         .map(|g| g.split_whitespace().next().unwrap_or("").trim_end_matches(':').to_string())
-        .ok_or_else(|| format!("its grid ({y_dim}, {x_dim}) is neither longitude/latitude nor has a grid_mapping"))?;
+    else {
+        return curvilinear(
+            aux,
+            format!("its grid ({y_dim}, {x_dim}) is neither longitude/latitude nor has a grid_mapping"),
+        );
+    };
     let path = if var.group().is_empty() { mapping_name.clone() } else { format!("{}/{mapping_name}", var.group()) };
     let mapping = schema.variable(&path).ok_or_else(|| format!("its grid_mapping {mapping_name:?} does not exist"))?;
-    let projector =
-        projections.projector(&mapping.attrs).map_err(|e| format!("its grid mapping {mapping_name:?}: {e}"))?;
+    let projector = match projections.projector(&mapping.attrs) {
+        Ok(p) => p,
+        Err(e) => return curvilinear(aux, format!("its grid mapping {mapping_name:?}: {e}")),
+    };
+    // The 2-D longitude/latitude are what CF tools locate cells by: a mapping
+    // that disagrees with them is not trusted.
+    if let Some((lon, lat)) = &aux
+        && lon.len() == nx * ny
+        && !mapping_agrees(&x, &y, projector.as_ref(), lon, lat)
+    {
+        tracing::warn!(grid_mapping = %mapping_name, "the grid mapping disagrees with the 2-D latitude/longitude: using those");
+        return curvilinear(aux, format!("its grid mapping {mapping_name:?} disagrees with its 2-D coordinates"));
+    }
     Ok(GridInfo {
         y_dim: y_dim.into(),
         x_dim: x_dim.into(),

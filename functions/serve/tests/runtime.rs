@@ -1,0 +1,95 @@
+//! The serve binary on the Lambda runtime path: started as Lambda starts it
+//! (`AWS_LAMBDA_RUNTIME_API`), fed the API Gateway v2 events in `events/`,
+//! answering over a hub on a local folder that holds the demo dataset.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use hub_e2e::TestHub;
+use hub_store::StoreUrl;
+use hub_testkit::lambda::{Outcome, RuntimeApi};
+use serde_json::Value;
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn event(name: &str) -> Vec<u8> {
+    let path = hub_testkit::workspace_root().join("events").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn api_gateway_events_through_the_runtime_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("demo.nc");
+    hub_netcdf::fixtures::write_demo(&sample, 20).unwrap();
+    let repo = dir.path().join("hub");
+    std::fs::create_dir_all(&repo).unwrap();
+    let hub = TestHub::new(StoreUrl::from_path(&repo).unwrap());
+    hub.ingest("demo-daily", &sample, "incoming/demo-daily/demo.nc").await;
+
+    let api = RuntimeApi::start().await;
+    let _child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_serve"))
+            .envs(api.env("serve"))
+            .env("HUB_REPO", repo.to_string_lossy().as_ref())
+            // Small enough that the whole-globe cube of the demo is refused.
+            .env("HUB_MAX_CELLS", "1000000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let call = |name: &'static str| {
+        let api = &api;
+        async move {
+            match api.invoke(&event(name), Duration::from_secs(60)).await.unwrap() {
+                Outcome::Response(body) => {
+                    let r: Value = serde_json::from_slice(&body).unwrap();
+                    let status = r["statusCode"].as_u64().unwrap();
+                    let text = r["body"].as_str().unwrap_or_default().to_string();
+                    (status, r["headers"].clone(), text)
+                }
+                Outcome::Error(e) => panic!("{name}: the function failed: {e}"),
+            }
+        }
+    };
+
+    let (status, _, body) = call("apigw-v2-collections.json").await;
+    assert_eq!(status, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = doc["collections"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, ["demo-daily"]);
+    // Links are absolute, built from the API Gateway host and protocol.
+    let self_link = doc["links"].as_array().unwrap().iter().find(|l| l["rel"] == "self").unwrap();
+    assert!(
+        self_link["href"].as_str().unwrap().starts_with("https://abcdef1234.execute-api.us-east-1.amazonaws.com/"),
+        "{self_link}"
+    );
+
+    let (status, headers, body) = call("apigw-v2-position.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "application/prs.coverage+json");
+    let cov: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(cov["domain"]["domainType"], "PointSeries");
+    assert_eq!(cov["ranges"]["tas"]["values"].as_array().unwrap().len(), 10, "ten days asked for");
+
+    let (status, _, body) = call("apigw-v2-cube.json").await;
+    assert_eq!(status, 200, "{body}");
+    let cov: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(cov["domain"]["domainType"], "Grid");
+
+    let (status, _, body) = call("apigw-v2-too-large.json").await;
+    assert_eq!(status, 413, "{body}");
+    let (status, _, body) = call("apigw-v2-bad-coords.json").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("coords"), "{body}");
+}
