@@ -16,13 +16,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(&args.addr).await.with_context(|| format!("listening on {}", args.addr))?;
     let addr = listener.local_addr()?;
-    // The first line is the address (tests and scripts read it when the port is 0).
-    println!("listening on http://{addr}/");
-    println!("  repository:  {}", args.repo.repo);
-    println!("  collections: http://{addr}/collections");
-    println!("  API (OpenAPI 3): http://{addr}/api");
-    use std::io::Write;
-    std::io::stdout().flush()?;
+    // The first line is the address (tests and scripts read it when the port
+    // is 0). Whoever reads it may close the pipe afterwards: serving goes on.
+    let banner = format!(
+        "listening on http://{addr}/\n  repository:  {}\n  collections: http://{addr}/collections\n  API (OpenAPI 3): http://{addr}/api\n",
+        args.repo.repo
+    );
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     axum::serve(listener, hub_http::router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -151,17 +151,7 @@ pub async fn position(
         .map(|p| if linear { linear_pick(grid, *p) } else { nearest_pick(grid, *p) })
         .collect::<Result<Vec<_>, _>>()?;
     let axes = select_axes(view, params[0], &args.sel)?;
-    let x = extract(
-        view,
-        opened.reader.as_ref(),
-        &params,
-        axes,
-        Horizontal::Points(picks),
-        &state.config.budget,
-        state.config.concurrency,
-    )
-    .await?;
-    Ok(respond(&x, args.f))
+    answer(&state, &opened, &params, axes, Horizontal::Points(picks), args.f).await
 }
 
 /// `/collections/{id}/radius`
@@ -197,17 +187,7 @@ pub async fn radius(
     let grid = &view.grids[params[0].grid].grid;
     let window = grid.radius_window(center, km).map_err(|e| ApiError::bad("coords", e.0))?;
     let axes = select_axes(view, params[0], &args.sel)?;
-    let x = extract(
-        view,
-        opened.reader.as_ref(),
-        &params,
-        axes,
-        Horizontal::Window(window),
-        &state.config.budget,
-        state.config.concurrency,
-    )
-    .await?;
-    Ok(respond(&x, args.f))
+    answer(&state, &opened, &params, axes, Horizontal::Window(window), args.f).await
 }
 
 /// `/collections/{id}/area`
@@ -227,17 +207,7 @@ pub async fn area(
     let grid = &view.grids[params[0].grid].grid;
     let window = grid.polygon_window(polys, g.bbox()).map_err(|e| ApiError::bad("coords", e.0))?;
     let axes = select_axes(view, params[0], &args.sel)?;
-    let x = extract(
-        view,
-        opened.reader.as_ref(),
-        &params,
-        axes,
-        Horizontal::Window(window),
-        &state.config.budget,
-        state.config.concurrency,
-    )
-    .await?;
-    Ok(respond(&x, args.f))
+    answer(&state, &opened, &params, axes, Horizontal::Window(window), args.f).await
 }
 
 /// `/collections/{id}/cube`
@@ -266,17 +236,7 @@ pub async fn cube(
     let grid = &view.grids[params[0].grid].grid;
     let window = grid.window([b[0], b[1], b[2], b[3]]).map_err(|e| ApiError::bad("bbox", e.0))?;
     let axes = select_axes(view, params[0], &args.sel)?;
-    let x = extract(
-        view,
-        opened.reader.as_ref(),
-        &params,
-        axes,
-        Horizontal::Window(window),
-        &state.config.budget,
-        state.config.concurrency,
-    )
-    .await?;
-    Ok(respond(&x, args.f))
+    answer(&state, &opened, &params, axes, Horizontal::Window(window), args.f).await
 }
 
 /// `/collections/{id}/trajectory`: values at the path's vertices. With
@@ -343,17 +303,7 @@ pub async fn trajectory(
         t_axis.picked = vec![first];
         t_axis.values = AxisValues::Time { values: vec![values[first]], calendar: *calendar };
     }
-    let x = extract(
-        view,
-        opened.reader.as_ref(),
-        &params,
-        axes,
-        Horizontal::Points(picks),
-        &state.config.budget,
-        state.config.concurrency,
-    )
-    .await?;
-    Ok(respond(&x, args.f))
+    answer(&state, &opened, &params, axes, Horizontal::Points(picks), args.f).await
 }
 
 /// The index of the time step nearest to `at`, if `at` lies within the axis
@@ -418,6 +368,28 @@ fn linear_pick(grid: &HorizontalGrid, p: LonLat) -> Result<PointPick, ApiError> 
     .filter(|(_, w)| *w > 0.0)
     .collect();
     Ok(PointPick { requested: p, at: p, cells, time: None })
+}
+
+/// Plans, reads within the state's budget, and formats: the end of every query.
+async fn answer(
+    state: &AppState,
+    opened: &crate::catalog::Opened,
+    params: &[&hub_core::query::Parameter],
+    axes: Vec<crate::extract::OutAxis>,
+    horizontal: Horizontal,
+    f: Format,
+) -> Result<Response, ApiError> {
+    let x = extract(
+        &opened.view,
+        opened.reader.as_ref(),
+        params,
+        axes,
+        horizontal,
+        &state.config.budget,
+        state.config.concurrency,
+    )
+    .await?;
+    Ok(respond(&x, f))
 }
 
 fn respond(x: &crate::extract::Extraction, f: Format) -> Response {
