@@ -277,7 +277,7 @@ async fn position_in_360_day_calendar_and_packed_values() {
     assert_eq!(t.len(), 10, "{t:?}");
     let all = src.series("tas", j, i);
     assert_close(cov["ranges"]["tas"]["values"].as_array().unwrap(), &all[3..13], "tas");
-    assert_eq!(cov["domain"]["referencing"][1]["system"]["calendar"], "360_day", "{}", cov["domain"]["referencing"]);
+    assert_eq!(cov["domain"]["referencing"][1]["system"]["cf:calendar"], "360_day", "{}", cov["domain"]["referencing"]);
 
     // A date the calendar does not have is a 400 naming datetime.
     let a =

@@ -1,10 +1,13 @@
 //! The HTTP API over real HTTP, checked by independent software: files
 //! written by other software (`$HUB_TEST_DATA/netcdf`: a regular lon/lat
 //! grid, a rotated-pole grid and a curvilinear ocean grid) are ingested, the
-//! router is served on 127.0.0.1, and Python checks every answer against
-//! xarray's nearest-cell selection on the source file and validates the
-//! CoverageJSON (covjson-pydantic); then schemathesis fuzzes the API from its
-//! own OpenAPI document and fails on any 5xx.
+//! router is served on 127.0.0.1, and Python checks position answers against
+//! xarray's nearest-cell selection on the source file, cube answers against
+//! the file's own cells (a slice on the regular grid; on 2-D lat/lon grids
+//! the cell at each answered centre), and validates every position, cube,
+//! area and trajectory answer as CoverageJSON (covjson-pydantic); then
+//! schemathesis fuzzes the API from its own OpenAPI document and fails on
+//! any 5xx.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -52,9 +55,8 @@ async fn python(args: Vec<String>) -> (bool, String) {
 
 const FILES: &[(&str, &str, &str)] = &[
     ("co2", "SMALL_total_column_co2.nc", "tcco2"),
-    // Next: "small_rotPole_precipitation.nc" (its grid mapping disagrees with
-    // its 2-D lat/lon; the curvilinear fallback needs checking) and the
-    // CanESM5 curvilinear sea-ice file.
+    ("rotpole", "small_rotPole_precipitation.nc", "pr"),
+    ("sic", "sic_SImon_CCCma-CanESM5_ssp245_r13i1p2f1_2020.nc", "siconc"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -136,12 +136,85 @@ def check_collection_validates(base, collection):
             fail(f"{collection}: MULTIPOINT answer is not a valid CoverageCollection: {e}")
 
 
+def check_other_queries_validate(base, case):
+    """Cube, area and trajectory answers around the first checked point are
+    valid CoverageJSON; on 1-D lon/lat grids the cube's values equal xarray's
+    slice of the same cells."""
+    ds = xr.open_dataset(case["file"])
+    da = ds[case["variable"]]
+    lat_name, lon_name = find_coord(ds, da, "lat"), find_coord(ds, da, "lon")
+    lat, lon = ds[lat_name], ds[lon_name]
+    if lat.ndim == 1:
+        plon, plat = case["points"][0]
+    else:
+        j, i = lat.shape[0] // 2, lat.shape[1] // 2
+        plon, plat = float(((lon.values[j, i] + 180) % 360) - 180), float(lat.values[j, i])
+    d = 3.0
+    var = case["variable"]
+    queries = {
+        "cube": {"bbox": f"{plon - d},{plat - d},{plon + d},{plat + d}"},
+        "area": {"coords": f"POLYGON(({plon - d} {plat - d},{plon + d} {plat - d},{plon + d} {plat + d},{plon - d} {plat + d},{plon - d} {plat - d}))"},
+        "trajectory": {"coords": f"LINESTRING({plon - d} {plat},{plon} {plat},{plon + d} {plat + d})"},
+    }
+    for kind, params in queries.items():
+        q = urllib.parse.urlencode({**params, "parameter-name": var})
+        status, body = get(f"{base}/collections/{case['collection']}/{kind}?{q}")
+        label = f"{case['collection']} {kind}"
+        if status != 200:
+            fail(f"{label}: HTTP {status}: {body[:300]!r}")
+            continue
+        cov = json.loads(body)
+        model = CoverageCollection if cov.get("type") == "CoverageCollection" else Coverage
+        try:
+            model.model_validate_json(body)
+        except Exception as e:  # noqa: BLE001
+            fail(f"{label}: not valid CoverageJSON: {e}")
+            continue
+        if kind == "cube" and lat.ndim == 1:
+            xs = cov["domain"]["axes"]["x"]["values"]
+            ys = cov["domain"]["axes"]["y"]["values"]
+            lons = lon.values
+            want_x = [float(((v + 180) % 360) - 180) if float(lon.min()) >= 0 and plon < 0 else float(v) for v in lons]
+            ii = [int(np.argmin(np.abs(np.array(want_x) - x))) for x in xs]
+            jj = [int(np.argmin(np.abs(lat.values - y))) for y in ys]
+            want = da.isel({lat.dims[0]: jj, lon.dims[0]: ii})
+            want = want.transpose(*[dim for dim in da.dims if dim not in (lat.dims[0], lon.dims[0])], lat.dims[0], lon.dims[0])
+            got = np.array([np.nan if v is None else v for v in cov["ranges"][var]["values"]], dtype=float)
+            if got.size != want.size or not np.allclose(got, want.values.ravel(), rtol=1e-6, equal_nan=True):
+                fail(f"{label}: {got.size} values differ from xarray's {want.size}")
+                continue
+            print(f"ok   {label}: {len(ys)}x{len(xs)} cells equal to xarray's slice, valid CoverageJSON")
+        elif kind == "cube" and lat.ndim == 2:
+            # Each (x, y) tuple is a cell centre of the file's own 2-D lat/lon.
+            tuples = cov["domain"]["axes"]["composite"]["values"]
+            lon2 = ((lon.values + 180) % 360) - 180
+            got = np.array([np.nan if v is None else v for v in cov["ranges"][var]["values"]], dtype=float)
+            got = got.reshape(-1, len(tuples))
+            bad = 0
+            for k, (tx, ty) in enumerate(tuples):
+                hit = np.argwhere(np.isclose(lon2, tx, atol=1e-6) & np.isclose(lat.values, ty, atol=1e-6))
+                if len(hit) == 0:
+                    bad += 1
+                    continue
+                jj, ii = hit[0]
+                want = np.asarray(da.isel({lat.dims[0]: jj, lat.dims[1]: ii}).values, dtype=float).ravel()
+                if not np.allclose(got[:, k], want, rtol=1e-6, equal_nan=True):
+                    bad += 1
+            if bad or not tuples:
+                fail(f"{label}: {bad} of {len(tuples)} cells differ from the file's cell at that position")
+                continue
+            print(f"ok   {label}: {len(tuples)} cells, each equal to the file's cell at its (lon, lat)")
+        else:
+            print(f"ok   {label}: valid CoverageJSON {cov['type']}")
+
+
 def main():
     base, cases_path = sys.argv[1].rstrip("/"), sys.argv[2]
     with open(cases_path) as f:
         cases = json.load(f)
     for case in cases:
         check_case(base, case)
+        check_other_queries_validate(base, case)
         if case.get("multipoint"):
             check_collection_validates(base, case["collection"])
     if failures:

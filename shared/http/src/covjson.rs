@@ -1,11 +1,14 @@
 //! CoverageJSON (OGC Community Standard 1.0) for extractions: a point series
 //! is a `PointSeries` coverage, several positions a `CoverageCollection`, a
-//! window a `Grid` coverage with cells outside the area as `null`. Times are
+//! window a `Grid` coverage with cells outside the area as `null` (on a
+//! curvilinear grid, where cells share no x/y axes, the covered cells as a
+//! `composite` axis of their centres). Times are
 //! written in the dataset's calendar, declared in the temporal reference
-//! system (`Gregorian`, or a CF calendar name for the others).
+//! system (`Gregorian`, or the CF conventions' calendar URI with the CF
+//! calendar name in `cf:calendar` for the others).
 
 use hub_core::cf::{Calendar, DimRole};
-use hub_core::query::{AxisValues, HorizontalGrid};
+use hub_core::query::{AxisValues, Cell, HorizontalGrid, LonLat, Window};
 use serde_json::{Map, Value, json};
 
 use crate::extract::{Extraction, Horizontal, OutAxis};
@@ -15,6 +18,7 @@ const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 /// The CoverageJSON document of an extraction.
 pub fn coverage_json(x: &Extraction) -> Value {
     match &x.horizontal {
+        Horizontal::Window(w) if matches!(x.grid.grid, HorizontalGrid::Curvilinear(_)) => curvilinear_window(x, w),
         Horizontal::Window(w) => {
             let mut axes = axes_json(&x.axes);
             axes.insert("x".into(), json!({"values": w.x}));
@@ -94,6 +98,45 @@ pub fn coverage_json(x: &Extraction) -> Value {
     }
 }
 
+/// A window of a curvilinear grid: the cells have no shared x/y axes, so
+/// each covered cell is one `(x, y)` tuple of its centre's longitude and
+/// latitude in a `composite` axis (the other axes keep their own).
+fn curvilinear_window(x: &Extraction, w: &Window) -> Value {
+    let per_cell = w.js.len() * w.is.len();
+    let kept: Vec<(usize, LonLat)> = (0..per_cell)
+        .filter(|&k| w.mask.as_ref().is_none_or(|m| m.get(k).copied().unwrap_or(false)))
+        .filter_map(|k| {
+            let cell = Cell { j: w.js[k / w.is.len()], i: w.is[k % w.is.len()] };
+            x.grid.grid.center(cell).map(|at| (k, at))
+        })
+        .collect();
+    let mut axes = axes_json(&x.axes);
+    let tuples: Vec<Value> = kept.iter().map(|(_, at)| json!([at.lon, at.lat])).collect();
+    axes.insert("composite".into(), json!({"dataType": "tuple", "coordinates": ["x", "y"], "values": tuples}));
+    let mut names: Vec<String> = x.axes.iter().map(axis_key).collect();
+    names.push("composite".into());
+    let mut shape: Vec<usize> = x.axes.iter().map(|a| a.picked.len()).collect();
+    shape.push(kept.len());
+    let ranges: Map<String, Value> = x
+        .params
+        .iter()
+        .map(|p| {
+            let values: Vec<Option<f64>> = p
+                .values
+                .chunks(per_cell.max(1))
+                .flat_map(|slab| kept.iter().map(move |(k, _)| slab.get(*k).copied().flatten()))
+                .collect();
+            (p.param.name.clone(), ndarray(&names, &shape, &values))
+        })
+        .collect();
+    json!({
+        "type": "Coverage",
+        "domain": domain(None, axes, referencing(x)),
+        "parameters": parameters_json(x),
+        "ranges": ranges,
+    })
+}
+
 /// The axis key CoverageJSON uses: `t` and `z` for time and vertical, the
 /// dimension's own name otherwise.
 pub fn axis_key(a: &OutAxis) -> String {
@@ -136,11 +179,30 @@ fn domain(domain_type: Option<String>, axes: Map<String, Value>, referencing: Va
     d
 }
 
-/// CoverageJSON's calendar name: `Gregorian`, or the CF calendar's.
+/// The calendar's name for humans and WKT: `Gregorian`, or the CF calendar's.
 pub fn calendar_name(c: Calendar) -> String {
     match c {
         Calendar::Standard | Calendar::ProlepticGregorian => "Gregorian".into(),
         other => other.name().to_string(),
+    }
+}
+
+/// Where the CF conventions define their calendars; CoverageJSON wants a URI
+/// for any calendar that is not Gregorian.
+const CF_CALENDARS: &str = "https://cfconventions.org/cf-conventions/cf-conventions.html#calendar";
+
+/// CoverageJSON's temporal reference system for a CF calendar: `Gregorian`
+/// by name, the others by the CF conventions' URI with the CF name in the
+/// `cf:calendar` member (so clients can tell `noleap` from `360_day`).
+pub fn temporal_rs(c: Calendar) -> Value {
+    match c {
+        Calendar::Standard | Calendar::ProlepticGregorian => json!({"type": "TemporalRS", "calendar": "Gregorian"}),
+        other => json!({
+            "type": "TemporalRS",
+            "calendar": CF_CALENDARS,
+            "cf:calendar": other.name(),
+            "description": {"en": format!("CF calendar {}", other.name())},
+        }),
     }
 }
 
@@ -163,7 +225,7 @@ fn referencing(x: &Extraction) -> Value {
         match &a.values {
             AxisValues::Time { calendar, .. } => refs.push(json!({
                 "coordinates": [axis_key(a)],
-                "system": {"type": "TemporalRS", "calendar": calendar_name(*calendar)},
+                "system": temporal_rs(*calendar),
             })),
             AxisValues::Numbers { .. } if a.role == DimRole::Vertical => refs.push(json!({
                 "coordinates": ["z"],
