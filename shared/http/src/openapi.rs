@@ -1,6 +1,10 @@
 //! The OpenAPI 3.0 document of what the router serves. Built from the same
 //! query table as the handlers, so the two cannot drift apart silently; a
-//! test walks every path in it against the router.
+//! test walks every path in it against the router. The collection ids the
+//! hub holds are listed in the `collectionId` schema, and the geometry
+//! parameters carry patterns and examples taken from a collection's extent,
+//! so a client generated from the document (or a fuzzer) makes requests
+//! that reach real data.
 
 use serde_json::{Map, Value, json};
 
@@ -30,11 +34,46 @@ fn ok(types: &[&str]) -> Value {
     json!({"description": "OK", "content": content})
 }
 
+/// What the document says about the hub's current content.
+#[derive(Debug, Clone, Default)]
+pub struct Holdings {
+    /// The collection ids (the `collectionId` enum; free text when empty).
+    pub ids: Vec<String>,
+    /// A collection's lon/lat extent `[w, s, e, n]`, for examples.
+    pub extent: Option<[f64; 4]>,
+    /// That collection's typical cell size in km (the radius example spans a few cells).
+    pub cell_km: Option<f64>,
+}
+
+/// A number pattern: optional sign, digits, optional fraction.
+const NUM: &str = r"-?[0-9]{1,3}(\.[0-9]{1,6})?";
+
+fn geometry_param(name: &str, description: &str, pattern: Option<String>, example: String) -> Value {
+    let mut schema = json!({"type": "string"});
+    if let Some(p) = pattern {
+        schema["pattern"] = json!(p);
+    }
+    json!({"name": name, "in": "query", "required": true, "description": description, "schema": schema, "example": example})
+}
+
 /// The document; `base` is the server URL.
-pub fn document(base: &str) -> Value {
+pub fn document(base: &str, holdings: &Holdings) -> Value {
     let f_meta =
         json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "html"]}});
-    let id = json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string"}});
+    let mut id_schema = json!({"type": "string"});
+    if !holdings.ids.is_empty() {
+        id_schema["enum"] = json!(holdings.ids);
+    }
+    let id = json!({"name": "collectionId", "in": "path", "required": true, "schema": id_schema});
+    // Examples inside the first collection's extent (a quarter of it around the centre).
+    let [w, s, e, n] = holdings.extent.unwrap_or([-10.0, 40.0, 10.0, 60.0]);
+    let (cx, cy) = ((w + e) / 2.0, (s + n) / 2.0);
+    let (dx, dy) = (((e - w) / 8.0).max(0.01), ((n - s) / 8.0).max(0.01));
+    let r = |v: f64| (v * 1000.0).round() / 1000.0;
+    let (x0, x1, y0, y1, cx, cy) = (r(cx - dx), r(cx + dx), r(cy - dy), r(cy + dy), r(cx), r(cy));
+    let within = format!("{:.0}", (3.0 * holdings.cell_km.unwrap_or(30.0)).ceil().max(1.0));
+    let point = format!(r"POINT\({NUM} {NUM}\)");
+    let points = format!(r"^({point}|MULTIPOINT\(\({NUM} {NUM}\)(,\({NUM} {NUM}\)){{0,3}}\))$");
     let mut paths = Map::new();
     let meta = |summary: &str, op: &str, with_f: bool| {
         let mut params = vec![];
@@ -66,16 +105,42 @@ pub fn document(base: &str) -> Value {
         let mut params = vec![id.clone()];
         match *q {
             "position" => {
-                params.push(param("coords", "POINT(lon lat) or MULTIPOINT((lon lat),…), CRS84", true));
+                params.push(geometry_param(
+                    "coords",
+                    "POINT(lon lat) or MULTIPOINT((lon lat),…), CRS84",
+                    Some(points.clone()),
+                    format!("POINT({cx} {cy})"),
+                ));
                 params.push(json!({"name": "method", "in": "query", "required": false, "schema": {"type": "string", "enum": ["nearest", "linear"]}}));
             }
             "radius" => {
-                params.push(param("coords", "POINT(lon lat), CRS84", true));
-                params.push(param("within", "radius (positive number)", true));
+                params.push(geometry_param(
+                    "coords",
+                    "POINT(lon lat), CRS84",
+                    Some(format!("^{point}$")),
+                    format!("POINT({cx} {cy})"),
+                ));
+                params.push(json!({"name": "within", "in": "query", "required": true, "description": "radius (positive number)", "schema": {"type": "string", "pattern": "^[0-9]{1,4}(\\.[0-9]{1,3})?$"}, "example": within}));
                 params.push(json!({"name": "within-units", "in": "query", "required": false, "schema": {"type": "string", "enum": ["km", "m", "mi", "nmi"]}}));
             }
-            "area" => params.push(param("coords", "POLYGON((lon lat,…)) or MULTIPOLYGON, CRS84", true)),
-            _ => params.push(param("bbox", "minlon,minlat,maxlon,maxlat", true)),
+            "area" => params.push(geometry_param(
+                "coords",
+                "POLYGON((lon lat,…)) or MULTIPOLYGON, CRS84",
+                None,
+                format!("POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"),
+            )),
+            "trajectory" => params.push(geometry_param(
+                "coords",
+                "LINESTRING(lon lat,…), or LINESTRINGM(lon lat t,…) with t in seconds since 1970-01-01 in the collection's calendar, CRS84",
+                None,
+                format!("LINESTRING({x0} {y0},{cx} {cy},{x1} {y1})"),
+            )),
+            _ => params.push(geometry_param(
+                "bbox",
+                "minlon,minlat,maxlon,maxlat",
+                Some(format!("^{NUM},{NUM},{NUM},{NUM}$")),
+                format!("{x0},{y0},{x1},{y1}"),
+            )),
         }
         params.push(param(
             "parameter-name",

@@ -102,11 +102,27 @@ pub async fn conformance(headers: HeaderMap, Query(q): Query<MetaQuery>) -> Resu
     Ok(answer(wants_html(&q, &headers)?, "Conformance", json!({"conformsTo": CONFORMANCE})))
 }
 
-/// `/api`
-pub async fn api(headers: HeaderMap) -> Response {
+/// `/api`: the document names the collections the hub holds now (a
+/// storage failure leaves them out rather than failing the document).
+pub async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let mut holdings = crate::openapi::Holdings::default();
+    if let Ok(ids) = state.catalog.datasets().await {
+        for id in &ids {
+            if holdings.extent.is_none()
+                && let Ok(opened) = state.catalog.open(id.as_str()).await
+                && let Some(g) = opened.view.grids.first()
+            {
+                let [_, south, _, north] = g.grid.extent();
+                let (ny, _) = g.grid.shape();
+                holdings.extent = Some(g.grid.extent());
+                holdings.cell_km = Some((north - south).abs() / ny.max(1) as f64 * 111.2);
+            }
+        }
+        holdings.ids = ids.iter().map(|id| id.as_str().to_string()).collect();
+    }
     (
         [(header::CONTENT_TYPE, "application/vnd.oai.openapi+json;version=3.0")],
-        serde_json::to_vec(&crate::openapi::document(&base_url(&headers))).unwrap_or_default(),
+        serde_json::to_vec(&crate::openapi::document(&base_url(&headers), &holdings)).unwrap_or_default(),
     )
         .into_response()
 }
