@@ -567,3 +567,82 @@ async fn trajectory_with_times_takes_each_vertexs_own_step() {
     assert_eq!(late.status, StatusCode::BAD_REQUEST, "{}", late.text());
     assert_eq!(late.json()["parameter"], "coords");
 }
+
+/// Writes an answer to a file and opens it with netCDF-C.
+fn open_answer(a: &Answer) -> (tempfile::TempDir, netcdf::File) {
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.content_type, "application/x-netcdf");
+    assert_eq!(&a.body[..4], b"CDF\x02", "a NetCDF-3 64-bit offset file");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("answer.nc");
+    std::fs::write(&path, &a.body).unwrap();
+    let file = netcdf::open(&path).unwrap();
+    (dir, file)
+}
+
+fn text_attr(v: &netcdf::Variable<'_>, name: &str) -> Option<String> {
+    match v.attribute(name)?.value().ok()? {
+        netcdf::AttributeValue::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn cube_and_area_answer_as_cf_netcdf_with_the_coveragejsons_values() {
+    let api = api().await;
+    let cube = "/collections/monthly-360/cube?bbox=-20,30,40,60&datetime=1860-03-16/1860-08-16";
+    let cov = get(&api.router, cube).await.json();
+    let a = get(&api.router, &format!("{cube}&f=netcdf")).await;
+    let (_dir, file) = open_answer(&a);
+    // Same cells, same values, same times in the same calendar.
+    let tas = file.variable("tas").unwrap();
+    let dims: Vec<String> = tas.dimensions().iter().map(|d| d.name()).collect();
+    assert_eq!(dims, ["time", "lat", "lon"]);
+    let fill = 9.969_21e36_f32;
+    let got: Vec<Option<f64>> =
+        tas.get_values::<f32, _>(..).unwrap().into_iter().map(|v| (v != fill).then_some(f64::from(v))).collect();
+    let want = cov["ranges"]["tas"]["values"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        match (g, w.as_f64()) {
+            (None, None) => {}
+            (Some(g), Some(w)) => assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "tas[{k}]: {g} vs {w}"),
+            other => panic!("tas[{k}]: {other:?}"),
+        }
+    }
+    assert_eq!(text_attr(&tas, "units").as_deref(), Some("K"));
+    assert_eq!(text_attr(&tas, "standard_name").as_deref(), Some("air_temperature"));
+    let lon: Vec<f64> = file.variable("lon").unwrap().get_values::<f64, _>(..).unwrap();
+    let want_x: Vec<f64> =
+        cov["domain"]["axes"]["x"]["values"].as_array().unwrap().iter().filter_map(Value::as_f64).collect();
+    assert_eq!(lon, want_x);
+    let time = file.variable("time").unwrap();
+    assert_eq!(text_attr(&time, "calendar").as_deref(), Some("360_day"));
+    let enc = hub_core::cf::TimeEncoding::from_attrs(&text_attr(&time, "units").unwrap(), Some("360_day")).unwrap();
+    let times: Vec<String> =
+        time.get_values::<f64, _>(..).unwrap().into_iter().map(|v| enc.decode(v).unwrap().to_string()).collect();
+    let want_t: Vec<String> = cov["domain"]["axes"]["t"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(times, want_t);
+
+    // A projected grid carries its grid mapping; an area leaves cells outside unfilled.
+    let poly = q("POLYGON((5 45,15 45,10 52,5 45))");
+    let a = get(&api.router, &format!("/collections/hourly-rotated/area?coords={poly}&f=netcdf")).await;
+    let (_dir, file) = open_answer(&a);
+    let t2m = file.variable("t2m").unwrap();
+    let mapping = text_attr(&t2m, "grid_mapping").unwrap();
+    let crs = file.variable(&mapping).unwrap();
+    assert_eq!(text_attr(&crs, "grid_mapping_name").as_deref(), Some("rotated_latitude_longitude"));
+    let values = t2m.get_values::<f32, _>(..).unwrap();
+    let filled = values.iter().filter(|v| **v == fill).count();
+    assert!(filled > 0 && filled < values.len(), "{filled} of {} cells outside the triangle", values.len());
+
+    // Point queries have no NetCDF form.
+    let a = get(&api.router, &format!("/collections/monthly-360/position?coords={}&f=netcdf", q("POINT(0 0)"))).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text());
+    assert_eq!(a.json()["parameter"], "f");
+}

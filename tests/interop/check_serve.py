@@ -170,6 +170,8 @@ def check_other_queries_validate(base, case):
         except Exception as e:  # noqa: BLE001
             fail(f"{label}: not valid CoverageJSON: {e}")
             continue
+        if kind in ("cube", "area"):
+            check_netcdf_answer(base, case, kind, params, cov)
         if kind == "cube" and lat.ndim == 1:
             xs = cov["domain"]["axes"]["x"]["values"]
             ys = cov["domain"]["axes"]["y"]["values"]
@@ -206,6 +208,39 @@ def check_other_queries_validate(base, case):
             print(f"ok   {label}: {len(tuples)} cells, each equal to the file's cell at its (lon, lat)")
         else:
             print(f"ok   {label}: valid CoverageJSON {cov['type']}")
+
+
+def check_netcdf_answer(base, case, kind, params, cov):
+    """The same query as CF NetCDF: xarray opens it, decodes its times to the
+    CoverageJSON's, and finds the same values."""
+    import tempfile
+
+    var = case["variable"]
+    q = urllib.parse.urlencode({**params, "parameter-name": var, "f": "netcdf"})
+    status, body = get(f"{base}/collections/{case['collection']}/{kind}?{q}")
+    label = f"{case['collection']} {kind} f=netcdf"
+    if status != 200:
+        fail(f"{label}: HTTP {status}: {body[:300]!r}")
+        return
+    with tempfile.NamedTemporaryFile(suffix=".nc") as f:
+        f.write(body)
+        f.flush()
+        with xr.open_dataset(f.name, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)) as nc:
+            got = nc[var].values.astype(float).ravel()
+            times = [iso(t) for t in nc["time"].values] if "time" in nc else []
+    want = np.array([np.nan if v is None else v for v in cov["ranges"][var]["values"]], dtype=float)
+    if "composite" in cov["domain"]["axes"]:
+        # The CoverageJSON keeps only covered cells; compare the covered values.
+        got = got[~np.isnan(got)]
+        want = want[~np.isnan(want)]
+    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-6, equal_nan=True):
+        fail(f"{label}: values differ from the CoverageJSON answer ({got.shape} vs {want.shape})")
+        return
+    want_t = [t.rstrip("Z")[:19] for t in cov["domain"]["axes"].get("t", {}).get("values", [])]
+    if times and [t[:19] for t in times] != want_t:
+        fail(f"{label}: times {times[:2]} vs {want_t[:2]}")
+        return
+    print(f"ok   {label}: xarray reads {got.size} values and {len(times)} times equal to the CoverageJSON answer")
 
 
 def main():

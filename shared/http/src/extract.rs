@@ -98,6 +98,8 @@ pub struct Extraction {
     pub params: Vec<ParamValues>,
     /// What it cost.
     pub cost: Cost,
+    /// `units` of the grid's x and y coordinates, when they have them.
+    pub xy_units: (Option<String>, Option<String>),
 }
 
 impl Extraction {
@@ -362,5 +364,7 @@ pub async fn extract(
             }
         }
     }
-    Ok(Extraction { collection: view.id.to_string(), grid, axes, horizontal, params: out, cost })
+    let units = |d: &str| view.dims.get(d).and_then(|d| d.units.clone());
+    let xy_units = (units(&grid.x_dim), units(&grid.y_dim));
+    Ok(Extraction { collection: view.id.to_string(), grid, axes, horizontal, params: out, cost, xy_units })
 }

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod covjson;
 pub mod error;
 pub mod extract;
+pub mod netcdf;
 pub mod openapi;
 pub mod projection;
 pub mod queries;

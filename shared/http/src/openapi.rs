@@ -159,14 +159,7 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
         let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
         params
             .push(json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": names}}));
-        let types: Vec<&str> = formats
-            .iter()
-            .map(|f| match f {
-                crate::queries::Format::CoverageJson => "application/prs.coverage+json",
-                crate::queries::Format::Csv => "text/csv",
-                crate::queries::Format::GeoJson => "application/geo+json",
-            })
-            .collect();
+        let types: Vec<&str> = formats.iter().map(|f| f.media_type()).collect();
         let mut responses = error_responses();
         responses["200"] = ok(&types);
         paths.insert(

@@ -23,6 +23,8 @@ pub enum Format {
     Csv,
     /// GeoJSON features.
     GeoJson,
+    /// CF NetCDF-3 (64-bit offset), for gridded answers.
+    NetCdf,
 }
 
 impl Format {
@@ -32,6 +34,17 @@ impl Format {
             Self::CoverageJson => "CoverageJSON",
             Self::Csv => "CSV",
             Self::GeoJson => "GeoJSON",
+            Self::NetCdf => "NetCDF",
+        }
+    }
+
+    /// The media type of answers in the format.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::CoverageJson => "application/prs.coverage+json",
+            Self::Csv => "text/csv",
+            Self::GeoJson => "application/geo+json",
+            Self::NetCdf => crate::netcdf::MEDIA_TYPE,
         }
     }
 }
@@ -40,8 +53,8 @@ impl Format {
 pub const QUERIES: &[(&str, &[Format])] = &[
     ("position", &[Format::CoverageJson, Format::Csv, Format::GeoJson]),
     ("radius", &[Format::CoverageJson, Format::Csv, Format::GeoJson]),
-    ("area", &[Format::CoverageJson]),
-    ("cube", &[Format::CoverageJson]),
+    ("area", &[Format::CoverageJson, Format::NetCdf]),
+    ("cube", &[Format::CoverageJson, Format::NetCdf]),
     ("trajectory", &[Format::CoverageJson, Format::Csv, Format::GeoJson]),
 ];
 
@@ -79,6 +92,7 @@ fn parse_args(view: &DatasetView, query: &str, pairs: Vec<(String, String)>, own
                     "coveragejson" | "covjson" | "json" | "application/prs.coverage+json" => Format::CoverageJson,
                     "csv" | "text/csv" => Format::Csv,
                     "geojson" | "application/geo+json" => Format::GeoJson,
+                    "netcdf" | "nc" | "application/x-netcdf" | "application/netcdf" => Format::NetCdf,
                     other => {
                         return Err(ApiError::bad(
                             "f",
@@ -389,21 +403,23 @@ async fn answer(
         state.config.concurrency,
     )
     .await?;
-    Ok(respond(&x, f))
+    respond(&x, f)
 }
 
-fn respond(x: &crate::extract::Extraction, f: Format) -> Response {
-    match f {
-        Format::CoverageJson => (
-            [(header::CONTENT_TYPE, "application/prs.coverage+json")],
-            serde_json::to_vec(&crate::covjson::coverage_json(x)).unwrap_or_default(),
-        )
-            .into_response(),
-        Format::Csv => ([(header::CONTENT_TYPE, "text/csv")], crate::tabular::csv(x)).into_response(),
-        Format::GeoJson => (
-            [(header::CONTENT_TYPE, "application/geo+json")],
-            serde_json::to_vec(&crate::tabular::geojson(x)).unwrap_or_default(),
-        )
-            .into_response(),
-    }
+fn respond(x: &crate::extract::Extraction, f: Format) -> Result<Response, ApiError> {
+    let media = [(header::CONTENT_TYPE, f.media_type())];
+    Ok(match f {
+        Format::CoverageJson => {
+            (media, serde_json::to_vec(&crate::covjson::coverage_json(x)).unwrap_or_default()).into_response()
+        }
+        Format::Csv => (media, crate::tabular::csv(x)).into_response(),
+        Format::GeoJson => (media, serde_json::to_vec(&crate::tabular::geojson(x)).unwrap_or_default()).into_response(),
+        Format::NetCdf => {
+            let name = format!("attachment; filename=\"{}.nc\"", x.collection);
+            let disposition =
+                axum::http::HeaderValue::from_str(&name).unwrap_or(axum::http::HeaderValue::from_static("attachment"));
+            let bytes = crate::netcdf::netcdf(x)?;
+            (media, [(header::CONTENT_DISPOSITION, disposition)], bytes).into_response()
+        }
+    })
 }

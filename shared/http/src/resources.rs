@@ -250,7 +250,7 @@ pub fn collection_doc(base: &str, view: &DatasetView) -> Value {
         "extent": extent,
         "data_queries": data_queries,
         "crs": ["CRS84"],
-        "output_formats": ["CoverageJSON", "CSV", "GeoJSON"],
+        "output_formats": ["CoverageJSON", "CSV", "GeoJSON", "NetCDF"],
         "parameter_names": parameter_names,
         "snapshot": view.snapshot,
     })

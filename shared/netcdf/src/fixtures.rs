@@ -6,6 +6,7 @@
 use std::f64::consts::PI;
 use std::path::Path;
 
+use hub_core::query::{LonLat, Projector, RotatedPole};
 use netcdf::{AttributeValue, Options};
 
 /// The files the hub can write.
@@ -225,10 +226,14 @@ fn offset64_rotated_pole(path: &Path) -> Result<(), netcdf::Error> {
     file.variable_mut("rlat").ok_or("rlat")?.put_values(&rlat, ..)?;
     file.variable_mut("rlon").ok_or("rlon")?.put_values(&rlon, ..)?;
     file.variable_mut("rotated_pole").ok_or("rotated_pole")?.put_value(0, ..)?;
-    // Approximate geographic coordinates (enough for a fixture).
-    let (rl, ro) = (&rlat, &rlon);
-    let lat: Vec<f64> = (0..ny).flat_map(|j| (0..nx).map(move |i| 50.75 + rl[j] + 0.01 * ro[i])).collect();
-    let lon: Vec<f64> = (0..ny).flat_map(|j| (0..nx).map(move |i| 18.0 + ro[i] * 1.4 + 0.02 * rl[j])).collect();
+    // The geographic position of every cell, by the grid mapping's own rotation.
+    let pole = RotatedPole { pole_lat: 39.25, pole_lon: -162.0, north_pole_grid_lon: 0.0 };
+    let centres: Vec<LonLat> = rlat
+        .iter()
+        .flat_map(|&y| rlon.iter().map(move |&x| pole.inverse(x, y).unwrap_or(LonLat { lon: f64::NAN, lat: f64::NAN })))
+        .collect();
+    let lat: Vec<f64> = centres.iter().map(|p| p.lat).collect();
+    let lon: Vec<f64> = centres.iter().map(|p| p.lon).collect();
     file.variable_mut("lat").ok_or("lat")?.put_values(&lat, ..)?;
     file.variable_mut("lon").ok_or("lon")?.put_values(&lon, ..)?;
     let data: Vec<f64> =
