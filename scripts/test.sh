@@ -45,6 +45,9 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+log "the serve function links neither netCDF-C, HDF5 nor GDAL"
+linked=$(cargo tree -p serve -e normal,build --prefix none | grep -iE '^(netcdf |netcdf-sys|hdf5|gdal)' | sort -u || true)
+if [ -n "$linked" ]; then log "the serve function links: $linked"; exit 1; fi
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 log "cargo test"

@@ -489,6 +489,29 @@ async fn requests_over_the_budget_get_413_before_reading() {
 }
 
 #[tokio::test]
+async fn answers_over_the_inline_limit_without_a_store_get_413() {
+    let cube = "/collections/daily-noleap/cube?bbox=0,0,40,40&datetime=2046-07-01";
+    let full = get(&api().await.router, cube).await;
+    assert_eq!(full.status, StatusCode::OK);
+    let size = full.body.len() as u64;
+    // Just above the answer's size counted as Lambda carries it (JSON-escaped): 413 naming the sizes.
+    let config = ServeConfig { inline_limit: Some(size), ..ServeConfig::default() };
+    let api = api_with(config).await;
+    let a = get(&api.router, cube).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text());
+    let msg = a.json()["description"].as_str().unwrap().to_string();
+    assert!(msg.contains(&format!("over the {size} bytes")) && msg.contains("narrow"), "{msg}");
+    // The NetCDF form is counted base64-encoded.
+    let nc = get(&api_with(ServeConfig::default()).await.router, &format!("{cube}&f=netcdf")).await;
+    let n = nc.body.len() as u64;
+    let fits = ServeConfig { inline_limit: Some(n.div_ceil(3) * 4), ..ServeConfig::default() };
+    assert_eq!(get(&api_with(fits).await.router, &format!("{cube}&f=netcdf")).await.status, StatusCode::OK);
+    let over = ServeConfig { inline_limit: Some(n.div_ceil(3) * 4 - 1), ..ServeConfig::default() };
+    let a = get(&api_with(over).await.router, &format!("{cube}&f=netcdf")).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text());
+}
+
+#[tokio::test]
 async fn a_point_series_reads_only_its_chunks_concurrently() {
     let api = api().await;
     let id = DatasetId::new("daily-noleap").unwrap();

@@ -1,13 +1,26 @@
 //! Composition root of the serve function: the hub's router on the Lambda
 //! runtime. `HUB_REPO` names the hub root (e.g. `s3://bucket/hub`); budget and
 //! cache settings come from `HUB_MAX_*` (see `hub_http::ServeConfig`).
+//!
+//! Lambda returns at most 6 MB from a buffered invocation, so answers larger
+//! than `HUB_INLINE_LIMIT_BYTES` (default 6,000,000, counted as Lambda
+//! carries them) are stored under `HUB_ANSWERS` (`s3://bucket/prefix`) and
+//! the client is redirected (303) to a presigned URL valid for
+//! `HUB_ANSWER_URL_TTL_SECS` (default 3600); without `HUB_ANSWERS` they get
+//! 413 with how to narrow the request.
+//!
 //! Links neither GDAL nor netCDF (CI checks it with `cargo tree`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hub_http::{AppState, ServeConfig, router};
-use hub_store::StoreUrl;
+use hub_store::{PresignedAnswers, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
+
+/// Lambda's buffered response limit is 6 MB including the response
+/// envelope: answers up to this size are returned directly.
+const LAMBDA_INLINE_LIMIT: u64 = 6_000_000;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -20,6 +33,16 @@ async fn main() -> Result<(), lambda_http::Error> {
     let repo = std::env::var("HUB_REPO").map_err(|_| anyhow::anyhow!("HUB_REPO is not set (e.g. s3://bucket/hub)"))?;
     let url: StoreUrl = repo.parse().map_err(|e| anyhow::anyhow!("HUB_REPO: {e}"))?;
     let hub = IcechunkHub::new(url, HubSettings::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let state = Arc::new(AppState::new(Arc::new(hub), ServeConfig::from_env()));
+    let mut config = ServeConfig::from_env();
+    config.inline_limit = config.inline_limit.or(Some(LAMBDA_INLINE_LIMIT));
+    let mut state = AppState::new(Arc::new(hub), config);
+    if let Ok(answers) = std::env::var("HUB_ANSWERS") {
+        let url: StoreUrl = answers.parse().map_err(|e| anyhow::anyhow!("HUB_ANSWERS: {e}"))?;
+        let ttl = std::env::var("HUB_ANSWER_URL_TTL_SECS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(3600);
+        let store =
+            PresignedAnswers::new(&url, Duration::from_secs(ttl)).map_err(|e| anyhow::anyhow!("HUB_ANSWERS: {e}"))?;
+        state = state.with_large_answers(Arc::new(store));
+    }
+    let state = Arc::new(state);
     lambda_http::run(router(state)).await
 }

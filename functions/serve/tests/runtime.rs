@@ -93,3 +93,82 @@ async fn api_gateway_events_through_the_runtime_api() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("coords"), "{body}");
 }
+
+/// Answers over the inline limit are stored on S3 and the client is
+/// redirected (303) to a presigned URL that serves the same answer.
+#[tokio::test]
+async fn large_answers_redirect_to_a_presigned_url_on_s3() {
+    let Some(endpoint) = hub_testkit::s3_endpoint() else {
+        hub_testkit::missing("S3 test server (HUB_TEST_S3_ENDPOINT); run scripts/test.sh");
+        return;
+    };
+    let bucket = hub_testkit::create_bucket(&endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("demo.nc");
+    hub_netcdf::fixtures::write_demo(&sample, 20).unwrap();
+    let repo = dir.path().join("hub");
+    std::fs::create_dir_all(&repo).unwrap();
+    TestHub::new(StoreUrl::from_path(&repo).unwrap())
+        .ingest("demo-daily", &sample, "incoming/demo-daily/demo.nc")
+        .await;
+
+    let api = RuntimeApi::start().await;
+    let _child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_serve"))
+            .envs(api.env("serve"))
+            .env("HUB_REPO", repo.to_string_lossy().as_ref())
+            .env("HUB_INLINE_LIMIT_BYTES", "20000")
+            .env("HUB_ANSWERS", format!("s3://{bucket}/answers"))
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let with_query = |query: &str| {
+        let mut e: Value = serde_json::from_slice(&event("apigw-v2-cube.json")).unwrap();
+        e["rawQueryString"] = Value::from(query);
+        e["queryStringParameters"] = Value::Object(
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), Value::from(v.replace("%2C", ","))))
+                .collect(),
+        );
+        serde_json::to_vec(&e).unwrap()
+    };
+    let call = |body: Vec<u8>| {
+        let api = &api;
+        async move {
+            match api.invoke(&body, Duration::from_secs(60)).await.unwrap() {
+                Outcome::Response(body) => serde_json::from_slice::<Value>(&body).unwrap(),
+                Outcome::Error(e) => panic!("the function failed: {e}"),
+            }
+        }
+    };
+    // Small: inline.
+    let r = call(event("apigw-v2-cube.json")).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+
+    for (f, media) in [("CoverageJSON", "application/prs.coverage+json"), ("netcdf", "application/x-netcdf")] {
+        // Large: stored, and redirected to.
+        let r = call(with_query(&format!("bbox=0%2C40%2C40%2C72&parameter-name=tas&f={f}"))).await;
+        assert_eq!(r["statusCode"], 303, "{f}: {r}");
+        let location = r["headers"]["location"].as_str().unwrap().to_string();
+        assert!(location.contains("X-Amz-Signature="), "{location}");
+        let note: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        assert_eq!(note["href"], location.as_str());
+        let fetched = reqwest::get(&location).await.unwrap();
+        assert_eq!(fetched.status(), 200);
+        assert_eq!(fetched.headers()["content-type"], media);
+        let body = fetched.bytes().await.unwrap();
+        assert_eq!(note["size"].as_u64().unwrap(), body.len() as u64);
+        if f == "netcdf" {
+            assert_eq!(&body[..4], b"CDF\x02");
+        } else {
+            let cov: Value = serde_json::from_slice(&body).unwrap();
+            let shape = cov["ranges"]["tas"]["shape"].as_array().unwrap();
+            assert_eq!(shape[0], 20, "every day of the demo");
+        }
+    }
+}

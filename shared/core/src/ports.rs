@@ -1,11 +1,13 @@
 //! The ports: what the services need from the outside world, as traits. Adapters
 //! in other crates implement them (netCDF and GDAL decoders, the Icechunk
-//! repository, object-store reports).
+//! repository, object-store reports, presigned large answers).
 
+mod answers;
 mod decoder;
 mod reports;
 mod repository;
 
+pub use answers::{AnswerStoreError, LargeAnswers};
 pub use decoder::{DecodeError, DecoderRegistry, SourceDataset, SourceDecoder};
 pub use reports::{ReportError, ReportSink};
 pub use repository::{

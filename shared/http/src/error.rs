@@ -7,6 +7,8 @@
 //! | a query parameter is malformed or does not fit the collection | 400 |
 //! | unknown collection, parameter or path | 404 |
 //! | the request would read more than the budget | 413 |
+//! | the answer is over the inline limit and no large-answer store is set | 413 |
+//! | the answer is over the inline limit (large-answer store set) | 303 to a presigned URL |
 //! | an `f` the resource cannot produce | 400 |
 //! | storage unavailable (transient) | 503 |
 //! | stored data unreadable | 500 |
@@ -34,6 +36,17 @@ pub enum ApiError {
     /// The request is too large to answer at once.
     #[error("{0}; narrow it with a smaller bbox or datetime interval, fewer parameter-name values or points")]
     TooLarge(OverBudget),
+    /// The answer is larger than the deployment returns in a response, and
+    /// there is nowhere to leave it.
+    #[error(
+        "the answer is {size} bytes, over the {limit} bytes this deployment returns in a response; narrow it with a smaller bbox or datetime interval, or fewer parameter-name values"
+    )]
+    AnswerTooLarge {
+        /// Answer size as carried.
+        size: u64,
+        /// The inline limit.
+        limit: u64,
+    },
     /// Storage is unavailable for now.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -53,7 +66,7 @@ impl ApiError {
         match self {
             Self::BadParameter { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge(_) | Self::AnswerTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -86,7 +99,7 @@ impl IntoResponse for ApiError {
         let code = match &self {
             Self::BadParameter { .. } => "InvalidParameterValue",
             Self::NotFound(_) => "NotFound",
-            Self::TooLarge(_) => "RequestTooLarge",
+            Self::TooLarge(_) | Self::AnswerTooLarge { .. } => "RequestTooLarge",
             Self::Unavailable(_) => "ServiceUnavailable",
             Self::Internal(_) => "InternalError",
         };

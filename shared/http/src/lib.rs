@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use hub_core::ports::Repository;
+use hub_core::ports::{LargeAnswers, Repository};
 pub use hub_core::query::Budget;
 
 use crate::catalog::Catalog;
@@ -40,17 +40,24 @@ pub struct ServeConfig {
     pub concurrency: usize,
     /// How long a dataset view is trusted before the branch tip is checked again.
     pub view_ttl: Duration,
+    /// The largest answer returned in the response itself, in bytes as the
+    /// platform carries it (binary bodies base64-encoded, text JSON-escaped
+    /// by Lambda); larger answers go to [`AppState::large_answers`] and the
+    /// client is redirected, or get 413 when there is nowhere to put them.
+    /// `None`: no limit (one machine).
+    pub inline_limit: Option<u64>,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        Self { budget: Budget::default(), concurrency: 16, view_ttl: Duration::from_secs(5) }
+        Self { budget: Budget::default(), concurrency: 16, view_ttl: Duration::from_secs(5), inline_limit: None }
     }
 }
 
 impl ServeConfig {
     /// The defaults, overridden by `HUB_MAX_CELLS`, `HUB_MAX_BYTES`,
-    /// `HUB_MAX_CHUNKS`, `HUB_READ_CONCURRENCY` and `HUB_VIEW_TTL_SECS`.
+    /// `HUB_MAX_CHUNKS`, `HUB_READ_CONCURRENCY`, `HUB_VIEW_TTL_SECS` and
+    /// `HUB_INLINE_LIMIT_BYTES`.
     pub fn from_env() -> Self {
         let num = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u64>().ok());
         let mut c = Self::default();
@@ -69,6 +76,9 @@ impl ServeConfig {
         if let Some(v) = num("HUB_VIEW_TTL_SECS") {
             c.view_ttl = Duration::from_secs(v);
         }
+        if let Some(v) = num("HUB_INLINE_LIMIT_BYTES") {
+            c.inline_limit = Some(v);
+        }
         c
     }
 }
@@ -79,13 +89,22 @@ pub struct AppState {
     pub catalog: Catalog,
     /// Tunables.
     pub config: ServeConfig,
+    /// Where answers over [`ServeConfig::inline_limit`] go.
+    pub large_answers: Option<Arc<dyn LargeAnswers>>,
 }
 
 impl AppState {
     /// The state over a repository, with PROJ-string projections for projected grids.
     pub fn new(repo: Arc<dyn Repository>, config: ServeConfig) -> Self {
         let catalog = Catalog::new(repo, Arc::new(projection::Proj4Projections), config.view_ttl);
-        Self { catalog, config }
+        Self { catalog, config, large_answers: None }
+    }
+
+    /// Answers over the inline limit are stored there and redirected to.
+    #[must_use]
+    pub fn with_large_answers(mut self, store: Arc<dyn LargeAnswers>) -> Self {
+        self.large_answers = Some(store);
+        self
     }
 }
 

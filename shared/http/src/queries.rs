@@ -38,6 +38,16 @@ impl Format {
         }
     }
 
+    /// The file extension of answers in the format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::CoverageJson => "covjson",
+            Self::Csv => "csv",
+            Self::GeoJson => "geojson",
+            Self::NetCdf => "nc",
+        }
+    }
+
     /// The media type of answers in the format.
     pub fn media_type(self) -> &'static str {
         match self {
@@ -403,23 +413,66 @@ async fn answer(
         state.config.concurrency,
     )
     .await?;
-    respond(&x, f)
+    let body = encode(&x, f)?;
+    deliver(state, &x.collection, f, body).await
 }
 
-fn respond(x: &crate::extract::Extraction, f: Format) -> Result<Response, ApiError> {
-    let media = [(header::CONTENT_TYPE, f.media_type())];
+fn encode(x: &crate::extract::Extraction, f: Format) -> Result<Vec<u8>, ApiError> {
     Ok(match f {
-        Format::CoverageJson => {
-            (media, serde_json::to_vec(&crate::covjson::coverage_json(x)).unwrap_or_default()).into_response()
+        Format::CoverageJson => serde_json::to_vec(&crate::covjson::coverage_json(x)).unwrap_or_default(),
+        Format::Csv => crate::tabular::csv(x).into_bytes(),
+        Format::GeoJson => serde_json::to_vec(&crate::tabular::geojson(x)).unwrap_or_default(),
+        Format::NetCdf => crate::netcdf::netcdf(x)?,
+    })
+}
+
+/// The size of a body as Lambda carries it in a buffered response: binary
+/// bodies base64-encoded, text bodies as a JSON string (quotes, backslashes
+/// and control characters escaped).
+fn carried_size(body: &[u8], f: Format) -> u64 {
+    let n = body.len() as u64;
+    if f == Format::NetCdf {
+        return n.div_ceil(3) * 4;
+    }
+    n + body.iter().filter(|b| matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'\t')).count() as u64
+}
+
+/// The response: the body itself when it fits the inline limit; otherwise a
+/// 303 redirect to a presigned URL of the stored body, or 413 when no store
+/// is configured.
+async fn deliver(state: &AppState, collection: &str, f: Format, body: Vec<u8>) -> Result<Response, ApiError> {
+    let media = [(header::CONTENT_TYPE, f.media_type())];
+    if let Some(limit) = state.config.inline_limit {
+        let size = carried_size(&body, f);
+        if size > limit {
+            let Some(store) = &state.large_answers else {
+                return Err(ApiError::AnswerTooLarge { size, limit });
+            };
+            let bytes = body.len();
+            let url = store
+                .publish(body, f.media_type(), f.extension())
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let location = axum::http::HeaderValue::from_str(&url)
+                .map_err(|_| ApiError::Internal("the large-answer URL is not a valid header".into()))?;
+            let note = serde_json::json!({
+                "description": "the answer is larger than a response may carry: fetch it from href (the link expires)",
+                "href": url,
+                "type": f.media_type(),
+                "size": bytes,
+            });
+            return Ok(
+                (axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, location)], axum::Json(note)).into_response()
+            );
         }
-        Format::Csv => (media, crate::tabular::csv(x)).into_response(),
-        Format::GeoJson => (media, serde_json::to_vec(&crate::tabular::geojson(x)).unwrap_or_default()).into_response(),
+    }
+    Ok(match f {
         Format::NetCdf => {
-            let name = format!("attachment; filename=\"{}.nc\"", x.collection);
+            let name = format!("attachment; filename=\"{collection}.nc\"");
             let disposition =
                 axum::http::HeaderValue::from_str(&name).unwrap_or(axum::http::HeaderValue::from_static("attachment"));
-            let bytes = crate::netcdf::netcdf(x)?;
-            (media, [(header::CONTENT_DISPOSITION, disposition)], bytes).into_response()
+            (media, [(header::CONTENT_DISPOSITION, disposition)], body).into_response()
         }
+        _ => (media, body).into_response(),
     })
 }

@@ -11,12 +11,14 @@
 //! # Ok::<(), hub_store::StoreError>(())
 //! ```
 
+mod answers;
 pub mod layout;
 mod reports;
 mod staging;
 mod stores;
 mod url;
 
+pub use answers::PresignedAnswers;
 pub use reports::ObjectStoreReports;
 pub use staging::{FetchError, Staged, local_upload, stage_object, unquote};
 pub use stores::{aws_region, object_store, s3_builder, s3_endpoint};
