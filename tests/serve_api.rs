@@ -53,9 +53,13 @@ struct Api {
 }
 
 async fn api_with(config: ServeConfig) -> Api {
+    api_with_settings(config, HubSettings::default()).await
+}
+
+async fn api_with_settings(config: ServeConfig, settings: HubSettings) -> Api {
     let w = world().await;
     let counter = Arc::new(ReadCounter::default());
-    let settings = HubSettings { read_counter: Some(counter.clone()), ..HubSettings::default() };
+    let settings = HubSettings { read_counter: Some(counter.clone()), ..settings };
     let hub = Arc::new(IcechunkHub::new(w.url.clone(), settings).unwrap());
     let state = Arc::new(AppState::new(hub.clone(), config));
     Api { router: router(state), counter, hub }
@@ -509,6 +513,31 @@ async fn answers_over_the_inline_limit_without_a_store_get_413() {
     let over = ServeConfig { inline_limit: Some(n.div_ceil(3) * 4 - 1), ..ServeConfig::default() };
     let a = get(&api_with(over).await.router, &format!("{cube}&f=netcdf")).await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text());
+}
+
+#[tokio::test]
+async fn the_chunk_cache_answers_repeated_queries_without_fetching() {
+    let cache = Arc::new(hub_zarr::ChunkCache::new(64 << 20));
+    let settings = HubSettings { chunk_cache: Some(cache.clone()), ..HubSettings::default() };
+    let api = api_with_settings(ServeConfig::default(), settings).await;
+    let uncached = api_with(ServeConfig::default()).await;
+    let _ = get(&api.router, "/collections/daily-noleap").await;
+    let point = format!("/collections/daily-noleap/position?coords={}", q("POINT(23.9 61.4)"));
+    api.counter.reset();
+    let first = get(&api.router, &point).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert!(api.counter.chunks() > 0 && cache.weight() > 0);
+    api.counter.reset();
+    let again = get(&api.router, &point).await;
+    assert_eq!(api.counter.chunks(), 0, "the repeated query fetched chunks");
+    assert_eq!(again.body, first.body);
+    // A neighbouring point in the same chunks is answered from them too, with its own values.
+    let near = format!("/collections/daily-noleap/position?coords={}", q("POINT(25.1 60.2)"));
+    api.counter.reset();
+    let cached = get(&api.router, &near).await;
+    assert_eq!(api.counter.chunks(), 0);
+    assert_eq!(cached.body, get(&uncached.router, &near).await.body, "cached and uncached answers differ");
+    assert_ne!(cached.body, first.body);
 }
 
 #[tokio::test]

@@ -24,8 +24,13 @@ pub fn init_tracing(verbose: u8) {
 
 /// The hub at `repo`.
 pub fn hub(repo: &str) -> anyhow::Result<Arc<IcechunkHub>> {
+    hub_with(repo, HubSettings::default())
+}
+
+/// The hub at `repo` with settings.
+pub fn hub_with(repo: &str, settings: HubSettings) -> anyhow::Result<Arc<IcechunkHub>> {
     let url: StoreUrl = repo.parse().with_context(|| format!("repository {repo}"))?;
-    Ok(Arc::new(IcechunkHub::new(url, HubSettings::default()).with_context(|| format!("opening hub {repo}"))?))
+    Ok(Arc::new(IcechunkHub::new(url, settings).with_context(|| format!("opening hub {repo}"))?))
 }
 
 /// The decoders this build knows.

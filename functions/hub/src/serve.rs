@@ -11,7 +11,7 @@ use crate::cli::ServeArgs;
 
 /// Runs `hub serve` until interrupted.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let hub = app::hub(&args.repo.repo)?;
+    let hub = app::hub_with(&args.repo.repo, hub_zarr::HubSettings::serving_from_env())?;
     let state = Arc::new(AppState::new(hub, ServeConfig::from_env()));
     let listener =
         tokio::net::TcpListener::bind(&args.addr).await.with_context(|| format!("listening on {}", args.addr))?;

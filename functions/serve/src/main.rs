@@ -1,6 +1,8 @@
 //! Composition root of the serve function: the hub's router on the Lambda
 //! runtime. `HUB_REPO` names the hub root (e.g. `s3://bucket/hub`); budget and
-//! cache settings come from `HUB_MAX_*` (see `hub_http::ServeConfig`).
+//! cache settings come from `HUB_MAX_*` (see `hub_http::ServeConfig`), the
+//! decoded-chunk cache kept between invocations from `HUB_CHUNK_CACHE_BYTES`
+//! (default 256 MiB).
 //!
 //! Lambda returns at most 6 MB from a buffered invocation, so answers larger
 //! than `HUB_INLINE_LIMIT_BYTES` (default 6,000,000, counted as Lambda
@@ -32,7 +34,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .init();
     let repo = std::env::var("HUB_REPO").map_err(|_| anyhow::anyhow!("HUB_REPO is not set (e.g. s3://bucket/hub)"))?;
     let url: StoreUrl = repo.parse().map_err(|e| anyhow::anyhow!("HUB_REPO: {e}"))?;
-    let hub = IcechunkHub::new(url, HubSettings::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hub = IcechunkHub::new(url, HubSettings::serving_from_env()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut config = ServeConfig::from_env();
     config.inline_limit = config.inline_limit.or(Some(LAMBDA_INLINE_LIMIT));
     let mut state = AppState::new(Arc::new(hub), config);

@@ -37,12 +37,31 @@ pub struct HubSettings {
     pub write_concurrency: usize,
     /// Counts the chunk reads of every reader the hub opens (tests, benchmarks).
     pub read_counter: Option<Arc<crate::store::ReadCounter>>,
+    /// Decoded chunks shared by every reader the hub opens (serving); `None`:
+    /// every read fetches and decodes.
+    pub chunk_cache: Option<Arc<crate::ChunkCache>>,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Self { write_concurrency: (cores * 2).max(4), read_counter: None }
+        Self { write_concurrency: (cores * 2).max(4), read_counter: None, chunk_cache: None }
+    }
+}
+
+impl HubSettings {
+    /// Decoded chunks a serving process keeps by default.
+    pub const SERVING_CACHE_BYTES: u64 = 256 << 20;
+
+    /// Settings for serving: the defaults plus a decoded-chunk cache of
+    /// `HUB_CHUNK_CACHE_BYTES` (default [`Self::SERVING_CACHE_BYTES`]; 0 turns it off).
+    pub fn serving_from_env() -> Self {
+        let bytes = std::env::var("HUB_CHUNK_CACHE_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(Self::SERVING_CACHE_BYTES);
+        let chunk_cache = (bytes > 0).then(|| Arc::new(crate::ChunkCache::new(bytes)));
+        Self { chunk_cache, ..Self::default() }
     }
 }
 
@@ -235,7 +254,11 @@ impl Repository for IcechunkHub {
             }
             _ => crate::error::storage(format!("opening {dataset}"), e),
         })?;
-        Ok(Box::new(IcechunkReader::new(session, self.settings.read_counter.clone())))
+        Ok(Box::new(IcechunkReader::new(
+            session,
+            self.settings.read_counter.clone(),
+            self.settings.chunk_cache.clone(),
+        )))
     }
 
     async fn history(&self, dataset: &DatasetId, limit: usize) -> Result<Vec<CommitInfo>, RepoError> {

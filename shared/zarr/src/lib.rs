@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod chunk_cache;
 mod error;
 mod hub;
 pub mod metadata;
@@ -29,5 +30,6 @@ mod storage;
 mod store;
 mod transaction;
 
+pub use chunk_cache::ChunkCache;
 pub use hub::{BRANCH, HubSettings, IcechunkHub, repository_config};
 pub use store::ReadCounter;

@@ -1,12 +1,16 @@
-//! Reading one snapshot of a dataset.
+//! Reading one snapshot of a dataset. A numeric read is split into the
+//! chunks it touches; each chunk is fetched and decoded in its own task (so
+//! decoding spreads over the runtime's worker threads) or taken from the
+//! decoded-chunk cache, and the parts the region needs are pasted together.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::ChunkCache;
 use crate::store::{HubStore, ReadCounter};
 use async_trait::async_trait;
-use futures::StreamExt;
-use hub_core::model::{BlockData, DataType, Region};
+use futures::{StreamExt, TryStreamExt};
+use hub_core::model::{BlockData, DataType, Region, copy_subregion, paste_subregion};
 use hub_core::ports::{ArrayInfo, DatasetReader, GroupInfo, RepoError};
 use icechunk::format::Path;
 use icechunk::session::Session;
@@ -21,13 +25,79 @@ type ZArray = Array<HubStore>;
 pub(crate) struct IcechunkReader {
     store: Arc<HubStore>,
     snapshot: String,
+    snapshot_key: Arc<str>,
     arrays: Mutex<HashMap<String, Arc<ZArray>>>,
+    cache: Option<Arc<ChunkCache>>,
 }
 
+/// Chunk tasks in flight per read.
+const CHUNK_TASKS: usize = 32;
+
 impl IcechunkReader {
-    pub(crate) fn new(session: Session, counter: Option<Arc<ReadCounter>>) -> Self {
+    pub(crate) fn new(session: Session, counter: Option<Arc<ReadCounter>>, cache: Option<Arc<ChunkCache>>) -> Self {
         let snapshot = session.snapshot_id().to_string();
-        Self { store: Arc::new(HubStore::counted(session, counter)), snapshot, arrays: Mutex::new(HashMap::new()) }
+        Self {
+            store: Arc::new(HubStore::counted(session, counter)),
+            snapshot_key: Arc::from(snapshot.as_str()),
+            snapshot,
+            arrays: Mutex::new(HashMap::new()),
+            cache,
+        }
+    }
+
+    /// The decoded bytes of one chunk (fill values where it was never written).
+    async fn chunk(&self, array: &Arc<ZArray>, path: &Arc<str>, chunk: Vec<u64>) -> Result<Arc<Vec<u8>>, RepoError> {
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(&self.snapshot_key, path, &chunk)) {
+            return Ok(hit);
+        }
+        let task = {
+            let (array, chunk) = (Arc::clone(array), chunk.clone());
+            tokio::spawn(async move { array.async_retrieve_chunk::<ArrayBytes<'static>>(&chunk).await })
+        };
+        let bytes = task
+            .await
+            .map_err(|e| RepoError::Corrupt(format!("{path}: chunk task failed: {e}")))?
+            .map_err(|e| crate::error::array(path, e))?;
+        let raw = Arc::new(bytes.into_fixed().map_err(|e| RepoError::Corrupt(format!("{path}: {e}")))?.into_owned());
+        if let Some(c) = &self.cache {
+            c.insert(&self.snapshot_key, path, &chunk, Arc::clone(&raw));
+        }
+        Ok(raw)
+    }
+
+    /// A numeric region assembled from its chunks.
+    async fn read_numeric(&self, array: &Arc<ZArray>, path: &str, region: &Region) -> Result<Vec<u8>, RepoError> {
+        let elem = array
+            .data_type()
+            .fixed_size()
+            .ok_or_else(|| RepoError::Invalid(format!("{path}: not a fixed-size type")))?;
+        let subset = ArraySubset::new_with_start_shape(region.start.clone(), region.shape.clone())
+            .map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
+        let mut out = vec![0u8; usize::try_from(region.len()).unwrap_or(usize::MAX).saturating_mul(elem)];
+        let Some(chunks) =
+            array.chunks_in_array_subset(&subset).map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?
+        else {
+            return Ok(out);
+        };
+        let key: Arc<str> = Arc::from(path);
+        let mut parts = futures::stream::iter(chunks.indices().into_iter().map(|chunk| {
+            let key = Arc::clone(&key);
+            async move {
+                let within = array.chunk_subset(&chunk).map_err(|e| crate::error::array(path, e))?;
+                let within = Region { start: within.start().to_vec(), shape: within.shape().to_vec() };
+                let bytes = self.chunk(array, &key, chunk.to_vec()).await?;
+                Ok::<_, RepoError>((within, bytes))
+            }
+        }))
+        .buffer_unordered(CHUNK_TASKS);
+        while let Some((within, bytes)) = parts.try_next().await? {
+            let Some(common) = within.intersection(region) else { continue };
+            let part = copy_subregion(&bytes, &within, &common, elem)
+                .ok_or_else(|| RepoError::Corrupt(format!("{path}: a chunk is smaller than its place")))?;
+            paste_subregion(&mut out, region, &part, &common, elem)
+                .ok_or_else(|| RepoError::Corrupt(format!("{path}: a chunk does not fit its place")))?;
+        }
+        Ok(out)
     }
 
     async fn array(&self, path: &str) -> Result<Arc<ZArray>, RepoError> {
@@ -79,10 +149,7 @@ impl DatasetReader for IcechunkReader {
                 array.async_retrieve_array_subset(&subset).await.map_err(|e| crate::error::array(path, e))?;
             return Ok(BlockData::Strings(values));
         }
-        let bytes: ArrayBytes<'static> =
-            array.async_retrieve_array_subset(&subset).await.map_err(|e| crate::error::array(path, e))?;
-        let raw = bytes.into_fixed().map_err(|e| RepoError::Corrupt(format!("{path}: {e}")))?;
-        Ok(BlockData::Numeric(raw.into_owned()))
+        Ok(BlockData::Numeric(self.read_numeric(&array, path, region).await?))
     }
 
     async fn stored_bytes(&self, path: &str) -> Result<u64, RepoError> {

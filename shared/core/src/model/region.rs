@@ -17,6 +17,24 @@ impl Region {
         Self { start: vec![0; shape.len()], shape: shape.to_vec() }
     }
 
+    /// The cells both regions hold, when they share any.
+    pub fn intersection(&self, other: &Region) -> Option<Region> {
+        if self.start.len() != other.start.len() {
+            return None;
+        }
+        let (mut start, mut shape) = (Vec::new(), Vec::new());
+        for d in 0..self.start.len() {
+            let lo = self.start[d].max(other.start[d]);
+            let hi = (self.start[d] + self.shape[d]).min(other.start[d] + other.shape[d]);
+            if hi <= lo {
+                return None;
+            }
+            start.push(lo);
+            shape.push(hi - lo);
+        }
+        Some(Region { start, shape })
+    }
+
     /// Number of elements.
     pub fn len(&self) -> u64 {
         self.shape.iter().product()
@@ -167,6 +185,16 @@ mod tests {
 
     fn iota(n: usize) -> Vec<u8> {
         (0..n).map(|i| i as u8).collect()
+    }
+
+    #[test]
+    fn intersections() {
+        let a = Region { start: vec![0, 10], shape: vec![80, 72] };
+        let b = Region { start: vec![70, 0], shape: vec![100, 20] };
+        assert_eq!(a.intersection(&b), Some(Region { start: vec![70, 10], shape: vec![10, 10] }));
+        assert_eq!(b.intersection(&a), a.intersection(&b));
+        let c = Region { start: vec![80, 0], shape: vec![1, 100] };
+        assert_eq!(a.intersection(&c), None, "touching is not overlapping");
     }
 
     #[test]
