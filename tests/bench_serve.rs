@@ -75,14 +75,17 @@ where
 async fn inproc(repo: &str, dataset: &str, lat: f64, lon: f64, runs: usize) {
     let url: StoreUrl = repo.parse().unwrap();
     let t = Instant::now();
-    let hub = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
+    // As the serve binaries run: the decoded-chunk cache per HUB_CHUNK_CACHE_BYTES (0: none).
+    let settings = HubSettings::serving_from_env();
+    let tag = if settings.chunk_cache.is_some() { "inproc" } else { "inproc_nocache" };
+    let hub = Arc::new(IcechunkHub::new(url, settings).unwrap());
     let app = router(Arc::new(AppState::new(hub, ServeConfig::default())));
     let (point, others, map, map_nc) = queries(dataset, lat, lon);
     let (status, size) = oneshot(&app, &point).await;
     assert_eq!(status, 200);
-    emit("serve.point.hub.inproc.open_plus_first_query", &[t.elapsed().as_secs_f64()], &format!("bytes={size}"));
+    emit(&format!("serve.point.hub.{tag}.open_plus_first_query"), &[t.elapsed().as_secs_f64()], &format!("bytes={size}"));
     let (secs, size) = timed(runs, || oneshot(&app, &point)).await;
-    emit("serve.point.hub.inproc.warm_repeat", &secs, &format!("bytes={size};same_point=1"));
+    emit(&format!("serve.point.hub.{tag}.warm_repeat"), &secs, &format!("bytes={size};same_point=1"));
     let mut k = 0;
     let (secs, size) = timed(others.len(), || {
         k += 1;
@@ -91,11 +94,11 @@ async fn inproc(repo: &str, dataset: &str, lat: f64, lon: f64, runs: usize) {
         async move { oneshot(&app, &p).await }
     })
     .await;
-    emit("serve.point.hub.inproc.warm_new_point", &secs, &format!("bytes={size};points={}", others.len()));
+    emit(&format!("serve.point.hub.{tag}.warm_new_point"), &secs, &format!("bytes={size};points={}", others.len()));
     let (secs, size) = timed(runs.min(5), || oneshot(&app, &map)).await;
-    emit("serve.field.hub.inproc.covjson", &secs, &format!("bytes={size}"));
+    emit(&format!("serve.field.hub.{tag}.covjson"), &secs, &format!("bytes={size}"));
     let (secs, size) = timed(runs.min(5), || oneshot(&app, &map_nc)).await;
-    emit("serve.field.hub.inproc.netcdf", &secs, &format!("bytes={size}"));
+    emit(&format!("serve.field.hub.{tag}.netcdf"), &secs, &format!("bytes={size}"));
 }
 
 struct Child(std::process::Child);
