@@ -83,7 +83,11 @@ async fn inproc(repo: &str, dataset: &str, lat: f64, lon: f64, runs: usize) {
     let (point, others, map, map_nc) = queries(dataset, lat, lon);
     let (status, size) = oneshot(&app, &point).await;
     assert_eq!(status, 200);
-    emit(&format!("serve.point.hub.{tag}.open_plus_first_query"), &[t.elapsed().as_secs_f64()], &format!("bytes={size}"));
+    emit(
+        &format!("serve.point.hub.{tag}.open_plus_first_query"),
+        &[t.elapsed().as_secs_f64()],
+        &format!("bytes={size}"),
+    );
     let (secs, size) = timed(runs, || oneshot(&app, &point)).await;
     emit(&format!("serve.point.hub.{tag}.warm_repeat"), &secs, &format!("bytes={size};same_point=1"));
     let mut k = 0;
@@ -99,6 +103,26 @@ async fn inproc(repo: &str, dataset: &str, lat: f64, lon: f64, runs: usize) {
     emit(&format!("serve.field.hub.{tag}.covjson"), &secs, &format!("bytes={size}"));
     let (secs, size) = timed(runs.min(5), || oneshot(&app, &map_nc)).await;
     emit(&format!("serve.field.hub.{tag}.netcdf"), &secs, &format!("bytes={size}"));
+}
+
+/// Opening the hub, building the collection's view, and the first point
+/// query, timed apart (what a cold start spends its time on).
+async fn first(repo: &str, dataset: &str, lat: f64, lon: f64) {
+    let t = Instant::now();
+    let url: StoreUrl = repo.parse().unwrap();
+    let hub = Arc::new(IcechunkHub::new(url, HubSettings::serving_from_env()).unwrap());
+    let app = router(Arc::new(AppState::new(hub, ServeConfig::default())));
+    let built = t.elapsed().as_secs_f64();
+    let (status, _) = oneshot(&app, &format!("/collections/{dataset}")).await;
+    assert_eq!(status, 200);
+    let viewed = t.elapsed().as_secs_f64();
+    let (point, ..) = queries(dataset, lat, lon);
+    let (status, _) = oneshot(&app, &point).await;
+    assert_eq!(status, 200);
+    let answered = t.elapsed().as_secs_f64();
+    emit("serve.first.build_router", &[built], "");
+    emit("serve.first.open_collection_view", &[viewed - built], "");
+    emit("serve.first.point_query", &[answered - viewed], "");
 }
 
 struct Child(std::process::Child);
@@ -170,13 +194,28 @@ async fn cold(repo: &str, dataset: &str, lat: f64, lon: f64, runs: usize) {
     for _ in 0..runs {
         let t = Instant::now();
         let (_child, base) = hub_serve(repo);
+        let (status, _) = fetch(&client, &format!("{base}/collections/{dataset}")).await;
+        secs.push(t.elapsed().as_secs_f64());
+        assert_eq!(status, 200);
+    }
+    emit("serve.collection.hub.http.cold_process_to_first_answer", &secs, "binary=hub");
+    let mut secs = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let (_child, base) = hub_serve(repo);
         let (status, _) = fetch(&client, &format!("{base}{point}")).await;
         secs.push(t.elapsed().as_secs_f64());
         assert_eq!(status, 200);
     }
     emit("serve.point.hub.http.cold_process_to_first_answer", &secs, "binary=hub");
 
-    let (path, query) = point.split_once('?').unwrap();
+    for (what, target) in [("collection", format!("/collections/{dataset}")), ("point", point.clone())] {
+        lambda_cold(repo, &target, runs, what).await;
+    }
+}
+
+async fn lambda_cold(repo: &str, target: &str, runs: usize, what: &str) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let event = serde_json::json!({
         "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
         "headers": {"host": "bench.execute-api.us-east-1.amazonaws.com", "x-forwarded-proto": "https"},
@@ -205,7 +244,7 @@ async fn cold(repo: &str, dataset: &str, lat: f64, lon: f64, runs: usize) {
         let r: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(r["statusCode"], 200, "{r}");
     }
-    emit("serve.point.lambda.runtime_api.cold_process_to_first_answer", &secs, "binary=serve");
+    emit(&format!("serve.{what}.lambda.runtime_api.cold_process_to_first_answer"), &secs, "binary=serve");
 }
 
 #[tokio::main]
@@ -220,6 +259,7 @@ async fn main() {
     let runs: usize = rest.first().and_then(|r| r.parse().ok()).unwrap_or(20);
     match mode.as_str() {
         "inproc" => inproc(repo, dataset, lat, lon, runs).await,
+        "first" => first(repo, dataset, lat, lon).await,
         "http" => http(repo, dataset, lat, lon, runs).await,
         "cold" => cold(repo, dataset, lat, lon, runs).await,
         other => panic!("unknown mode {other}"),

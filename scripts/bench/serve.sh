@@ -105,8 +105,10 @@ for label, hub in [
     print(f"| {label} | {ms(hub)} | {ms(tf)} | {ratio(hub, tf)} | {ms(tf_kit)} |")
 tc = "peer.point.tensorstore.80x72x80.warmcache.process_total"
 for label, hub in [
-    ("cold: `hub serve` process start → first point answer over HTTP", "serve.point.hub.http.cold_process_to_first_answer"),
-    ("cold: serve Lambda binary start → first answer on the runtime API", "serve.point.lambda.runtime_api.cold_process_to_first_answer"),
+    ("cold: `hub serve` start → first answer (collection metadata) over HTTP", "serve.collection.hub.http.cold_process_to_first_answer"),
+    ("cold: serve Lambda binary start → first answer (collection metadata), runtime API", "serve.collection.lambda.runtime_api.cold_process_to_first_answer"),
+    ("cold: `hub serve` start → first 10-year point series over HTTP", "serve.point.hub.http.cold_process_to_first_answer"),
+    ("cold: serve Lambda binary start → first 10-year point series, runtime API", "serve.point.lambda.runtime_api.cold_process_to_first_answer"),
 ]:
     print(f"| {label} | {ms(hub)} | {ms(tc)} (whole Python process) | {ratio(hub, tc)} | {ms('peer.point.tensorstore.365x64x64.warmcache.process_total')} |")
 PY

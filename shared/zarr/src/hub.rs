@@ -40,12 +40,16 @@ pub struct HubSettings {
     /// Decoded chunks shared by every reader the hub opens (serving); `None`:
     /// every read fetches and decodes.
     pub chunk_cache: Option<Arc<crate::ChunkCache>>,
+    /// Chunks fetched and decoded at once per read; `None`: by storage
+    /// (object stores hide latency with many requests in flight, a local
+    /// folder is served best by about two per core).
+    pub read_concurrency: Option<usize>,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Self { write_concurrency: (cores * 2).max(4), read_counter: None, chunk_cache: None }
+        Self { write_concurrency: (cores * 2).max(4), read_counter: None, chunk_cache: None, read_concurrency: None }
     }
 }
 
@@ -107,6 +111,16 @@ impl IcechunkHub {
             settings,
             locks: Mutex::new(HashMap::new()),
             repos: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Chunks a read fetches and decodes at once.
+    fn read_concurrency(&self) -> usize {
+        self.settings.read_concurrency.unwrap_or_else(|| match self.root {
+            StoreUrl::S3 { .. } => 32,
+            StoreUrl::File(_) | StoreUrl::Memory(_) => {
+                2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+            }
         })
     }
 
@@ -258,6 +272,7 @@ impl Repository for IcechunkHub {
             session,
             self.settings.read_counter.clone(),
             self.settings.chunk_cache.clone(),
+            self.read_concurrency(),
         )))
     }
 

@@ -28,13 +28,17 @@ pub(crate) struct IcechunkReader {
     snapshot_key: Arc<str>,
     arrays: Mutex<HashMap<String, Arc<ZArray>>>,
     cache: Option<Arc<ChunkCache>>,
+    /// Chunk tasks in flight per read.
+    concurrency: usize,
 }
 
-/// Chunk tasks in flight per read.
-const CHUNK_TASKS: usize = 32;
-
 impl IcechunkReader {
-    pub(crate) fn new(session: Session, counter: Option<Arc<ReadCounter>>, cache: Option<Arc<ChunkCache>>) -> Self {
+    pub(crate) fn new(
+        session: Session,
+        counter: Option<Arc<ReadCounter>>,
+        cache: Option<Arc<ChunkCache>>,
+        concurrency: usize,
+    ) -> Self {
         let snapshot = session.snapshot_id().to_string();
         Self {
             store: Arc::new(HubStore::counted(session, counter)),
@@ -42,6 +46,7 @@ impl IcechunkReader {
             snapshot,
             arrays: Mutex::new(HashMap::new()),
             cache,
+            concurrency: concurrency.max(1),
         }
     }
 
@@ -89,7 +94,7 @@ impl IcechunkReader {
                 Ok::<_, RepoError>((within, bytes))
             }
         }))
-        .buffer_unordered(CHUNK_TASKS);
+        .buffer_unordered(self.concurrency);
         while let Some((within, bytes)) = parts.try_next().await? {
             let Some(common) = within.intersection(region) else { continue };
             let part = copy_subregion(&bytes, &within, &common, elem)
