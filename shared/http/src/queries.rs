@@ -207,11 +207,7 @@ pub async fn radius(
     if km > 5000.0 {
         return Err(ApiError::bad("within", "at most 5000 km"));
     }
-    let params = parameters(view, args.sel.parameter_names.as_deref())?;
-    let grid = &view.grids[params[0].grid].grid;
-    let window = grid.radius_window(center, km).map_err(|e| ApiError::bad("coords", e.0))?;
-    let axes = select_axes(view, params[0], &args.sel)?;
-    answer(&state, &opened, &params, axes, Horizontal::Window(window), args.f).await
+    gridded(&state, &opened, &args, "coords", |grid| grid.radius_window(center, km)).await
 }
 
 /// `/collections/{id}/area`
@@ -227,11 +223,7 @@ pub async fn area(
     let Geometry::Polygons(polys) = &g else {
         return Err(ApiError::bad("coords", "area takes POLYGON or MULTIPOLYGON"));
     };
-    let params = parameters(view, args.sel.parameter_names.as_deref())?;
-    let grid = &view.grids[params[0].grid].grid;
-    let window = grid.polygon_window(polys, g.bbox()).map_err(|e| ApiError::bad("coords", e.0))?;
-    let axes = select_axes(view, params[0], &args.sel)?;
-    answer(&state, &opened, &params, axes, Horizontal::Window(window), args.f).await
+    gridded(&state, &opened, &args, "coords", |grid| grid.polygon_window(polys, g.bbox())).await
 }
 
 /// `/collections/{id}/cube`
@@ -256,11 +248,26 @@ pub async fn cube(
     if !(-180.0..=360.0).contains(&b[0]) || !(-180.0..=360.0).contains(&b[2]) {
         return Err(ApiError::bad("bbox", "longitudes must be within -180..360"));
     }
+    gridded(&state, &opened, &args, "bbox", |grid| grid.window([b[0], b[1], b[2], b[3]])).await
+}
+
+/// A gridded query (radius, area, cube): the requested parameters, the
+/// window of their grid that `window` picks (an outside-the-grid error is a
+/// 400 on `param`), the selected axes, then plan, read and answer. Area
+/// aggregation will plug in here, on the same window and its mask.
+async fn gridded(
+    state: &AppState,
+    opened: &crate::catalog::Opened,
+    args: &Args,
+    param: &'static str,
+    window: impl FnOnce(&HorizontalGrid) -> Result<hub_core::query::Window, hub_core::query::OutsideGrid>,
+) -> Result<Response, ApiError> {
+    let view = &opened.view;
     let params = parameters(view, args.sel.parameter_names.as_deref())?;
     let grid = &view.grids[params[0].grid].grid;
-    let window = grid.window([b[0], b[1], b[2], b[3]]).map_err(|e| ApiError::bad("bbox", e.0))?;
+    let window = window(grid).map_err(|e| ApiError::bad(param, e.0))?;
     let axes = select_axes(view, params[0], &args.sel)?;
-    answer(&state, &opened, &params, axes, Horizontal::Window(window), args.f).await
+    answer(state, opened, &params, axes, Horizontal::Window(window), args.f).await
 }
 
 /// `/collections/{id}/trajectory`: values at the path's vertices. With
