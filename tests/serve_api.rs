@@ -58,7 +58,7 @@ async fn api_with(config: ServeConfig) -> Api {
 
 async fn api_with_settings(config: ServeConfig, settings: HubSettings) -> Api {
     let w = world().await;
-    let counter = Arc::new(ReadCounter::default());
+    let counter = settings.read_counter.clone().unwrap_or_default();
     let settings = HubSettings { read_counter: Some(counter.clone()), ..settings };
     let hub = Arc::new(IcechunkHub::new(w.url.clone(), settings).unwrap());
     let state = Arc::new(AppState::new(hub.clone(), config));
@@ -542,7 +542,10 @@ async fn the_chunk_cache_answers_repeated_queries_without_fetching() {
 
 #[tokio::test]
 async fn a_point_series_reads_only_its_chunks_concurrently() {
-    let api = api().await;
+    // Each read waits 20 ms, as on an object store: reads that overlap show it.
+    let counter = Arc::new(ReadCounter::with_latency(std::time::Duration::from_millis(20)));
+    let settings = HubSettings { read_counter: Some(counter), ..HubSettings::default() };
+    let api = api_with_settings(ServeConfig::default(), settings).await;
     let id = DatasetId::new("daily-noleap").unwrap();
     let reader = api.hub.open(&id, &Version::Latest).await.unwrap();
     let pr = reader.arrays().await.unwrap().into_iter().find(|a| a.path == "pr").unwrap();

@@ -28,16 +28,30 @@ pub struct HubStore {
 
 /// Counts the chunk reads of the stores it is given to: how many chunks, how
 /// many bytes, and the most reads in flight at once (to see that a query reads
-/// only what it needs, concurrently).
+/// only what it needs, concurrently). With a latency, every counted read
+/// also waits that long, as reads from an object store wait on the network,
+/// so whether reads overlap does not depend on how fast the disk is.
 #[derive(Debug, Default)]
 pub struct ReadCounter {
     chunks: AtomicU64,
     bytes: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    latency: Option<std::time::Duration>,
 }
 
 impl ReadCounter {
+    /// A counter whose reads each take at least `latency`.
+    pub fn with_latency(latency: std::time::Duration) -> Self {
+        Self { latency: Some(latency), ..Self::default() }
+    }
+
+    async fn wait(&self) {
+        if let Some(d) = self.latency {
+            tokio::time::sleep(d).await;
+        }
+    }
+
     /// Chunks fetched so far (chunks that were never written are not counted).
     pub fn chunks(&self) -> u64 {
         self.chunks.load(Ordering::Relaxed)
@@ -105,6 +119,7 @@ impl AsyncReadableStorageTraits for HubStore {
         match self.counter.as_ref().filter(|_| is_chunk_key(key)) {
             Some(counter) => {
                 counter.start();
+                counter.wait().await;
                 let got = self.inner.get(key).await;
                 counter.finish(got.as_ref().ok().and_then(|b| b.as_ref()).map(|b| b.len() as u64));
                 got
@@ -131,6 +146,7 @@ impl AsyncReadableStorageTraits for HubStore {
         let counter = self.counter.as_ref().filter(|_| is_chunk_key(key));
         if let Some(c) = counter {
             c.start();
+            c.wait().await;
         }
         let store = icechunk::Store::from_session(self.inner.session()).await;
         let fetched = store.get_partial_values(ranges).await;
