@@ -21,6 +21,20 @@ impl Drop for Child {
     }
 }
 
+/// The sample cube request with another query string.
+fn cube_with_query(query: &str) -> Vec<u8> {
+    let mut e: Value = serde_json::from_slice(&event("apigw-v2-cube.json")).unwrap();
+    e["rawQueryString"] = Value::from(query);
+    e["queryStringParameters"] = Value::Object(
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), Value::from(v.replace("%2C", ","))))
+            .collect(),
+    );
+    serde_json::to_vec(&e).unwrap()
+}
+
 fn event(name: &str) -> Vec<u8> {
     let path = hub_testkit::workspace_root().join("events").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -87,6 +101,22 @@ async fn api_gateway_events_through_the_runtime_api() {
     let cov: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(cov["domain"]["domainType"], "Grid");
 
+    // A binary answer (NetCDF) crosses the Lambda boundary base64-encoded, intact.
+    let r = match api
+        .invoke(&cube_with_query("bbox=19%2C59%2C32%2C71&parameter-name=tas&f=netcdf"), Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        Outcome::Response(body) => serde_json::from_slice::<Value>(&body).unwrap(),
+        Outcome::Error(e) => panic!("netcdf cube: the function failed: {e}"),
+    };
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(r["isBase64Encoded"], true, "{r}");
+    assert_eq!(r["headers"]["content-type"], "application/x-netcdf");
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, r["body"].as_str().unwrap()).unwrap();
+    assert_eq!(&bytes[..4], b"CDF\x02", "a NetCDF-3 64-bit offset file");
+
     let (status, _, body) = call("apigw-v2-too-large.json").await;
     assert_eq!(status, 413, "{body}");
     let (status, _, body) = call("apigw-v2-bad-coords.json").await;
@@ -125,18 +155,7 @@ async fn large_answers_redirect_to_a_presigned_url_on_s3() {
             .spawn()
             .unwrap(),
     );
-    let with_query = |query: &str| {
-        let mut e: Value = serde_json::from_slice(&event("apigw-v2-cube.json")).unwrap();
-        e["rawQueryString"] = Value::from(query);
-        e["queryStringParameters"] = Value::Object(
-            query
-                .split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_string(), Value::from(v.replace("%2C", ","))))
-                .collect(),
-        );
-        serde_json::to_vec(&e).unwrap()
-    };
+    let with_query = |query: &str| cube_with_query(query);
     let call = |body: Vec<u8>| {
         let api = &api;
         async move {
