@@ -8,9 +8,9 @@ as_root() {
     log "need root to run: $*"; return 1; fi
 }
 
-# System packages for the netCDF decoder (libnetcdf links HDF5).
+# System packages for the netCDF decoder (libnetcdf links HDF5) and the GDAL decoder.
 install_system_deps() {
-  local want=(libnetcdf-dev libhdf5-dev netcdf-bin pkg-config curl)
+  local want=(libnetcdf-dev libhdf5-dev libgdal-dev netcdf-bin pkg-config curl)
   local missing=()
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
