@@ -7,7 +7,8 @@
 //!
 //! Usage: `cargo bench -p hub-e2e --bench serve -- MODE REPO DATASET LAT,LON [RUNS]`
 //! with MODE one of `inproc`, `http`, `cold` (the binaries `hub` and `serve`
-//! are taken from `target/release`).
+//! are taken from `target/release`), or `first` (open, view and first query
+//! timed apart: where a cold start spends its time).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, clippy::print_stdout)]
 
