@@ -40,40 +40,50 @@ fn event(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A hub on a local folder holding 20 days of the demo dataset (`demo-daily`).
+async fn demo_hub(dir: &std::path::Path) -> std::path::PathBuf {
+    let sample = dir.join("demo.nc");
+    hub_netcdf::fixtures::write_demo(&sample, 20).unwrap();
+    let repo = dir.join("hub");
+    std::fs::create_dir_all(&repo).unwrap();
+    TestHub::new(StoreUrl::from_path(&repo).unwrap())
+        .ingest("demo-daily", &sample, "incoming/demo-daily/demo.nc")
+        .await;
+    repo
+}
+
+/// The serve binary started as Lambda starts it, over `repo`, with `env`.
+fn start_serve(api: &RuntimeApi, repo: &std::path::Path, env: &[(&str, &str)]) -> Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_serve"));
+    cmd.envs(api.env("serve")).env("HUB_REPO", repo.to_string_lossy().as_ref());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Child(cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap())
+}
+
+/// The function's response to an event (panics when the function fails).
+async fn respond(api: &RuntimeApi, event: &[u8]) -> Value {
+    match api.invoke(event, Duration::from_secs(60)).await.unwrap() {
+        Outcome::Response(body) => serde_json::from_slice(&body).unwrap(),
+        Outcome::Error(e) => panic!("the function failed: {e}"),
+    }
+}
+
 #[tokio::test]
 async fn api_gateway_events_through_the_runtime_api() {
     let dir = tempfile::tempdir().unwrap();
-    let sample = dir.path().join("demo.nc");
-    hub_netcdf::fixtures::write_demo(&sample, 20).unwrap();
-    let repo = dir.path().join("hub");
-    std::fs::create_dir_all(&repo).unwrap();
-    let hub = TestHub::new(StoreUrl::from_path(&repo).unwrap());
-    hub.ingest("demo-daily", &sample, "incoming/demo-daily/demo.nc").await;
-
+    let repo = demo_hub(dir.path()).await;
     let api = RuntimeApi::start().await;
-    let _child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_serve"))
-            .envs(api.env("serve"))
-            .env("HUB_REPO", repo.to_string_lossy().as_ref())
-            // Small enough that the whole-globe cube of the demo is refused.
-            .env("HUB_MAX_CELLS", "1000000")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
+    // Small enough that the whole-globe cube of the demo is refused.
+    let _child = start_serve(&api, &repo, &[("HUB_MAX_CELLS", "1000000")]);
     let call = |name: &'static str| {
         let api = &api;
         async move {
-            match api.invoke(&event(name), Duration::from_secs(60)).await.unwrap() {
-                Outcome::Response(body) => {
-                    let r: Value = serde_json::from_slice(&body).unwrap();
-                    let status = r["statusCode"].as_u64().unwrap();
-                    let text = r["body"].as_str().unwrap_or_default().to_string();
-                    (status, r["headers"].clone(), text)
-                }
-                Outcome::Error(e) => panic!("{name}: the function failed: {e}"),
-            }
+            let r = respond(api, &event(name)).await;
+            let status = r["statusCode"].as_u64().unwrap();
+            let text = r["body"].as_str().unwrap_or_default().to_string();
+            (status, r["headers"].clone(), text)
         }
     };
 
@@ -102,14 +112,7 @@ async fn api_gateway_events_through_the_runtime_api() {
     assert_eq!(cov["domain"]["domainType"], "Grid");
 
     // A binary answer (NetCDF) crosses the Lambda boundary base64-encoded, intact.
-    let r = match api
-        .invoke(&cube_with_query("bbox=19%2C59%2C32%2C71&parameter-name=tas&f=netcdf"), Duration::from_secs(60))
-        .await
-        .unwrap()
-    {
-        Outcome::Response(body) => serde_json::from_slice::<Value>(&body).unwrap(),
-        Outcome::Error(e) => panic!("netcdf cube: the function failed: {e}"),
-    };
+    let r = respond(&api, &cube_with_query("bbox=19%2C59%2C32%2C71&parameter-name=tas&f=netcdf")).await;
     assert_eq!(r["statusCode"], 200, "{r}");
     assert_eq!(r["isBase64Encoded"], true, "{r}");
     assert_eq!(r["headers"]["content-type"], "application/x-netcdf");
@@ -134,44 +137,21 @@ async fn large_answers_redirect_to_a_presigned_url_on_s3() {
     };
     let bucket = hub_testkit::create_bucket(&endpoint).await;
     let dir = tempfile::tempdir().unwrap();
-    let sample = dir.path().join("demo.nc");
-    hub_netcdf::fixtures::write_demo(&sample, 20).unwrap();
-    let repo = dir.path().join("hub");
-    std::fs::create_dir_all(&repo).unwrap();
-    TestHub::new(StoreUrl::from_path(&repo).unwrap())
-        .ingest("demo-daily", &sample, "incoming/demo-daily/demo.nc")
-        .await;
-
+    let repo = demo_hub(dir.path()).await;
     let api = RuntimeApi::start().await;
-    let _child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_serve"))
-            .envs(api.env("serve"))
-            .env("HUB_REPO", repo.to_string_lossy().as_ref())
-            .env("HUB_INLINE_LIMIT_BYTES", "20000")
-            .env("HUB_ANSWERS", format!("s3://{bucket}/answers"))
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
+    let answers = format!("s3://{bucket}/answers");
+    let _child = start_serve(
+        &api,
+        &repo,
+        &[("HUB_INLINE_LIMIT_BYTES", "20000"), ("HUB_ANSWERS", &answers), ("AWS_ENDPOINT_URL", &endpoint)],
     );
-    let with_query = |query: &str| cube_with_query(query);
-    let call = |body: Vec<u8>| {
-        let api = &api;
-        async move {
-            match api.invoke(&body, Duration::from_secs(60)).await.unwrap() {
-                Outcome::Response(body) => serde_json::from_slice::<Value>(&body).unwrap(),
-                Outcome::Error(e) => panic!("the function failed: {e}"),
-            }
-        }
-    };
     // Small: inline.
-    let r = call(event("apigw-v2-cube.json")).await;
+    let r = respond(&api, &event("apigw-v2-cube.json")).await;
     assert_eq!(r["statusCode"], 200, "{r}");
 
     for (f, media) in [("CoverageJSON", "application/prs.coverage+json"), ("netcdf", "application/x-netcdf")] {
         // Large: stored, and redirected to.
-        let r = call(with_query(&format!("bbox=0%2C40%2C40%2C72&parameter-name=tas&f={f}"))).await;
+        let r = respond(&api, &cube_with_query(&format!("bbox=0%2C40%2C40%2C72&parameter-name=tas&f={f}"))).await;
         assert_eq!(r["statusCode"], 303, "{f}: {r}");
         let location = r["headers"]["location"].as_str().unwrap().to_string();
         assert!(location.contains("X-Amz-Signature="), "{location}");
