@@ -94,7 +94,7 @@ async fn damaged_files_s3_backend() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_file_into_a_dataset_is_refused_clearly() {
+async fn a_file_that_does_not_fit_its_dataset_is_refused_clearly() {
     let Some(root) = Backend::Memory.root().await else { return };
     let t = TestHub::new(root.url.clone());
     let a = t.ingest("one", &fixture(Fixture::Netcdf4NoLeapFill), "a.nc").await;
@@ -102,8 +102,8 @@ async fn a_second_file_into_a_dataset_is_refused_clearly() {
     let b = t.ingest("one", &fixture(Fixture::ClassicPacked360Day), "b.nc").await;
     assert_eq!(b.status, IngestStatus::Rejected);
     let e = b.error.unwrap_or_else(|| panic!("no error"));
-    assert_eq!(e.kind, "conflict", "{}", e.message);
-    assert!(e.message.contains("--dataset"), "{}", e.message);
+    assert_eq!(e.kind, "mismatch", "{}", e.message);
+    assert!(e.message.contains("calendar") && e.message.contains("--dataset"), "{}", e.message);
     let reader = t.hub.open(&id("one"), &Version::Latest).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(Some(reader.snapshot_id().to_string()), a.snapshot_id);
 }

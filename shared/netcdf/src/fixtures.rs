@@ -290,3 +290,65 @@ pub fn write_demo(path: &Path, days: usize) -> Result<(), netcdf::Error> {
     }
     Ok(())
 }
+
+/// What [`write_daily_steps`] writes.
+#[derive(Debug, Clone)]
+pub struct DailySteps<'a> {
+    /// Day numbers (days after 2025-01-01), in file order.
+    pub days: &'a [i64],
+    /// `units` of the time axis, e.g. `days since 2025-01-01` or
+    /// `hours since 2024-12-31 00:00`: steps sit at noon of their day.
+    pub time_units: &'a str,
+    /// Added to every value: tells a corrected delivery from the first one.
+    pub version: f32,
+    /// Grid size (lat, lon) on a 10° grid.
+    pub grid: (usize, usize),
+}
+
+impl DailySteps<'_> {
+    /// The value of `tas` at a day and cell: exact in float32, so stored
+    /// values can be compared bit for bit.
+    pub fn value(day: i64, y: usize, x: usize, version: f32) -> f32 {
+        (day * 100 + (y * 10 + x) as i64) as f32 + version
+    }
+}
+
+/// Writes daily mean temperature steps for chosen days (NetCDF-4, CF-1.8,
+/// standard calendar, `time_bnds`): the building block of append tests, where
+/// files arrive late, twice, or corrected.
+pub fn write_daily_steps(path: &Path, spec: &DailySteps<'_>) -> Result<(), netcdf::Error> {
+    let (ny, nx) = spec.grid;
+    let per_day = if spec.time_units.trim_start().starts_with("hours") { 24.0 } else { 1.0 };
+    // Offset of the units' epoch from 2025-01-01, in days: only the two epochs the tests use.
+    let epoch = if spec.time_units.contains("2024-12-31") { -1.0 } else { 0.0 };
+    let mut file = netcdf::create_with(path, Options::NETCDF4)?;
+    file.add_attribute("Conventions", "CF-1.8")?;
+    file.add_attribute("title", "hub fixture: daily steps")?;
+    file.add_unlimited_dimension("time")?;
+    define_latlon(&mut file, ny, nx)?;
+    write_latlon(&mut file, ny, nx, 10.0)?;
+    let mut t = file.add_variable::<f64>("time", &["time"])?;
+    t.put_attribute("units", spec.time_units)?;
+    t.put_attribute("calendar", "standard")?;
+    t.put_attribute("standard_name", "time")?;
+    t.put_attribute("axis", "T")?;
+    t.put_attribute("bounds", "time_bnds")?;
+    let times: Vec<f64> = spec.days.iter().map(|&d| (d as f64 - epoch + 0.5) * per_day).collect();
+    t.put_values(&times, 0..times.len())?;
+    let mut tb = file.add_variable::<f64>("time_bnds", &["time", "bnds"])?;
+    tb.put_attribute("units", spec.time_units)?;
+    let bnds: Vec<f64> =
+        spec.days.iter().flat_map(|&d| [(d as f64 - epoch) * per_day, (d as f64 - epoch + 1.0) * per_day]).collect();
+    tb.put_values(&bnds, (0..times.len(), 0..2))?;
+    let mut v = file.add_variable::<f32>("tas", &["time", "lat", "lon"])?;
+    v.put_attribute("standard_name", "air_temperature")?;
+    v.put_attribute("units", "K")?;
+    v.put_attribute("cell_methods", "time: mean")?;
+    let data: Vec<f32> = spec
+        .days
+        .iter()
+        .flat_map(|&d| (0..ny).flat_map(move |y| (0..nx).map(move |x| DailySteps::value(d, y, x, spec.version))))
+        .collect();
+    v.put_values(&data, (0..times.len(), 0..ny, 0..nx))?;
+    Ok(())
+}

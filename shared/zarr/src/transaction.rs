@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use hub_core::ingest::units_in;
-use hub_core::model::{Attributes, Block, BlockData, Region, copy_subregion_into, paste_subregion};
+use hub_core::model::{Attributes, Block, BlockData, DataType, Region, copy_subregion_into, paste_subregion};
 use hub_core::ports::{ArrayInfo, ArraySpec, CommitRequest, RepoError, SourceMarker, Transaction, WriteStats};
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedMutexGuard;
@@ -185,6 +185,42 @@ impl Transaction for IcechunkTransaction {
         self.created.lock().map_err(|_| poisoned())?.insert(spec.path.clone());
         self.arrays.lock().map_err(|_| poisoned())?.remove(&spec.path);
         Ok(())
+    }
+
+    async fn resize(&self, path: &str, shape: &[u64]) -> Result<(), RepoError> {
+        let mut meta =
+            nodes::read_meta(&self.store, path).await?.ok_or_else(|| RepoError::NotFound(format!("array {path}")))?;
+        let old = metadata::array_info(path, &meta)?.shape;
+        if old.len() != shape.len() || old.iter().zip(shape).any(|(o, n)| n < o) {
+            return Err(RepoError::Invalid(format!("{path}: cannot resize {old:?} to {shape:?} (arrays only grow)")));
+        }
+        if old == shape {
+            return Ok(());
+        }
+        if let Some(obj) = meta.as_object_mut() {
+            obj.insert("shape".into(), serde_json::json!(shape));
+        }
+        self.set_json(path, &meta).await?;
+        self.arrays.lock().map_err(|_| poisoned())?.remove(path);
+        Ok(())
+    }
+
+    async fn read(&self, path: &str, region: &Region) -> Result<BlockData, RepoError> {
+        let entry = self.entry(path).await?;
+        if !region.fits(&entry.info.shape) {
+            return Err(RepoError::Invalid(format!("{path}: region {region:?} outside shape {:?}", entry.info.shape)));
+        }
+        let subset = ArraySubset::new_with_start_shape(region.start.clone(), region.shape.clone())
+            .map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
+        if entry.info.dtype == DataType::String {
+            let values: Vec<String> =
+                entry.array.async_retrieve_array_subset(&subset).await.map_err(|e| crate::error::array(path, e))?;
+            return Ok(BlockData::Strings(values));
+        }
+        let bytes: ArrayBytes<'static> =
+            entry.array.async_retrieve_array_subset(&subset).await.map_err(|e| crate::error::array(path, e))?;
+        let raw = bytes.into_fixed().map_err(|e| RepoError::Corrupt(format!("{path}: {e}")))?.into_owned();
+        Ok(BlockData::Numeric(raw))
     }
 
     async fn write_block(&self, path: &str, block: Arc<Block>) -> Result<WriteStats, RepoError> {

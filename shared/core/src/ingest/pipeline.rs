@@ -2,6 +2,7 @@
 //! report. Memory is bounded by two slabs (one being read, one being written),
 //! whatever the file's size.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,13 +10,15 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::report::{FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339};
-use super::{ChunkPolicy, SlabPlan};
+use super::report::{
+    AxisReport, FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339,
+};
+use super::{AxisEncoding, AxisMerge, ChunkPolicy, SlabPlan, StepMove, growing_dims, target_runs};
 use crate::cf::{self, VariableKind};
-use crate::model::{Block, BlockData, DatasetId, DatasetSchema, Region};
+use crate::model::{Block, BlockData, DataType, DatasetId, DatasetSchema, Region, copy_subregion, paste_subregion};
 use crate::ports::{
-    ArraySpec, CommitRequest, DecodeError, DecoderRegistry, RepoError, ReportError, ReportSink, Repository,
-    SourceDataset, SourceMarker, WriteStats,
+    ArrayInfo, ArraySpec, CommitRequest, DecodeError, DecoderRegistry, RepoError, ReportError, ReportSink, Repository,
+    SourceDataset, SourceMarker, Transaction, WriteStats,
 };
 
 /// A failure that may go away if the ingest is tried again (storage
@@ -85,12 +88,6 @@ pub struct IngestService {
     repository: Arc<dyn Repository>,
     reports: Arc<dyn ReportSink>,
     settings: IngestSettings,
-}
-
-/// One array to write: its spec, its slabs, and where it comes from.
-struct ArrayJob {
-    spec: ArraySpec,
-    slabs: SlabPlan,
 }
 
 impl IngestService {
@@ -169,28 +166,20 @@ impl IngestService {
         report: &mut IngestReport,
         progress: Arc<dyn Progress>,
     ) -> Result<(), Failure> {
-        // Detect and open on a blocking thread: C libraries.
+        // Detect and open on a blocking thread: C libraries. The small 1-D
+        // coordinates are read now: they decide where the file's steps land.
         let t_open = Instant::now();
         let path = upload.path.clone();
         let decoders = self.decoders.clone();
-        let mut source = tokio::task::spawn_blocking(move || open_source(&decoders, &path))
+        let opened = tokio::task::spawn_blocking(move || Opened::open(&decoders, &path))
             .await
             .map_err(|e| Failure::Transient(IngestError::Internal(e.to_string())))??;
-        let schema = source.schema().clone();
+        let Opened { mut source, schema, coords, time } = opened;
         report.format = Some(source.format().to_string());
         report.warnings.extend(schema.warnings.iter().cloned());
         if schema.variables.is_empty() {
             return Err(Failure::permanent("unsupported", "the file holds no variable the hub can store"));
         }
-        let jobs = plan_arrays(&schema, &self.settings, &mut report.warnings);
-        // The time span, from the (small) time coordinate.
-        let (time, source_back) = tokio::task::spawn_blocking(move || {
-            let time = time_range(&schema, source.as_mut());
-            (time, source)
-        })
-        .await
-        .map_err(|e| Failure::Transient(IngestError::Internal(e.to_string())))?;
-        source = source_back;
         match time {
             Ok(t) => report.time = t,
             Err(w) => report.warnings.push(w),
@@ -208,34 +197,36 @@ impl IngestService {
                 report.previous = Some(marker);
                 return Ok(());
             }
-            return Err(Failure::permanent(
-                "conflict",
-                format!(
-                    "dataset {dataset} already holds {} (ETag {}); replacing a source with a corrected version is not supported yet: ingest it into a new dataset",
-                    marker.key,
-                    marker.etag.as_deref().unwrap_or("?")
-                ),
+            report.warnings.push(format!(
+                "{} was ingested before (ETag {}): this delivery replaces its steps",
+                marker.key,
+                marker.etag.as_deref().unwrap_or("?")
             ));
+            report.previous = Some(marker);
         }
         let existing = tx.arrays().await?;
-        if !existing.is_empty() {
-            return Err(Failure::permanent(
-                "conflict",
-                format!(
-                    "dataset {dataset} already holds data from another source; extending a dataset with a second file is not supported yet: ingest it into its own dataset (--dataset)"
-                ),
-            ));
-        }
+        let plan = if existing.is_empty() {
+            WritePlan::fresh(&schema, &self.settings, &mut report.warnings)
+        } else {
+            WritePlan::append(tx.as_ref(), &existing, &schema, &coords, &self.settings).await?
+        };
+        report.axes = plan.axes.clone();
 
         let t_write = Instant::now();
-        for group in &source.schema().groups {
-            tx.put_group(&group.path, &group.attrs).await?;
+        if existing.is_empty() {
+            for group in &schema.groups {
+                tx.put_group(&group.path, &group.attrs).await?;
+            }
         }
-        for job in &jobs {
-            tx.create_array(&job.spec).await?;
+        for moves in &plan.moves {
+            apply_move(tx.as_ref(), moves, &existing, self.settings.slab_budget_bytes).await?;
         }
-        let total: u64 =
-            jobs.iter().map(|j| j.spec.shape.iter().product::<u64>() * j.spec.dtype.size().unwrap_or(8) as u64).sum();
+        for job in &plan.jobs {
+            if let Some(spec) = &job.create {
+                tx.create_array(spec).await?;
+            }
+        }
+        let total: u64 = plan.jobs.iter().map(|j| j.source_bytes).sum();
         progress.begin(&upload.source.key, total);
 
         // Reader: one blocking thread walks the slabs; it reserves a place in the
@@ -244,8 +235,8 @@ impl IngestService {
         // buffers serve the whole file, nothing is allocated per slab.
         let (sender, mut receiver) = mpsc::channel::<Result<(usize, Block), DecodeError>>(1);
         let (recycle, spare) = std::sync::mpsc::channel::<Vec<u8>>();
-        let regions: Vec<Vec<Region>> = jobs.iter().map(|j| j.slabs.regions().collect()).collect();
-        let paths: Vec<String> = jobs.iter().map(|j| j.spec.path.clone()).collect();
+        let regions: Vec<Vec<Region>> = plan.jobs.iter().map(|j| j.slabs.regions().collect()).collect();
+        let paths: Vec<String> = plan.jobs.iter().map(|j| j.path.clone()).collect();
         let handle = tokio::runtime::Handle::current();
         let reader = tokio::task::spawn_blocking(move || {
             for (i, (path, regions)) in paths.iter().zip(regions).enumerate() {
@@ -263,22 +254,23 @@ impl IngestService {
                 }
             }
         });
-        let mut stats = vec![WriteStats::default(); jobs.len()];
+        let mut stats = vec![WriteStats::default(); plan.jobs.len()];
         let mut failure = None;
         while let Some(item) = receiver.recv().await {
             match item {
                 Ok((i, block)) => {
                     let n = block.data.nbytes() as u64;
-                    let block = Arc::new(block);
-                    match tx.write_block(&jobs[i].spec.path, Arc::clone(&block)).await {
-                        Ok(s) => stats[i] += s,
+                    match place_block(tx.as_ref(), &plan.jobs[i], block).await {
+                        Ok((s, spare)) => {
+                            stats[i] += s;
+                            if let Some(buffer) = spare {
+                                let _ = recycle.send(buffer);
+                            }
+                        }
                         Err(e) => {
-                            failure = Some(Failure::from(e));
+                            failure = Some(e);
                             break;
                         }
-                    }
-                    if let Ok(Block { data: BlockData::Numeric(buffer), .. }) = Arc::try_unwrap(block) {
-                        let _ = recycle.send(buffer);
                     }
                     progress.advance(n);
                 }
@@ -294,17 +286,24 @@ impl IngestService {
         if let Some(f) = failure {
             return Err(f);
         }
+        for axis in &plan.axis_values {
+            let block = Block {
+                region: Region::full(&[axis.values.len() as u64]),
+                data: BlockData::Numeric(axis.bytes.clone()),
+            };
+            put_region(tx.as_ref(), &axis.target, block).await?;
+        }
         report.timings.write_ms = elapsed_ms(t_write);
 
-        for (job, s) in jobs.iter().zip(&stats) {
+        for (job, s) in plan.jobs.iter().zip(&stats) {
             report.variables.push(VariableReport {
-                path: job.spec.path.clone(),
-                dims: job.spec.dims.clone(),
-                shape: job.spec.shape.clone(),
-                dtype: job.spec.dtype.to_string(),
-                chunks: job.spec.layout.chunks.clone(),
-                shard: job.spec.layout.shard.clone(),
-                compression: job.spec.layout.compression.to_string(),
+                path: job.path.clone(),
+                dims: job.target.dims.clone(),
+                shape: job.target.shape.clone(),
+                dtype: job.target.dtype.to_string(),
+                chunks: job.target.chunks.clone(),
+                shard: job.target.shard.clone(),
+                compression: job.compression.clone(),
                 bytes_in: s.bytes_in,
                 bytes_stored: s.bytes_stored,
                 chunks_written: s.chunks_written,
@@ -328,13 +327,559 @@ impl IngestService {
         if let Some(b) = &upload.source.bucket {
             properties.insert("hub.source_bucket".into(), b.clone().into());
         }
+        if let Some(t) = &report.time {
+            properties.insert("hub.time_start".into(), t.start.clone().into());
+            properties.insert("hub.time_end".into(), t.end.clone().into());
+        }
+        let verb = if existing.is_empty() { "ingest" } else { "append" };
         let snapshot =
-            tx.commit(CommitRequest { message: format!("ingest {}", upload.source.key), marker, properties }).await?;
+            tx.commit(CommitRequest { message: format!("{verb} {}", upload.source.key), marker, properties }).await?;
         report.timings.commit_ms = elapsed_ms(t_commit);
         report.snapshot_id = Some(snapshot);
         report.status = IngestStatus::Committed;
         Ok(())
     }
+}
+
+/// A decoded file, before the transaction starts.
+struct Opened {
+    source: Box<dyn SourceDataset>,
+    schema: DatasetSchema,
+    /// Values of the growing axes' coordinates and of the other 1-D coordinates, by path.
+    coords: HashMap<String, Vec<f64>>,
+    time: Result<Option<TimeRange>, String>,
+}
+
+/// 1-D coordinates longer than this are not compared between files.
+const MAX_COMPARED_COORD: u64 = 1 << 20;
+
+impl Opened {
+    fn open(decoders: &DecoderRegistry, path: &Path) -> Result<Self, Failure> {
+        let mut source = open_source(decoders, path)?;
+        let schema = source.schema().clone();
+        let mut coords = HashMap::new();
+        for var in &schema.variables {
+            let is_coord = var.dims.len() == 1 && var.name() == var.dims[0] && var.dtype != DataType::String;
+            if is_coord
+                && var.len() <= MAX_COMPARED_COORD
+                && let BlockData::Numeric(bytes) = source.read(&var.path, &Region::full(&var.shape))?
+            {
+                coords.insert(var.path.clone(), var.dtype.to_f64_vec(&bytes));
+            }
+        }
+        let time = time_range(&schema, &coords);
+        Ok(Self { source, schema, coords, time })
+    }
+}
+
+/// Where a variable's values go in the dataset.
+#[derive(Debug, Clone)]
+struct Target {
+    path: String,
+    dims: Vec<String>,
+    shape: Vec<u64>,
+    dtype: DataType,
+    chunks: Vec<u64>,
+    shard: Option<Vec<u64>>,
+}
+
+impl Target {
+    fn unit(&self) -> &[u64] {
+        self.shard.as_deref().unwrap_or(&self.chunks)
+    }
+
+    fn of_info(info: &ArrayInfo) -> Self {
+        Self {
+            path: info.path.clone(),
+            dims: info.dims.clone(),
+            shape: info.shape.clone(),
+            dtype: info.dtype,
+            chunks: info.chunks.clone(),
+            shard: info.shard.clone(),
+        }
+    }
+}
+
+/// One source variable to write.
+struct ArrayJob {
+    path: String,
+    /// The array to create first, when the dataset does not hold it yet.
+    create: Option<ArraySpec>,
+    target: Target,
+    compression: String,
+    slabs: SlabPlan,
+    source_bytes: u64,
+    /// Per dimension: where each source index lands (growing axes of an append).
+    maps: Vec<Option<Arc<Vec<u64>>>>,
+    /// Time values written in another encoding than the dataset's: (file's, dataset's).
+    recode: Option<(AxisEncoding, AxisEncoding)>,
+}
+
+/// Stored steps to move up along one axis, in every array that has it.
+struct AxisMove {
+    dim: String,
+    new_len: u64,
+    new_to_old: Vec<Option<u64>>,
+    /// First stored index that moves; `None` when the axis only grows at its end.
+    first_moved: Option<u64>,
+}
+
+/// The merged values of a growing axis, written over its coordinate.
+struct AxisValues {
+    target: Target,
+    values: Vec<f64>,
+    bytes: Vec<u8>,
+}
+
+/// Everything an ingest writes, decided before the first write.
+struct WritePlan {
+    jobs: Vec<ArrayJob>,
+    moves: Vec<AxisMove>,
+    axis_values: Vec<AxisValues>,
+    axes: Vec<AxisReport>,
+}
+
+impl WritePlan {
+    /// A dataset's first file: every variable is created as the file has it.
+    fn fresh(schema: &DatasetSchema, settings: &IngestSettings, warnings: &mut Vec<String>) -> Self {
+        let growing = growing_dims(schema);
+        let kinds: HashMap<String, VariableKind> = cf::variable_kinds(schema).into_iter().collect();
+        let jobs = schema
+            .variables
+            .iter()
+            .map(|var| {
+                let kind = kinds.get(&var.path).copied().unwrap_or(VariableKind::Data);
+                let roles = cf::dim_roles(schema, var);
+                let mut layout = settings.policy.layout(var, kind, &roles);
+                // A growing axis' coordinate gets room to grow in one chunk, so
+                // a long series' time axis stays a handful of objects.
+                if growing.contains(&var.path) && var.dims.len() == 1 {
+                    layout.chunks = vec![var.shape[0].max(GROWING_COORD_CHUNK)];
+                    layout.shard = None;
+                }
+                let elem = var.dtype.size().unwrap_or(64) as u64;
+                let slabs = SlabPlan::new(
+                    &var.shape,
+                    layout.write_unit(),
+                    var.source_chunks.as_deref(),
+                    elem,
+                    settings.slab_budget_bytes,
+                );
+                if slabs.source_reread > 1 {
+                    warnings.push(format!(
+                        "{}: the source's chunks are larger than the memory budget allows to read at once; each is decoded {} times",
+                        var.path, slabs.source_reread
+                    ));
+                }
+                let spec = ArraySpec {
+                    path: var.path.clone(),
+                    dims: var.dims.clone(),
+                    shape: var.shape.clone(),
+                    dtype: var.dtype,
+                    fill_value: cf::storage_fill(var),
+                    layout: layout.clone(),
+                    attrs: var.attrs.clone(),
+                };
+                ArrayJob {
+                    path: var.path.clone(),
+                    target: Target {
+                        path: var.path.clone(),
+                        dims: var.dims.clone(),
+                        shape: var.shape.clone(),
+                        dtype: var.dtype,
+                        chunks: layout.chunks.clone(),
+                        shard: layout.shard.clone(),
+                    },
+                    compression: layout.compression.to_string(),
+                    source_bytes: var.len() * elem,
+                    create: Some(spec),
+                    slabs,
+                    maps: vec![None; var.dims.len()],
+                    recode: None,
+                }
+            })
+            .collect();
+        Self { jobs, moves: Vec::new(), axis_values: Vec::new(), axes: Vec::new() }
+    }
+
+    /// A file for a dataset that holds data: its steps are merged along the
+    /// growing axes; everything else must match what is stored.
+    async fn append(
+        tx: &dyn Transaction,
+        existing: &[ArrayInfo],
+        schema: &DatasetSchema,
+        coords: &HashMap<String, Vec<f64>>,
+        settings: &IngestSettings,
+    ) -> Result<Self, Failure> {
+        let stored: HashMap<&str, &ArrayInfo> = existing.iter().map(|a| (a.path.as_str(), a)).collect();
+        let mismatch = mismatch;
+        let mut merges: HashMap<String, (AxisMerge, AxisEncoding, AxisEncoding)> = HashMap::new();
+        let mut axes = Vec::new();
+        let mut moves = Vec::new();
+        let mut axis_values = Vec::new();
+        for dim in growing_dims(schema) {
+            let Some(info) = stored.get(dim.as_str()).filter(|a| a.dims == [dim.clone()]) else {
+                return Err(mismatch(format!(
+                    "the file has a {dim} axis the dataset does not have: it belongs to another dataset"
+                )));
+            };
+            let Some(var) = schema.variable(&dim) else { continue };
+            let incoming = coords.get(&dim).cloned().unwrap_or_default();
+            let to = AxisEncoding::from_attrs(&dim, &info.attrs).map_err(|e| mismatch(e.to_string()))?;
+            let from = AxisEncoding::from_attrs(&dim, &var.attrs).map_err(|e| mismatch(e.to_string()))?;
+            let incoming = to.convert(&dim, &from, &incoming).map_err(|e| mismatch(e.to_string()))?;
+            let data = tx.read(&dim, &Region::full(&info.shape)).await?;
+            let BlockData::Numeric(bytes) = data else {
+                return Err(mismatch(format!("the stored {dim} axis is not numeric")));
+            };
+            let merge = AxisMerge::plan(&dim, &info.dtype.to_f64_vec(&bytes), &incoming)
+                .map_err(|e| mismatch(e.to_string()))?;
+            let encoded = info.dtype.encode_f64s(&merge.merged).ok_or_else(|| {
+                mismatch(format!(
+                    "{dim}: the file's values cannot be stored as {} in {to} (a step between whole units?)",
+                    info.dtype
+                ))
+            })?;
+            let first_moved = merge.first_moved();
+            axes.push(AxisReport {
+                dim: dim.clone(),
+                before: merge.old_to_new.len() as u64,
+                inserted: merge.inserted() as u64,
+                replaced: merge.replaced as u64,
+                moved: first_moved.map_or(0, |f| merge.old_to_new.len() as u64 - f),
+            });
+            if merge.inserted() > 0 {
+                moves.push(AxisMove {
+                    dim: dim.clone(),
+                    new_len: merge.merged.len() as u64,
+                    new_to_old: merge.new_to_old(),
+                    first_moved,
+                });
+                let mut target = Target::of_info(info);
+                target.shape = vec![merge.merged.len() as u64];
+                axis_values.push(AxisValues { target, values: merge.merged.clone(), bytes: encoded });
+            }
+            merges.insert(dim.clone(), (merge, from, to));
+        }
+        // The stored shape of every array once the axes have grown.
+        let grown = |info: &ArrayInfo| -> Vec<u64> {
+            info.dims
+                .iter()
+                .zip(&info.shape)
+                .map(|(d, &n)| merges.get(d).map_or(n, |(m, _, _)| m.merged.len() as u64))
+                .collect()
+        };
+        let kinds: HashMap<String, VariableKind> = cf::variable_kinds(schema).into_iter().collect();
+        let mut jobs = Vec::new();
+        for var in &schema.variables {
+            if merges.contains_key(&var.path) {
+                continue; // written from the merged values
+            }
+            let grows = var.dims.iter().any(|d| merges.contains_key(d));
+            let elem = var.dtype.size().unwrap_or(64) as u64;
+            let maps: Vec<Option<Arc<Vec<u64>>>> =
+                var.dims.iter().map(|d| merges.get(d).map(|(m, _, _)| Arc::new(m.incoming_to_new.clone()))).collect();
+            let (target, create, compression) = match stored.get(var.path.as_str()) {
+                Some(info) => {
+                    check_fits(var, info, &merges)?;
+                    if !grows {
+                        // A static variable (grid, grid mapping, station names):
+                        // 1-D coordinates must be the same, the rest stays.
+                        if let (Some(mine), true) = (coords.get(&var.path), var.dims.len() == 1) {
+                            let data = tx.read(&var.path, &Region::full(&info.shape)).await?;
+                            if let BlockData::Numeric(bytes) = data {
+                                let theirs = info.dtype.to_f64_vec(&bytes);
+                                if !same_values(mine, &theirs) {
+                                    return Err(mismatch(format!(
+                                        "{}: the file's coordinate values differ from the dataset's (another grid or levels)",
+                                        var.path
+                                    )));
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    let mut target = Target::of_info(info);
+                    target.shape = grown(info);
+                    (target, None, info.codecs.clone())
+                }
+                None => {
+                    let kind = kinds.get(&var.path).copied().unwrap_or(VariableKind::Data);
+                    let roles = cf::dim_roles(schema, var);
+                    let layout = settings.policy.layout(var, kind, &roles);
+                    let shape: Vec<u64> = var
+                        .dims
+                        .iter()
+                        .zip(&var.shape)
+                        .map(|(d, &n)| merges.get(d).map_or(n, |(m, _, _)| m.merged.len() as u64))
+                        .collect();
+                    let spec = ArraySpec {
+                        path: var.path.clone(),
+                        dims: var.dims.clone(),
+                        shape: shape.clone(),
+                        dtype: var.dtype,
+                        fill_value: cf::storage_fill(var),
+                        layout: layout.clone(),
+                        attrs: var.attrs.clone(),
+                    };
+                    let target = Target {
+                        path: var.path.clone(),
+                        dims: var.dims.clone(),
+                        shape,
+                        dtype: var.dtype,
+                        chunks: layout.chunks.clone(),
+                        shard: layout.shard.clone(),
+                    };
+                    (target, Some(spec), layout.compression.to_string())
+                }
+            };
+            // Time-valued variables (bounds of the time axis) follow the axis' encoding.
+            let recode = var.dims.iter().find_map(|d| merges.get(d)).and_then(|(_, from, to)| {
+                let mine = AxisEncoding::from_attrs(&var.path, &var.attrs).ok()?;
+                (matches!(mine, AxisEncoding::Time(_)) && from != to).then(|| (from.clone(), to.clone()))
+            });
+            let slabs = SlabPlan::new(
+                &var.shape,
+                target.unit(),
+                var.source_chunks.as_deref(),
+                elem,
+                settings.slab_budget_bytes,
+            );
+            jobs.push(ArrayJob {
+                path: var.path.clone(),
+                create,
+                target,
+                compression,
+                slabs,
+                source_bytes: var.len() * elem,
+                maps,
+                recode,
+            });
+        }
+        Ok(Self { jobs, moves, axis_values, axes })
+    }
+}
+
+/// A file that does not fit its dataset, with what to do about it.
+fn mismatch(message: String) -> Failure {
+    Failure::permanent(
+        "mismatch",
+        format!("{message}; to keep it, ingest it into a dataset of its own (a dataset rule or --dataset)"),
+    )
+}
+
+/// A growing coordinate's first chunk: room for this many steps.
+const GROWING_COORD_CHUNK: u64 = 4096;
+
+fn same_values(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()) || (x.is_nan() && y.is_nan()))
+}
+
+/// Whether a file's variable can be written into the stored array.
+fn check_fits(
+    var: &crate::model::VariableSchema,
+    info: &ArrayInfo,
+    merges: &HashMap<String, (AxisMerge, AxisEncoding, AxisEncoding)>,
+) -> Result<(), Failure> {
+    if var.dims != info.dims {
+        return Err(mismatch(format!(
+            "{}: the file has dimensions {:?}, the dataset {:?}",
+            var.path, var.dims, info.dims
+        )));
+    }
+    if var.dtype != info.dtype {
+        return Err(mismatch(format!("{}: the file stores {}, the dataset {}", var.path, var.dtype, info.dtype)));
+    }
+    for ((d, &n), &m) in var.dims.iter().zip(&var.shape).zip(&info.shape) {
+        if !merges.contains_key(d) && n != m {
+            return Err(mismatch(format!(
+                "{}: {d} has {n} values in the file and {m} in the dataset (another grid?)",
+                var.path
+            )));
+        }
+    }
+    // Packed values only mean the same with the same packing.
+    for name in ["scale_factor", "add_offset", "_FillValue", "missing_value"] {
+        let (a, b) = (var.attrs.get(name).and_then(|v| v.as_f64s()), info.attrs.get(name).and_then(|v| v.as_f64s()));
+        if a.is_some() && !matches!((&a, &b), (Some(x), Some(y)) if same_values(x, y)) {
+            return Err(mismatch(format!(
+                "{}: {name} is {:?} in the file and {:?} in the dataset: values would be misread",
+                var.path, a, b
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Grows every stored array that has the axis and moves its stored steps up
+/// to make room for late ones, unit by unit from the end backwards.
+async fn apply_move(tx: &dyn Transaction, axis: &AxisMove, existing: &[ArrayInfo], budget: u64) -> Result<(), Failure> {
+    for info in existing {
+        let Some(dim) = info.dims.iter().position(|d| *d == axis.dim) else { continue };
+        let mut shape = info.shape.clone();
+        // Another axis may have grown this array already.
+        if let Some(current) = tx.arrays().await?.into_iter().find(|a| a.path == info.path) {
+            shape = current.shape;
+        }
+        shape[dim] = axis.new_len;
+        tx.resize(&info.path, &shape).await?;
+        let Some(first) = axis.first_moved else { continue };
+        if info.dtype == DataType::String {
+            return Err(Failure::permanent(
+                "unsupported",
+                format!("{}: text arrays cannot make room for a late step", info.path),
+            ));
+        }
+        let elem = info.dtype.size().unwrap_or(1);
+        let unit: Vec<u64> = info.shard.clone().unwrap_or_else(|| info.chunks.clone());
+        let fill = info.fill_value.to_le_bytes(info.dtype);
+        let mv = StepMove { dim, new_to_old: &axis.new_to_old, first_moved: first };
+        // Windows along the axis, whole write units, from the end down to the first moved step.
+        let u = unit[dim].max(1);
+        let mut w_end = axis.new_len;
+        let w_floor = first / u * u;
+        while w_end > w_floor {
+            let w_start = ((w_end - 1) / u * u).max(w_floor);
+            let mut window_shape = shape.clone();
+            window_shape[dim] = w_end - w_start;
+            let tiles = SlabPlan::new(&window_shape, &unit, None, elem as u64, budget);
+            for tile in tiles.regions() {
+                let mut dst = tile.clone();
+                dst.start[dim] += w_start;
+                let mut out: Vec<u8> =
+                    fill.iter().copied().cycle().take(usize::try_from(dst.len()).unwrap_or(0) * elem).collect();
+                if let Some(src) = mv.source(&dst) {
+                    let BlockData::Numeric(buf) = tx.read(&info.path, &src).await? else {
+                        return Err(Failure::permanent("repository", format!("{}: expected numbers", info.path)));
+                    };
+                    mv.compose(&mut out, &dst, &buf, &src, elem).ok_or_else(|| {
+                        Failure::permanent("repository", format!("{}: moved steps do not fit {dst:?}", info.path))
+                    })?;
+                }
+                tx.write_block(&info.path, Arc::new(Block { region: dst, data: BlockData::Numeric(out) })).await?;
+            }
+            w_end = w_start;
+        }
+    }
+    Ok(())
+}
+
+/// Writes one slab of a source variable at its place in the dataset. Returns
+/// the slab's buffer when it can be reused.
+async fn place_block(
+    tx: &dyn Transaction,
+    job: &ArrayJob,
+    mut block: Block,
+) -> Result<(WriteStats, Option<Vec<u8>>), Failure> {
+    if let (Some((from, to)), BlockData::Numeric(bytes)) = (&job.recode, &mut block.data) {
+        let values = job.target.dtype.to_f64_vec(bytes);
+        let values = to.convert(&job.path, from, &values).map_err(|e| Failure::permanent("mismatch", e.to_string()))?;
+        *bytes = job.target.dtype.encode_f64s(&values).ok_or_else(|| {
+            Failure::permanent(
+                "mismatch",
+                format!("{}: values do not fit {} after conversion", job.path, job.target.dtype),
+            )
+        })?;
+    }
+    let pieces = pieces(&block.region, &job.maps);
+    let elem = job.target.dtype.size().unwrap_or(1);
+    let mut stats = WriteStats::default();
+    if let [(src, dst)] = pieces.as_slice()
+        && *src == block.region
+    {
+        let block = Arc::new(Block { region: dst.clone(), data: block.data });
+        stats += put_region(tx, &job.target, Arc::clone(&block)).await?;
+        let spare = match Arc::try_unwrap(block) {
+            Ok(Block { data: BlockData::Numeric(buffer), .. }) => Some(buffer),
+            _ => None,
+        };
+        return Ok((stats, spare));
+    }
+    for (src, dst) in pieces {
+        let data = match &block.data {
+            BlockData::Numeric(bytes) => BlockData::Numeric(
+                copy_subregion(bytes, &block.region, &src, elem)
+                    .ok_or_else(|| Failure::permanent("internal", format!("{}: piece outside slab", job.path)))?,
+            ),
+            BlockData::Strings(values) => {
+                let mut out = Vec::new();
+                for (offset, len) in crate::model::runs(&block.region, &src).unwrap_or_default() {
+                    out.extend(values.iter().skip(offset).take(len).cloned());
+                }
+                BlockData::Strings(out)
+            }
+        };
+        stats += put_region(tx, &job.target, Arc::new(Block { region: dst, data })).await?;
+    }
+    Ok((stats, None))
+}
+
+/// The pieces of a source region that land on consecutive target indices:
+/// (region in the file, region in the dataset).
+fn pieces(region: &Region, maps: &[Option<Arc<Vec<u64>>>]) -> Vec<(Region, Region)> {
+    let mut out = vec![(region.clone(), region.clone())];
+    for (d, map) in maps.iter().enumerate() {
+        let Some(map) = map else { continue };
+        let runs = target_runs(map, region.start[d], region.shape[d]);
+        out = out
+            .into_iter()
+            .flat_map(|(src, dst)| {
+                runs.iter().map(move |&(s, t, n)| {
+                    let (mut a, mut b) = (src.clone(), dst.clone());
+                    a.start[d] = s;
+                    a.shape[d] = n;
+                    b.start[d] = t;
+                    b.shape[d] = n;
+                    (a, b)
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// Writes a block anywhere in an array: whole write units are written as
+/// they are; a unit the block covers only in part is read, patched and
+/// written whole (the transaction sees its own writes).
+async fn put_region(
+    tx: &dyn Transaction,
+    target: &Target,
+    block: impl Into<Arc<Block>>,
+) -> Result<WriteStats, Failure> {
+    let block: Arc<Block> = block.into();
+    let unit = target.unit();
+    let region = &block.region;
+    let hull = Region {
+        start: region.start.iter().zip(unit).map(|(s, u)| s / u.max(&1) * u.max(&1)).collect(),
+        shape: region
+            .start
+            .iter()
+            .zip(&region.shape)
+            .zip(unit)
+            .zip(&target.shape)
+            .map(|(((s, n), u), len)| {
+                let u = (*u).max(1);
+                let lo = s / u * u;
+                ((s + n).div_ceil(u) * u).min(*len) - lo
+            })
+            .collect(),
+    };
+    if hull == *region || matches!(block.data, BlockData::Strings(_)) {
+        return tx.write_block(&target.path, block).await.map_err(Failure::from);
+    }
+    let elem = target.dtype.size().unwrap_or(1);
+    let BlockData::Numeric(mut whole) = tx.read(&target.path, &hull).await? else {
+        return Err(Failure::permanent("repository", "expected numbers".to_string()));
+    };
+    let BlockData::Numeric(part) = &block.data else {
+        return Err(Failure::permanent("internal", "text block in the numeric path".to_string()));
+    };
+    paste_subregion(&mut whole, &hull, part, region, elem)
+        .ok_or_else(|| Failure::permanent("internal", format!("block {region:?} outside {hull:?}")))?;
+    Ok(tx.write_block(&target.path, Arc::new(Block { region: hull, data: BlockData::Numeric(whole) })).await?)
 }
 
 /// How a run ended when it did not commit.
@@ -391,49 +936,11 @@ fn open_source(decoders: &DecoderRegistry, path: &Path) -> Result<Box<dyn Source
     Ok(decoder.open(path)?)
 }
 
-/// Chooses the layout and the slabs of every variable.
-fn plan_arrays(schema: &DatasetSchema, settings: &IngestSettings, warnings: &mut Vec<String>) -> Vec<ArrayJob> {
-    let kinds: std::collections::HashMap<String, VariableKind> = cf::variable_kinds(schema).into_iter().collect();
-    schema
-        .variables
-        .iter()
-        .map(|var| {
-            let kind = kinds.get(&var.path).copied().unwrap_or(VariableKind::Data);
-            let roles = cf::dim_roles(schema, var);
-            let layout = settings.policy.layout(var, kind, &roles);
-            let elem = var.dtype.size().unwrap_or(64) as u64;
-            let slabs =
-                SlabPlan::new(&var.shape, layout.write_unit(), var.source_chunks.as_deref(), elem, settings.slab_budget_bytes);
-            if slabs.source_reread > 1 {
-                warnings.push(format!(
-                    "{}: the source's chunks are larger than the memory budget allows to read at once; each is decoded {} times",
-                    var.path, slabs.source_reread
-                ));
-            }
-            ArrayJob {
-                spec: ArraySpec {
-                    path: var.path.clone(),
-                    dims: var.dims.clone(),
-                    shape: var.shape.clone(),
-                    dtype: var.dtype,
-                    fill_value: cf::storage_fill(var),
-                    layout,
-                    attrs: var.attrs.clone(),
-                },
-                slabs,
-            }
-        })
-        .collect()
-}
-
-/// Decodes the first time coordinate of the schema: its span in its calendar.
-fn time_range(schema: &DatasetSchema, source: &mut dyn SourceDataset) -> Result<Option<TimeRange>, String> {
+/// The span of the first time coordinate, in its calendar.
+fn time_range(schema: &DatasetSchema, coords: &HashMap<String, Vec<f64>>) -> Result<Option<TimeRange>, String> {
     let Some(var) = schema.variables.iter().find(|v| cf::is_time_coordinate(v.name(), &v.dims, &v.attrs)) else {
         return Ok(None);
     };
-    let data = source.read(&var.path, &Region::full(&var.shape)).map_err(|e| format!("{}: {e}", var.path))?;
-    let BlockData::Numeric(bytes) = data else {
-        return Ok(None);
-    };
-    TimeRange::from_values(&var.path, &var.attrs, &var.dtype.to_f64_vec(&bytes))
+    let Some(values) = coords.get(&var.path) else { return Ok(None) };
+    TimeRange::from_values(&var.path, &var.attrs, values)
 }

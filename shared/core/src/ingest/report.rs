@@ -102,6 +102,21 @@ impl TimeRange {
     }
 }
 
+/// What an ingest did along one growing axis of its dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AxisReport {
+    /// The axis (dimension) name.
+    pub dim: String,
+    /// Steps the dataset held before.
+    pub before: u64,
+    /// Steps the file added.
+    pub inserted: u64,
+    /// Steps the file replaced (a corrected delivery).
+    pub replaced: u64,
+    /// Stored steps moved up to make room for late ones.
+    pub moved: u64,
+}
+
 /// Why an ingest was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureInfo {
@@ -141,6 +156,12 @@ pub struct IngestReport {
     pub variables: Vec<VariableReport>,
     /// Time span.
     pub time: Option<TimeRange>,
+    /// For a dataset that already held data: what happened along each growing axis.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub axes: Vec<AxisReport>,
+    /// Attempts the commit took (more than one when another writer committed first).
+    #[serde(default = "one")]
+    pub attempts: u32,
     /// The snapshot the commit created (or, for a duplicate, the current one).
     pub snapshot_id: Option<String>,
     /// For duplicates: the earlier ingest of the same object.
@@ -173,6 +194,8 @@ impl IngestReport {
             format: None,
             variables: Vec::new(),
             time: None,
+            axes: Vec::new(),
+            attempts: 1,
             snapshot_id: None,
             previous: None,
             error: None,
@@ -191,6 +214,10 @@ impl IngestReport {
     pub fn compression_ratio(&self) -> Option<f64> {
         (self.bytes_stored > 0).then(|| self.bytes_in as f64 / self.bytes_stored as f64)
     }
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The current UTC time, RFC 3339 with milliseconds.

@@ -121,6 +121,31 @@ impl DataType {
         };
         (0..bytes.len() / size).filter_map(|i| self.read_f64(bytes, i)).collect()
     }
+
+    /// Encodes `f64` values as little-endian elements of this type. `None` when
+    /// a value does not fit: a fraction or out of range for an integer type,
+    /// or a string type.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    pub fn encode_f64s(self, values: &[f64]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(values.len() * self.size()?);
+        for &v in values {
+            let int = |lo: f64, hi: f64| (v.fract() == 0.0 && v >= lo && v <= hi).then_some(v);
+            match self {
+                Self::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
+                Self::Float64 => out.extend_from_slice(&v.to_le_bytes()),
+                Self::Int8 => out.extend_from_slice(&(int(-128.0, 127.0)? as i8).to_le_bytes()),
+                Self::UInt8 => out.push(int(0.0, 255.0)? as u8),
+                Self::Int16 => out.extend_from_slice(&(int(-32768.0, 32767.0)? as i16).to_le_bytes()),
+                Self::UInt16 => out.extend_from_slice(&(int(0.0, 65535.0)? as u16).to_le_bytes()),
+                Self::Int32 => out.extend_from_slice(&(int(-2_147_483_648.0, 2_147_483_647.0)? as i32).to_le_bytes()),
+                Self::UInt32 => out.extend_from_slice(&(int(0.0, 4_294_967_295.0)? as u32).to_le_bytes()),
+                Self::Int64 => out.extend_from_slice(&(int(-9.007e15, 9.007e15)? as i64).to_le_bytes()),
+                Self::UInt64 => out.extend_from_slice(&(int(0.0, 9.007e15)? as u64).to_le_bytes()),
+                Self::String => return None,
+            }
+        }
+        Some(out)
+    }
 }
 
 impl fmt::Display for DataType {
@@ -159,5 +184,14 @@ mod tests {
         let bytes = 1.5f32.to_le_bytes();
         assert_eq!(DataType::Float32.read_f64(&bytes, 0), Some(1.5));
         assert_eq!(DataType::Float32.read_f64(&bytes, 1), None);
+    }
+
+    #[test]
+    fn encodes_values_that_fit() {
+        let bytes = DataType::Int32.encode_f64s(&[-3.0, 40.0]).unwrap_or_default();
+        assert_eq!(DataType::Int32.to_f64_vec(&bytes), vec![-3.0, 40.0]);
+        assert_eq!(DataType::Int32.encode_f64s(&[0.5]), None, "a fraction does not fit an integer");
+        assert_eq!(DataType::UInt8.encode_f64s(&[256.0]), None);
+        assert_eq!(DataType::Float64.encode_f64s(&[0.25]).map(|b| b.len()), Some(8));
     }
 }

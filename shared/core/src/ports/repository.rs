@@ -208,6 +208,15 @@ pub trait Transaction: Send + Sync {
     /// Creates an array (metadata only; every chunk reads as the fill value).
     async fn create_array(&self, spec: &ArraySpec) -> Result<(), RepoError>;
 
+    /// Grows an array to `shape` (metadata only: the new cells read as the
+    /// fill value until written). Shrinking is refused.
+    async fn resize(&self, path: &str, shape: &[u64]) -> Result<(), RepoError>;
+
+    /// Reads a region as this transaction sees it, its own writes included
+    /// (C order, little-endian numbers). Used to merge partial write units and
+    /// to move existing steps when a late one is inserted.
+    async fn read(&self, path: &str, region: &Region) -> Result<BlockData, RepoError>;
+
     /// Writes a block whose region is aligned to the array's write unit (chunk,
     /// or shard when sharded) except at the array's end. Chunks holding only
     /// the fill value are not stored. The block is shared, not copied: once this
