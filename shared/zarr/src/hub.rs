@@ -146,28 +146,18 @@ impl IcechunkHub {
             return Ok(Arc::clone(repo));
         }
         let storage = dataset_storage(&self.root, dataset).await?;
-        let exists = icechunk::Repository::exists(Arc::clone(&storage), None)
-            .await
-            .map_err(|e| crate::error::storage(format!("checking dataset {dataset}"), e))?;
-        let repo = if exists {
-            icechunk::Repository::open(storage)
-                .execute()
-                .await
-                .map_err(|e| crate::error::storage(format!("opening {dataset}"), e))?
-        } else if create {
-            match icechunk::Repository::create(Arc::clone(&storage)).config(repository_config()).execute().await {
-                Ok(repo) => {
-                    repo.save_config().await.map_err(|e| crate::error::storage(format!("configuring {dataset}"), e))?;
-                    repo
+        // Another writer may be creating the repository at this moment: its
+        // first objects exist before the last. Give it a moment, a few times.
+        let mut attempt = 0;
+        let repo = loop {
+            match self.open_or_create(&storage, dataset, create).await {
+                Ok(repo) => break repo,
+                Err(RepoError::Unavailable { .. }) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
                 }
-                // Another process created it first.
-                Err(_) => icechunk::Repository::open(storage)
-                    .execute()
-                    .await
-                    .map_err(|e| crate::error::storage(format!("opening {dataset}"), e))?,
+                Err(e) => return Err(e),
             }
-        } else {
-            return Err(RepoError::NotFound(format!("dataset {dataset}")));
         };
         let repo = Arc::new(repo);
         self.repos.lock().await.insert(dataset.clone(), Arc::clone(&repo));
@@ -177,6 +167,37 @@ impl IcechunkHub {
     /// Whether a dataset exists: its repository exists and holds at least one
     /// commit beyond the one that created it (an upload rejected on its way
     /// in leaves a repository but no dataset).
+    async fn open_or_create(
+        &self,
+        storage: &crate::storage::DynStorage,
+        dataset: &DatasetId,
+        create: bool,
+    ) -> Result<icechunk::Repository, RepoError> {
+        let exists = icechunk::Repository::exists(Arc::clone(storage), None)
+            .await
+            .map_err(|e| crate::error::storage(format!("checking dataset {dataset}"), e))?;
+        if exists {
+            return icechunk::Repository::open(Arc::clone(storage))
+                .execute()
+                .await
+                .map_err(|e| crate::error::storage(format!("opening {dataset}"), e));
+        }
+        if !create {
+            return Err(RepoError::NotFound(format!("dataset {dataset}")));
+        }
+        match icechunk::Repository::create(Arc::clone(storage)).config(repository_config()).execute().await {
+            Ok(repo) => {
+                repo.save_config().await.map_err(|e| crate::error::storage(format!("configuring {dataset}"), e))?;
+                Ok(repo)
+            }
+            // Another process created it first.
+            Err(_) => icechunk::Repository::open(Arc::clone(storage))
+                .execute()
+                .await
+                .map_err(|e| crate::error::storage(format!("opening {dataset}"), e)),
+        }
+    }
+
     async fn is_dataset(&self, id: &DatasetId) -> Result<bool, RepoError> {
         match self.repository(id, false).await {
             Ok(repo) => has_commits(&repo).await,
@@ -246,13 +267,17 @@ impl Repository for IcechunkHub {
 
     async fn begin(&self, dataset: &DatasetId) -> Result<Box<dyn Transaction>, RepoError> {
         let guard = self.lock_for(dataset)?.lock_owned().await;
+        let file_lock = match &self.root {
+            StoreUrl::File(dir) => Some(crate::folder_lock::FolderLock::acquire(dir, dataset).await?),
+            _ => None,
+        };
         let repo = self.repository(dataset, true).await?;
         let session = repo
             .writable_session(BRANCH)
             .await
             .map_err(|e| crate::error::storage(format!("starting a session on {dataset}"), e))?;
         let store = Arc::new(HubStore::new(session));
-        Ok(Box::new(IcechunkTransaction::new(store, guard, self.settings.write_concurrency)))
+        Ok(Box::new(IcechunkTransaction::new(store, (guard, file_lock), self.settings.write_concurrency)))
     }
 
     async fn open(&self, dataset: &DatasetId, version: &Version) -> Result<Box<dyn DatasetReader>, RepoError> {

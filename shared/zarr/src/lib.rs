@@ -22,6 +22,7 @@
 
 mod chunk_cache;
 mod error;
+mod folder_lock;
 mod hub;
 pub mod metadata;
 mod nodes;

@@ -37,7 +37,9 @@ struct ArrayEntry {
 /// A write transaction on one dataset.
 pub(crate) struct IcechunkTransaction {
     store: Arc<HubStore>,
-    _guard: OwnedMutexGuard<()>,
+    /// Held until the transaction ends: the dataset's lock in this process
+    /// and, on a local folder, across processes.
+    _guard: (OwnedMutexGuard<()>, Option<crate::folder_lock::FolderLock>),
     arrays: Mutex<HashMap<String, Arc<ArrayEntry>>>,
     created: Mutex<HashSet<String>>,
     concurrency: usize,
@@ -50,7 +52,11 @@ fn marker_path(key: &str) -> String {
 }
 
 impl IcechunkTransaction {
-    pub(crate) fn new(store: Arc<HubStore>, guard: OwnedMutexGuard<()>, concurrency: usize) -> Self {
+    pub(crate) fn new(
+        store: Arc<HubStore>,
+        guard: (OwnedMutexGuard<()>, Option<crate::folder_lock::FolderLock>),
+        concurrency: usize,
+    ) -> Self {
         Self {
             store,
             _guard: guard,

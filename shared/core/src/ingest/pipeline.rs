@@ -119,7 +119,23 @@ impl IngestService {
         let t0 = Instant::now();
         let mut report = IngestReport::start(dataset.as_str(), upload.source.clone());
         report.timings.fetch_ms = upload.fetch_ms;
-        let result = self.run(dataset, upload, &mut report, progress).await;
+        // Another writer may commit first (on object storage, where commits are
+        // conditional writes): redo the whole ingest on a fresh session, with
+        // a growing, jittered pause, a bounded number of times. Each attempt
+        // starts from the new tip, so nothing the other writer did is lost.
+        let mut result = self.run(dataset, upload, &mut report, Arc::clone(&progress)).await;
+        while let Err(Failure::Transient(IngestError::Repository(RepoError::Conflict(why)))) = &result {
+            if report.attempts >= MAX_ATTEMPTS {
+                break;
+            }
+            tracing::info!(dataset = %dataset, key = %upload.source.key, attempt = report.attempts, %why, "commit conflict: redoing the ingest");
+            tokio::time::sleep(backoff(report.attempts)).await;
+            let attempts = report.attempts + 1;
+            report = IngestReport::start(dataset.as_str(), upload.source.clone());
+            report.timings.fetch_ms = upload.fetch_ms;
+            report.attempts = attempts;
+            result = self.run(dataset, upload, &mut report, Arc::clone(&progress)).await;
+        }
         report.finished_at = now_rfc3339();
         report.timings.total_ms = elapsed_ms(t0) + upload.fetch_ms;
         match result {
@@ -913,6 +929,20 @@ impl From<RepoError> for Failure {
             Self::permanent(kind, e.to_string())
         }
     }
+}
+
+/// Attempts of one ingest when other writers keep committing first.
+const MAX_ATTEMPTS: u32 = 12;
+
+/// The pause before attempt `n + 1`: 50 ms doubling up to 3.2 s, times a
+/// random factor in [0.5, 1.5) so racing writers spread out.
+fn backoff(n: u32) -> std::time::Duration {
+    let base = 50u64 << n.min(6);
+    // Jitter from the clock's nanoseconds and the thread: enough to decorrelate writers.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let seed = u64::from(nanos) ^ (u64::from(std::process::id()) << 20);
+    let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54; // 0..1024
+    std::time::Duration::from_millis(base / 2 + base * mixed / 1024)
 }
 
 fn elapsed_ms(t: Instant) -> u64 {
