@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use hub_core::ingest::{IngestReport, IngestService, IngestSettings, NoProgress};
+use hub_core::ingest::{DatasetConfig, DatasetRule, IngestReport, IngestService, IngestSettings, NoProgress};
 use hub_core::model::{BlockData, DatasetId, Region};
 use hub_core::ports::{DecoderRegistry, Repository, SourceDataset, Version};
 use hub_store::{ObjectStoreReports, StoreUrl};
@@ -27,9 +27,18 @@ impl TestHub {
     pub fn with_settings(url: StoreUrl, settings: IngestSettings) -> Self {
         let hub = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
         let reports = ObjectStoreReports::new(hub.root_store());
-        let decoders = DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder));
+        // The ingest function's decoders (netCDF-C, GDAL).
+        let decoders =
+            DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder)).with(Arc::new(hub_gdal::GdalDecoder));
         let service = IngestService::new(decoders, hub.clone(), Arc::new(reports.clone()), settings);
         Self { hub, service, reports }
+    }
+
+    /// Ingests a local file under `key` as the dataset configuration says.
+    pub async fn ingest_configured(&self, config: &DatasetConfig, path: &Path, key: &str) -> IngestReport {
+        let resolved = config.resolve(key, &DatasetRule::default()).unwrap();
+        let upload = hub_store::local_upload(path, key).unwrap();
+        self.service.ingest_with(&resolved.dataset, &upload, &resolved.options, Arc::new(NoProgress)).await.unwrap()
     }
 
     /// Ingests a local file under `key` into `dataset`.

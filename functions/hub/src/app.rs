@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use hub_core::ingest::{ChunkPolicy, IngestService, IngestSettings};
-use hub_core::ports::DecoderRegistry;
 use hub_store::{ObjectStoreReports, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
 
@@ -33,16 +32,11 @@ pub fn hub_with(repo: &str, settings: HubSettings) -> anyhow::Result<Arc<Icechun
     Ok(Arc::new(IcechunkHub::new(url, settings).with_context(|| format!("opening hub {repo}"))?))
 }
 
-/// The decoders this build knows.
-pub fn decoders() -> DecoderRegistry {
-    DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder))
-}
-
 /// The ingest service over a hub.
 pub fn ingest_service(hub: &Arc<IcechunkHub>, policy: ChunkPolicy) -> IngestService {
     let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
     IngestService::new(
-        decoders(),
+        ingest_fn::decoders(),
         Arc::clone(hub) as _,
         reports,
         IngestSettings { policy, ..IngestSettings::default() },

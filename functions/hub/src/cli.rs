@@ -29,6 +29,17 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the HTTP API (OGC API - EDR) over the hub.
     Serve(ServeArgs),
+    /// Show or replace the datasets' configuration (`_config/datasets.json` in the hub).
+    Config(ConfigArgs),
+}
+
+/// `hub config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// A JSON document to check and store (default: print the stored one).
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
 }
 
 /// Where the hub lives.
@@ -45,7 +56,7 @@ pub struct IngestArgs {
     /// Files or folders (folders are walked recursively).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Put everything into this dataset (default: from each file's key, see README).
+    /// Put everything into this dataset (default: the hub's dataset configuration, then each file's key; see README).
     #[arg(long, env = "HUB_DATASET")]
     pub dataset: Option<String>,
     /// Regex with a `dataset` group, applied to each file's path relative to its argument.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use hub_core::ingest::{ChunkPolicy, Compression, DatasetRule, IngestReport, IngestStatus};
+use hub_core::ingest::{ChunkPolicy, Compression, DatasetConfig, DatasetRule, IngestReport, IngestStatus};
 use hub_core::model::DatasetId;
 
 use crate::app;
@@ -105,6 +105,13 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         (None, Some(p)) => DatasetRule::with_pattern(p)?,
         (None, None) => DatasetRule::default(),
     };
+    // An explicit --dataset puts everything there; otherwise the hub's
+    // configuration decides, then the key rule.
+    let datasets = if args.dataset.is_some() {
+        DatasetConfig::default()
+    } else {
+        hub_store::load_dataset_config(&hub.root_store()).await.context("the hub's dataset configuration")?
+    };
     let hub_folder = match hub.root() {
         hub_store::StoreUrl::File(p) => std::fs::canonicalize(p).ok(),
         _ => None,
@@ -116,8 +123,8 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let progress = Arc::new(Bar::new());
     let mut rejected = 0;
     for input in inputs {
-        let dataset = match rule.dataset_for(&input.key) {
-            Ok(d) => d,
+        let resolved = match datasets.resolve(&input.key, &rule) {
+            Ok(r) => r,
             Err(e) => {
                 eprintln!("SKIPPED {}: {e}", input.key);
                 rejected += 1;
@@ -127,7 +134,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         let upload =
             hub_store::local_upload(&input.path, &input.key).with_context(|| format!("{}", input.path.display()))?;
         let report = service
-            .ingest(&dataset, &upload, progress.clone())
+            .ingest_with(&resolved.dataset, &upload, &resolved.options, progress.clone())
             .await
             .with_context(|| format!("ingesting {}", input.key))?;
         if args.json {

@@ -2,6 +2,7 @@
 
 mod app;
 mod cli;
+mod config;
 mod demo;
 mod info;
 mod ingest;
@@ -19,5 +20,6 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Info(args) => info::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Serve(args) => serve::run(args).await,
+        cli::Command::Config(args) => config::run(args).await,
     }
 }

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::s3::S3Event;
-use hub_core::ingest::{ChunkPolicy, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, SourceInfo};
+use hub_core::ingest::{
+    ChunkPolicy, DatasetConfig, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, SourceInfo,
+};
 use hub_core::model::DatasetId;
-use hub_core::ports::DecoderRegistry;
 use hub_store::{FetchError, ObjectStoreReports, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
 use object_store::ObjectStore;
@@ -90,6 +91,8 @@ impl Config {
 /// Built once per container and reused by warm invocations.
 pub struct Handler {
     service: IngestService,
+    /// The hub root, where the dataset configuration lives.
+    root: Arc<dyn ObjectStore>,
     rule: DatasetRule,
     staging: PathBuf,
     buckets: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
@@ -100,15 +103,15 @@ impl Handler {
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let hub = Arc::new(IcechunkHub::new(config.repo, HubSettings::default())?);
         let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
-        let decoders = DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder));
+        let root = hub.root_store();
         let service = IngestService::new(
-            decoders,
+            crate::decoders(),
             hub,
             reports,
             IngestSettings { policy: config.policy, ..IngestSettings::default() },
         );
         std::fs::create_dir_all(&config.staging)?;
-        Ok(Self { service, rule: config.rule, staging: config.staging, buckets: Mutex::new(HashMap::new()) })
+        Ok(Self { service, root, rule: config.rule, staging: config.staging, buckets: Mutex::new(HashMap::new()) })
     }
 
     fn bucket(&self, name: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -130,10 +133,21 @@ impl Handler {
             tracing::warn!(error = %e, "unusable record skipped");
         }
         let total = uploads.len();
+        // Read for every event, so a changed configuration applies at once.
+        let datasets = match hub_store::load_dataset_config(&self.root).await {
+            Ok(c) => c,
+            Err(hub_store::ConfigStoreError::Invalid(e)) => {
+                tracing::error!(error = %e, "the dataset configuration is invalid: ingesting with the default rules");
+                DatasetConfig::default()
+            }
+            Err(e) => {
+                return Err(RetryableError { failed: total, total, first: e.to_string() });
+            }
+        };
         let mut results = Vec::with_capacity(total);
         let mut transient = Vec::new();
         for upload in uploads {
-            match self.one(&upload).await {
+            match self.one(&upload, &datasets).await {
                 Ok(outcome) => results.push(outcome),
                 Err(e) => {
                     tracing::error!(bucket = %upload.bucket, key = %upload.key, error = %e, "transient failure, the event will be retried");
@@ -147,7 +161,7 @@ impl Handler {
         Ok(Response { results })
     }
 
-    async fn one(&self, upload: &UploadRef) -> anyhow::Result<Outcome> {
+    async fn one(&self, upload: &UploadRef, datasets: &DatasetConfig) -> anyhow::Result<Outcome> {
         let mut outcome = Outcome {
             bucket: upload.bucket.clone(),
             key: upload.key.clone(),
@@ -162,8 +176,8 @@ impl Handler {
             etag: upload.etag.clone(),
             size: upload.size.unwrap_or(0),
         };
-        let dataset = match self.rule.dataset_for(&upload.key) {
-            Ok(d) => d,
+        let resolved = match datasets.resolve(&upload.key, &self.rule) {
+            Ok(r) => r,
             Err(e) => {
                 let report =
                     self.service.record_rejection("_unassigned", source, "dataset_rule", e.to_string()).await?;
@@ -171,6 +185,7 @@ impl Handler {
                 return Ok(outcome);
             }
         };
+        let dataset = resolved.dataset;
         outcome.dataset = Some(dataset.to_string());
         let store = self.bucket(&upload.bucket)?;
         let staged = match hub_store::stage_object(
@@ -191,7 +206,8 @@ impl Handler {
             }
             Err(e) => return Err(e.into()),
         };
-        let report = self.service.ingest(&dataset, &staged.upload, Arc::new(NoProgress)).await?;
+        let report =
+            self.service.ingest_with(&dataset, &staged.upload, &resolved.options, Arc::new(NoProgress)).await?;
         outcome.status = report.status;
         outcome.snapshot_id = report.snapshot_id.clone();
         outcome.error = report.error.map(|e| e.message);

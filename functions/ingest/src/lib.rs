@@ -2,7 +2,9 @@
 //!
 //! For every record: the key is URL-decoded, the object fetched (the version
 //! the event names, by ETag) to local storage, decoded, written into its
-//! dataset (see `DatasetRule` for the naming) and committed with a marker, so
+//! dataset (the hub's dataset configuration, `_config/datasets.json`, says
+//! which dataset and how; without a matching rule `DatasetRule` names it) and
+//! committed with a marker, so
 //! a re-delivered event changes nothing. A permanent failure (corrupt,
 //! truncated, unsupported, gone) is written as a failure report and
 //! acknowledged; a transient one (storage, throttling, conflicts) fails the
@@ -16,3 +18,13 @@ pub mod event;
 pub mod handler;
 
 pub use handler::{Config, Handler, Outcome, Response, RetryableError};
+
+use std::sync::Arc;
+
+use hub_core::ports::DecoderRegistry;
+
+/// The decoders of the ingest path, picked by content: NetCDF-3/4 and HDF5
+/// (netCDF-C), GeoTIFF (GDAL).
+pub fn decoders() -> DecoderRegistry {
+    DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder)).with(Arc::new(hub_gdal::GdalDecoder))
+}

@@ -66,6 +66,12 @@ fn attr_name(key: &str) -> String {
 impl GeoTiffSource {
     /// Opens a GeoTIFF; one without a CRS, or with a rotated geotransform, is refused.
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
+        Self::open_with_crs(path, None)
+    }
+
+    /// Opens a GeoTIFF; `crs` (any definition GDAL reads) is used when the
+    /// file carries none.
+    pub fn open_with_crs(path: &Path, crs: Option<&str>) -> Result<Self, DecodeError> {
         let dataset = Dataset::open(path).map_err(|e| corrupt(path, e))?;
         let (nx, ny) = dataset.raster_size();
         let gt = dataset.geo_transform().map_err(|_| {
@@ -77,12 +83,21 @@ impl GeoTiffSource {
                 path.display()
             )));
         }
-        let srs = dataset.spatial_ref().map_err(|_| {
-            DecodeError::Unsupported(format!(
-                "{}: the file has no CRS; give the dataset's CRS in its configuration or upload a georeferenced file",
-                path.display()
-            ))
-        })?;
+        let srs = match (dataset.spatial_ref(), crs) {
+            (Ok(srs), _) => srs,
+            (Err(_), Some(def)) => gdal::spatial_ref::SpatialRef::from_definition(def).map_err(|e| {
+                DecodeError::Unsupported(format!(
+                    "{}: the configured CRS {def:?} is not understood: {e}",
+                    path.display()
+                ))
+            })?,
+            (Err(_), None) => {
+                return Err(DecodeError::Unsupported(format!(
+                    "{}: the file has no CRS; give the dataset's CRS in its configuration (\"crs\") or upload a georeferenced file",
+                    path.display()
+                )));
+            }
+        };
         let wkt = srs.to_wkt().map_err(|e| corrupt(path, e))?;
         let geographic = srs.is_geographic();
         let centres = |origin: f64, step: f64, n: usize| -> Vec<f64> {

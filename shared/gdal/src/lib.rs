@@ -8,12 +8,13 @@
 //! `Undetect`): those items are read too and used where the band has none.
 //! A file without a CRS is rejected.
 
+pub mod fixtures;
 mod geotiff;
 mod metadata;
 
 use std::path::Path;
 
-use hub_core::ports::{DecodeError, SourceDataset, SourceDecoder};
+use hub_core::ports::{DecodeError, DecodeHints, SourceDataset, SourceDecoder};
 
 pub use geotiff::GeoTiffSource;
 
@@ -32,6 +33,10 @@ impl SourceDecoder for GdalDecoder {
 
     fn open(&self, path: &Path) -> Result<Box<dyn SourceDataset>, DecodeError> {
         Ok(Box::new(GeoTiffSource::open(path)?))
+    }
+
+    fn open_with(&self, path: &Path, hints: &DecodeHints) -> Result<Box<dyn SourceDataset>, DecodeError> {
+        Ok(Box::new(GeoTiffSource::open_with_crs(path, hints.crs.as_deref())?))
     }
 }
 

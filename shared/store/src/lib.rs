@@ -12,6 +12,7 @@
 //! ```
 
 mod answers;
+mod config;
 pub mod layout;
 mod reports;
 mod staging;
@@ -19,6 +20,7 @@ mod stores;
 mod url;
 
 pub use answers::PresignedAnswers;
+pub use config::{ConfigStoreError, load_dataset_config, store_dataset_config};
 pub use reports::ObjectStoreReports;
 pub use staging::{FetchError, Staged, local_upload, stage_object, unquote};
 pub use stores::{aws_region, object_store, s3_builder, s3_endpoint};

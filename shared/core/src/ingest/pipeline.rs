@@ -13,12 +13,17 @@ use tokio::sync::mpsc;
 use super::report::{
     AxisReport, FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339,
 };
-use super::{AxisEncoding, AxisMerge, ChunkPolicy, SlabPlan, StepMove, growing_dims, target_runs};
+use super::{
+    AxisEncoding, AxisMerge, ChunkPolicy, IngestOptions, ShapedSource, SlabPlan, StepMove, TimePattern, growing_dims,
+    kept_variables, target_runs,
+};
 use crate::cf::{self, VariableKind};
-use crate::model::{Block, BlockData, DataType, DatasetId, DatasetSchema, Region, copy_subregion, paste_subregion};
+use crate::model::{
+    Block, BlockData, DataType, DatasetId, DatasetSchema, Region, attr_text, copy_subregion, paste_subregion,
+};
 use crate::ports::{
-    ArrayInfo, ArraySpec, CommitRequest, DecodeError, DecoderRegistry, RepoError, ReportError, ReportSink, Repository,
-    SourceDataset, SourceMarker, Transaction, WriteStats,
+    ArrayInfo, ArraySpec, CommitRequest, DecodeError, DecodeHints, DecoderRegistry, RepoError, ReportError, ReportSink,
+    Repository, SourceDataset, SourceMarker, Transaction, WriteStats,
 };
 
 /// A failure that may go away if the ingest is tried again (storage
@@ -116,6 +121,19 @@ impl IngestService {
         upload: &StagedUpload,
         progress: Arc<dyn Progress>,
     ) -> Result<IngestReport, IngestError> {
+        let options = IngestOptions { time_from_key_default: true, ..IngestOptions::default() };
+        self.ingest_with(dataset, upload, &options, progress).await
+    }
+
+    /// Like [`ingest`](Self::ingest), with the options the dataset
+    /// configuration gives for the upload's key.
+    pub async fn ingest_with(
+        &self,
+        dataset: &DatasetId,
+        upload: &StagedUpload,
+        options: &IngestOptions,
+        progress: Arc<dyn Progress>,
+    ) -> Result<IngestReport, IngestError> {
         let t0 = Instant::now();
         let mut report = IngestReport::start(dataset.as_str(), upload.source.clone());
         report.timings.fetch_ms = upload.fetch_ms;
@@ -123,7 +141,7 @@ impl IngestService {
         // conditional writes): redo the whole ingest on a fresh session, with
         // a growing, jittered pause, a bounded number of times. Each attempt
         // starts from the new tip, so nothing the other writer did is lost.
-        let mut result = self.run(dataset, upload, &mut report, Arc::clone(&progress)).await;
+        let mut result = self.run(dataset, upload, options, &mut report, Arc::clone(&progress)).await;
         while let Err(Failure::Transient(IngestError::Repository(RepoError::Conflict(why)))) = &result {
             if report.attempts >= MAX_ATTEMPTS {
                 break;
@@ -134,7 +152,7 @@ impl IngestService {
             report = IngestReport::start(dataset.as_str(), upload.source.clone());
             report.timings.fetch_ms = upload.fetch_ms;
             report.attempts = attempts;
-            result = self.run(dataset, upload, &mut report, Arc::clone(&progress)).await;
+            result = self.run(dataset, upload, options, &mut report, Arc::clone(&progress)).await;
         }
         report.finished_at = now_rfc3339();
         report.timings.total_ms = elapsed_ms(t0) + upload.fetch_ms;
@@ -179,6 +197,7 @@ impl IngestService {
         &self,
         dataset: &DatasetId,
         upload: &StagedUpload,
+        options: &IngestOptions,
         report: &mut IngestReport,
         progress: Arc<dyn Progress>,
     ) -> Result<(), Failure> {
@@ -187,10 +206,12 @@ impl IngestService {
         let t_open = Instant::now();
         let path = upload.path.clone();
         let decoders = self.decoders.clone();
-        let opened = tokio::task::spawn_blocking(move || Opened::open(&decoders, &path))
+        let (key, opts) = (upload.source.key.clone(), options.clone());
+        let opened = tokio::task::spawn_blocking(move || Opened::open(&decoders, &path, &key, &opts))
             .await
             .map_err(|e| Failure::Transient(IngestError::Internal(e.to_string())))??;
-        let Opened { mut source, schema, coords, time } = opened;
+        let Opened { mut source, schema, coords, time, notes } = opened;
+        report.warnings.extend(notes);
         report.format = Some(source.format().to_string());
         report.warnings.extend(schema.warnings.iter().cloned());
         if schema.variables.is_empty() {
@@ -221,10 +242,12 @@ impl IngestService {
             report.previous = Some(marker);
         }
         let existing = tx.arrays().await?;
+        let mut settings = self.settings.clone();
+        settings.policy.overrides.extend(options.chunks.iter().map(|(k, v)| (k.clone(), v.clone())));
         let plan = if existing.is_empty() {
-            WritePlan::fresh(&schema, &self.settings, &mut report.warnings)
+            WritePlan::fresh(&schema, &settings, &mut report.warnings)
         } else {
-            WritePlan::append(tx.as_ref(), &existing, &schema, &coords, &self.settings).await?
+            WritePlan::append(tx.as_ref(), &existing, &schema, &coords, &settings).await?
         };
         report.axes = plan.axes.clone();
 
@@ -364,14 +387,56 @@ struct Opened {
     /// Values of the growing axes' coordinates and of the other 1-D coordinates, by path.
     coords: HashMap<String, Vec<f64>>,
     time: Result<Option<TimeRange>, String>,
+    /// What was decided about the file, for the report.
+    notes: Vec<String>,
 }
 
 /// 1-D coordinates longer than this are not compared between files.
 const MAX_COMPARED_COORD: u64 = 1 << 20;
 
 impl Opened {
-    fn open(decoders: &DecoderRegistry, path: &Path) -> Result<Self, Failure> {
-        let mut source = open_source(decoders, path)?;
+    fn open(decoders: &DecoderRegistry, path: &Path, key: &str, options: &IngestOptions) -> Result<Self, Failure> {
+        let hints = DecodeHints { crs: options.crs.clone() };
+        let source = open_source(decoders, path, &hints)?;
+        let mut notes = Vec::new();
+        let keep = match &options.variables {
+            Some(names) => {
+                Some(kept_variables(source.schema(), names).map_err(|m| Failure::permanent("unsupported", m))?)
+            }
+            None => None,
+        };
+        // A file without a time axis of its own gets the time its key or its
+        // metadata gives, so it can be appended along time.
+        let stamp = if growing_dims(source.schema()).is_empty() {
+            let file_name = key.rsplit('/').next().unwrap_or(key);
+            let from_meta = source
+                .schema()
+                .global_attrs()
+                .and_then(|a| attr_text(a, "tifftag_datetime"))
+                .and_then(|t| chrono::NaiveDateTime::parse_from_str(t.trim(), "%Y:%m:%d %H:%M:%S").ok());
+            let from_name = || TimePattern::new(TimePattern::DEFAULT).ok().and_then(|p| p.find(file_name));
+            let chosen = options
+                .valid_time
+                .map(|t| (t, "the dataset configuration's key pattern"))
+                .or_else(|| from_meta.map(|t| (t, "TIFFTAG_DATETIME")))
+                .or_else(|| {
+                    options.time_from_key_default.then(from_name).flatten().map(|t| (t, "the stamp in the file name"))
+                });
+            if let Some((t, from)) = chosen {
+                notes.push(format!("valid time {t} (UTC) from {from}"));
+            }
+            chosen.map(|(t, _)| t)
+        } else {
+            if options.valid_time.is_some() {
+                notes.push("the file has its own time axis: the time in its key is not used".into());
+            }
+            None
+        };
+        let mut source: Box<dyn SourceDataset> = if keep.is_some() || stamp.is_some() {
+            Box::new(ShapedSource::new(source, keep.as_ref(), stamp))
+        } else {
+            source
+        };
         let schema = source.schema().clone();
         let mut coords = HashMap::new();
         for var in &schema.variables {
@@ -384,7 +449,7 @@ impl Opened {
             }
         }
         let time = time_range(&schema, &coords);
-        Ok(Self { source, schema, coords, time })
+        Ok(Self { source, schema, coords, time, notes })
     }
 }
 
@@ -672,6 +737,11 @@ impl WritePlan {
                 recode,
             });
         }
+        if jobs.is_empty() && axis_values.is_empty() {
+            return Err(mismatch(
+                "the file adds nothing to the dataset: it has no time axis to append along (give its valid time in the dataset configuration: a key pattern, or TIFFTAG_DATETIME in the file)".into(),
+            ));
+        }
         Ok(Self { jobs, moves, axis_values, axes })
     }
 }
@@ -949,7 +1019,11 @@ fn elapsed_ms(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-fn open_source(decoders: &DecoderRegistry, path: &Path) -> Result<Box<dyn SourceDataset>, Failure> {
+fn open_source(
+    decoders: &DecoderRegistry,
+    path: &Path,
+    hints: &DecodeHints,
+) -> Result<Box<dyn SourceDataset>, Failure> {
     let mut head = [0u8; 16];
     let mut file = std::fs::File::open(path).map_err(DecodeError::Io)?;
     let mut n = 0;
@@ -963,7 +1037,7 @@ fn open_source(decoders: &DecoderRegistry, path: &Path) -> Result<Box<dyn Source
         return Err(Failure::permanent("corrupt", "the file is empty"));
     }
     let decoder = decoders.detect(&head[..n])?;
-    Ok(decoder.open(path)?)
+    Ok(decoder.open_with(path, hints)?)
 }
 
 /// The span of the first time coordinate, in its calendar.

@@ -84,6 +84,21 @@ pub trait SourceDecoder: Send + Sync {
 
     /// Opens a local file (blocking).
     fn open(&self, path: &Path) -> Result<Box<dyn SourceDataset>, DecodeError>;
+
+    /// Opens a local file with what the dataset's configuration knows about
+    /// it (a CRS for rasters without one). Decoders that need no hint open
+    /// the file as [`open`](Self::open) does.
+    fn open_with(&self, path: &Path, hints: &DecodeHints) -> Result<Box<dyn SourceDataset>, DecodeError> {
+        let _ = hints;
+        self.open(path)
+    }
+}
+
+/// What the dataset's configuration tells a decoder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeHints {
+    /// The CRS of rasters that carry none (EPSG code, WKT or PROJ string).
+    pub crs: Option<String>,
 }
 
 /// The decoders the hub knows, tried in order; a format is picked by content,
