@@ -57,3 +57,66 @@ pub fn write_composite(path: &Path, c: &Composite) -> gdal::errors::Result<()> {
     band.write((0, 0), (w, h), &mut Buffer::new((w, h), data))?;
     Ok(())
 }
+
+/// What [`write_forecast`] writes: one model run's step as GRIB2.
+#[derive(Debug, Clone, Copy)]
+pub struct Forecast {
+    /// Forecast reference time, seconds since 1970-01-01 UTC (whole hours).
+    pub reference: i64,
+    /// Lead time in hours.
+    pub lead_hours: u32,
+    /// Added to every value: tells a corrected run from the first.
+    pub version: f32,
+}
+
+/// Pressure levels (Pa) of [`write_forecast`]'s temperature.
+pub const FORECAST_LEVELS: [u32; 3] = [85_000, 50_000, 25_000];
+
+/// Grid of [`write_forecast`]: 2° global cells, (rows, columns).
+pub const FORECAST_GRID: (usize, usize) = (90, 180);
+
+impl Forecast {
+    /// Temperature (K) of a message: band 0..3 the pressure levels, band 3 at 2 m.
+    pub fn value(&self, band: usize, row: usize, col: usize) -> f32 {
+        let base = 300.0 - 20.0 * band as f32 + 0.25 * self.lead_hours as f32;
+        base + ((row * 3 + col) % 50) as f32 * 0.5 + self.version + (self.reference % 86_400 / 3600) as f32
+    }
+}
+
+/// Writes one step of a model run as GRIB2 through GDAL's GRIB writer:
+/// temperature on three pressure levels (template 4.0, level type 100) and at
+/// 2 m (level type 103), IEEE float packing so values round-trip exactly.
+pub fn write_forecast(path: &Path, f: &Forecast) -> gdal::errors::Result<()> {
+    let (h, w) = FORECAST_GRID;
+    let mem = DriverManager::get_driver_by_name("MEM")?;
+    let mut ds = mem.create_with_band_type::<f32, _>("", w, h, 4)?;
+    ds.set_geo_transform(&[-180.0, 2.0, 0.0, 90.0, 0.0, -2.0])?;
+    ds.set_spatial_ref(&SpatialRef::from_epsg(4326)?)?;
+    for band in 0..4 {
+        let data: Vec<f32> = (0..h).flat_map(|r| (0..w).map(move |c| f.value(band, r, c))).collect();
+        ds.rasterband(band + 1)?.write((0, 0), (w, h), &mut Buffer::new((w, h), data))?;
+    }
+    let reference = chrono::DateTime::from_timestamp(f.reference, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
+    let mut options = vec![
+        "DATA_ENCODING=IEEE_FLOATING_POINT".to_string(),
+        // Values are kelvin already: no conversion from Celsius.
+        "INPUT_UNIT=K".to_string(),
+        "DISCIPLINE=0".to_string(),
+        format!("IDS=CENTER=98 SUBCENTER=0 MASTER_TABLE=2 SIGNF_REF_TIME=1 REF_TIME={reference} PROD_STATUS=0 TYPE=1"),
+    ];
+    for band in 0..4 {
+        let (level_type, level) = FORECAST_LEVELS.get(band).map_or((103, 2), |&pa| (100, pa));
+        options.push(format!("BAND_{}_PDS_PDTN=0", band + 1));
+        options.push(format!(
+            "BAND_{}_PDS_TEMPLATE_ASSEMBLED_VALUES=0 0 2 0 96 0 0 1 {} {level_type} 0 {level} 255 0 0",
+            band + 1,
+            f.lead_hours
+        ));
+    }
+    let options = gdal::raster::RasterCreationOptions::from_iter(options.iter().map(String::as_str));
+    let grib = DriverManager::get_driver_by_name("GRIB")?;
+    ds.create_copy(&grib, path, &options)?;
+    Ok(())
+}

@@ -5,29 +5,20 @@ use std::path::Path;
 use gdal::Dataset;
 use gdal::Metadata;
 use gdal::raster::GdalDataType;
-use hub_core::model::{
-    AttrValue, Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema,
-};
+use hub_core::model::{AttrValue, Attributes, BlockData, DataType, DatasetSchema, GroupSchema, Region, VariableSchema};
 use hub_core::ports::{DecodeError, SourceDataset};
 
+use crate::grid::{CRS_VAR, Grid, corrupt};
 use crate::metadata;
-
-/// Name of the grid mapping variable.
-const CRS_VAR: &str = "spatial_ref";
 
 /// An open GeoTIFF.
 pub struct GeoTiffSource {
     dataset: Dataset,
     schema: DatasetSchema,
-    /// Cell-centre coordinates along y and x, and their variable names.
-    y: (String, Vec<f64>),
-    x: (String, Vec<f64>),
+    /// Coordinates and grid mapping.
+    grid: Grid,
     /// Variable path → band index (1-based) and type.
     bands: Vec<(String, usize, DataType)>,
-}
-
-fn corrupt(path: &Path, e: impl std::fmt::Display) -> DecodeError {
-    DecodeError::Corrupt(format!("{}: {e}", path.display()))
 }
 
 fn dtype(t: GdalDataType) -> Option<DataType> {
@@ -73,40 +64,8 @@ impl GeoTiffSource {
     /// file carries none.
     pub fn open_with_crs(path: &Path, crs: Option<&str>) -> Result<Self, DecodeError> {
         let dataset = Dataset::open(path).map_err(|e| corrupt(path, e))?;
-        let (nx, ny) = dataset.raster_size();
-        let gt = dataset.geo_transform().map_err(|_| {
-            DecodeError::Unsupported(format!("{}: no geotransform (not georeferenced)", path.display()))
-        })?;
-        if gt[2] != 0.0 || gt[4] != 0.0 {
-            return Err(DecodeError::Unsupported(format!(
-                "{}: rotated or sheared geotransform {gt:?}; only north-up grids are supported",
-                path.display()
-            )));
-        }
-        let srs = match (dataset.spatial_ref(), crs) {
-            (Ok(srs), _) => srs,
-            (Err(_), Some(def)) => gdal::spatial_ref::SpatialRef::from_definition(def).map_err(|e| {
-                DecodeError::Unsupported(format!(
-                    "{}: the configured CRS {def:?} is not understood: {e}",
-                    path.display()
-                ))
-            })?,
-            (Err(_), None) => {
-                return Err(DecodeError::Unsupported(format!(
-                    "{}: the file has no CRS; give the dataset's CRS in its configuration (\"crs\") or upload a georeferenced file",
-                    path.display()
-                )));
-            }
-        };
-        let wkt = srs.to_wkt().map_err(|e| corrupt(path, e))?;
-        let geographic = srs.is_geographic();
-        let centres = |origin: f64, step: f64, n: usize| -> Vec<f64> {
-            (0..n).map(|i| origin + (i as f64 + 0.5) * step).collect()
-        };
-        let (yname, xname) = if geographic { ("lat", "lon") } else { ("y", "x") };
-        let y = (yname.to_string(), centres(gt[3], gt[5], ny));
-        let x = (xname.to_string(), centres(gt[0], gt[1], nx));
-
+        let grid = Grid::of(&dataset, path, crs)?;
+        let (ny, nx) = grid.shape();
         // Calibration and description the producer left in GDAL_METADATA.
         let items: Vec<(String, String)> =
             dataset.metadata_item("GDAL_METADATA", "").map(|xml| metadata::items(&xml)).unwrap_or_default();
@@ -126,52 +85,7 @@ impl GeoTiffSource {
             globals.insert(attr_name(k), AttrValue::text(v.clone()));
         }
 
-        let mut variables = Vec::new();
-        let sn =
-            if geographic { ["latitude", "longitude"] } else { ["projection_y_coordinate", "projection_x_coordinate"] };
-        let linear =
-            srs.linear_units_name().map_or_else(|| "m".to_string(), |u| if u == "metre" { "m".into() } else { u });
-        for ((name, values), (axis, std)) in [(&y, ("Y", sn[0])), (&x, ("X", sn[1]))] {
-            let mut attrs = Attributes::new();
-            attrs.insert("standard_name".into(), AttrValue::text(std));
-            attrs.insert("axis".into(), AttrValue::text(axis));
-            let unit = match (geographic, axis) {
-                (true, "Y") => "degrees_north",
-                (true, _) => "degrees_east",
-                (false, _) => linear.as_str(),
-            };
-            attrs.insert("units".into(), AttrValue::text(unit));
-            variables.push(VariableSchema {
-                path: name.clone(),
-                dims: vec![name.clone()],
-                shape: vec![values.len() as u64],
-                dtype: DataType::Float64,
-                attrs,
-                source_chunks: None,
-            });
-        }
-        let mut gm = Attributes::new();
-        if geographic {
-            gm.insert("grid_mapping_name".into(), AttrValue::text("latitude_longitude"));
-        }
-        gm.insert("crs_wkt".into(), AttrValue::text(wkt.clone()));
-        gm.insert("spatial_ref".into(), AttrValue::text(wkt));
-        if let Ok(p4) = srs.to_proj4() {
-            gm.insert("proj4_params".into(), AttrValue::text(p4.trim()));
-        }
-        gm.insert(
-            "GeoTransform".into(),
-            AttrValue::text(gt.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(" ")),
-        );
-        variables.push(VariableSchema {
-            path: CRS_VAR.into(),
-            dims: vec![],
-            shape: vec![],
-            dtype: DataType::Int32,
-            attrs: gm,
-            source_chunks: None,
-        });
-
+        let mut variables = grid.variables.clone();
         let mut bands = Vec::new();
         let mut warnings = Vec::new();
         let count = dataset.raster_count();
@@ -209,7 +123,7 @@ impl GeoTiffSource {
             let (bw, bh) = band.block_size();
             variables.push(VariableSchema {
                 path: name.clone(),
-                dims: vec![y.0.clone(), x.0.clone()],
+                dims: grid.dims(),
                 shape: vec![ny as u64, nx as u64],
                 dtype: dt,
                 attrs,
@@ -222,14 +136,11 @@ impl GeoTiffSource {
         }
         let schema = DatasetSchema {
             groups: vec![GroupSchema { path: String::new(), attrs: globals }],
-            dims: vec![
-                Dimension { name: y.0.clone(), len: ny as u64, unlimited: false },
-                Dimension { name: x.0.clone(), len: nx as u64, unlimited: false },
-            ],
+            dims: grid.dimensions(),
             variables,
             warnings,
         };
-        Ok(Self { dataset, schema, y, x, bands })
+        Ok(Self { dataset, schema, grid, bands })
     }
 
     fn read_band(&self, index: usize, dt: DataType, region: &Region) -> Result<Vec<u8>, DecodeError> {
@@ -276,18 +187,8 @@ impl SourceDataset for GeoTiffSource {
         if !region.fits(&var.shape) {
             return Err(DecodeError::InvalidRequest(format!("{path}: region {region:?} outside {:?}", var.shape)));
         }
-        let coords = |values: &[f64]| -> Vec<u8> {
-            let (a, n) = (region.start[0] as usize, region.shape[0] as usize);
-            values[a..a + n].iter().flat_map(|v| v.to_le_bytes()).collect()
-        };
-        if path == self.y.0 {
-            return Ok(BlockData::Numeric(coords(&self.y.1)));
-        }
-        if path == self.x.0 {
-            return Ok(BlockData::Numeric(coords(&self.x.1)));
-        }
-        if path == CRS_VAR {
-            return Ok(BlockData::Numeric(0i32.to_le_bytes().to_vec()));
+        if let Some(bytes) = self.grid.read(path, region) {
+            return Ok(BlockData::Numeric(bytes));
         }
         let (_, index, dt) = self
             .bands

@@ -29,7 +29,7 @@
 //!
 //! Without a matching rule the documented default applies: the dataset from
 //! the key (`incoming/<dataset>/...`, else the file name, see
-//! [`DatasetRule`]), the time from the file's metadata, and for a raster
+//! [`DatasetRule`]), the time from the file's metadata, and for a GeoTIFF
 //! without any time in it, a `YYYYMMDDhhmm` stamp in its file name.
 
 use std::collections::BTreeMap;

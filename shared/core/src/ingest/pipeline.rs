@@ -420,7 +420,13 @@ impl Opened {
                 .map(|t| (t, "the dataset configuration's key pattern"))
                 .or_else(|| from_meta.map(|t| (t, "TIFFTAG_DATETIME")))
                 .or_else(|| {
-                    options.time_from_key_default.then(from_name).flatten().map(|t| (t, "the stamp in the file name"))
+                    // By default only for GeoTIFF rasters: other formats carry
+                    // their time inside, and a stamp in a name is no promise of one.
+                    let raster = source.format() == "GeoTIFF";
+                    (options.time_from_key_default && raster)
+                        .then(from_name)
+                        .flatten()
+                        .map(|t| (t, "the stamp in the file name"))
                 });
             if let Some((t, from)) = chosen {
                 notes.push(format!("valid time {t} (UTC) from {from}"));
