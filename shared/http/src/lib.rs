@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod covjson;
 pub mod error;
 pub mod extract;
+pub mod instances;
 pub mod netcdf;
 pub mod openapi;
 pub mod projection;
@@ -121,6 +122,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/collections/{id}/area", get(queries::area))
         .route("/collections/{id}/cube", get(queries::cube))
         .route("/collections/{id}/trajectory", get(queries::trajectory))
+        .route("/collections/{id}/instances", get(instances::list))
+        .route("/collections/{id}/instances/{run}", get(instances::instance))
+        .route("/collections/{id}/instances/{run}/{query}", get(instances::query))
         .fallback(|| async { ApiError::NotFound("no such resource: see /api".into()) })
         .with_state(state)
 }

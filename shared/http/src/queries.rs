@@ -12,7 +12,7 @@ use hub_core::query::{AxisValues, Cell, DatasetView, Geometry, HorizontalGrid, L
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Horizontal, PointPick, Selections, TimePick, extract, parameters, select_axes};
+use crate::extract::{Extraction, Horizontal, PointPick, Selections, TimePick, extract, parameters, select_axes};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +158,21 @@ pub async fn position(
     Path(id): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let opened = state.catalog.open(&id).await?;
+    position_with(&state, &id, pairs, None).await
+}
+
+/// A change made to an extraction before it is encoded (the best estimate
+/// splices runs this way).
+pub type PostProcess = Box<dyn FnOnce(Extraction) -> Result<Extraction, ApiError> + Send>;
+
+/// A position query, its extraction passed through `post` when given.
+pub async fn position_with(
+    state: &AppState,
+    id: &str,
+    pairs: Vec<(String, String)>,
+    post: Option<PostProcess>,
+) -> Result<Response, ApiError> {
+    let opened = state.catalog.open(id).await?;
     let view = &opened.view;
     let args = parse_args(view, "position", pairs, &["coords", "method"])?;
     let points =
@@ -175,7 +189,7 @@ pub async fn position(
         .map(|p| if linear { linear_pick(grid, *p) } else { nearest_pick(grid, *p) })
         .collect::<Result<Vec<_>, _>>()?;
     let axes = select_axes(view, params[0], &args.sel)?;
-    answer(&state, &opened, &params, axes, Horizontal::Points(picks), args.f).await
+    answer(state, &opened, &params, axes, Horizontal::Points(picks), args.f, post).await
 }
 
 /// `/collections/{id}/radius`
@@ -267,7 +281,7 @@ async fn gridded(
     let grid = &view.grids[params[0].grid].grid;
     let window = window(grid).map_err(|e| ApiError::bad(param, e.0))?;
     let axes = select_axes(view, params[0], &args.sel)?;
-    answer(state, opened, &params, axes, Horizontal::Window(window), args.f).await
+    answer(state, opened, &params, axes, Horizontal::Window(window), args.f, None).await
 }
 
 /// `/collections/{id}/trajectory`: values at the path's vertices. With
@@ -334,7 +348,7 @@ pub async fn trajectory(
         t_axis.picked = vec![first];
         t_axis.values = AxisValues::Time { values: vec![values[first]], calendar: *calendar };
     }
-    answer(&state, &opened, &params, axes, Horizontal::Points(picks), args.f).await
+    answer(&state, &opened, &params, axes, Horizontal::Points(picks), args.f, None).await
 }
 
 /// The index of the time step nearest to `at`, if `at` lies within the axis
@@ -409,6 +423,7 @@ async fn answer(
     axes: Vec<crate::extract::OutAxis>,
     horizontal: Horizontal,
     f: Format,
+    post: Option<PostProcess>,
 ) -> Result<Response, ApiError> {
     let x = extract(
         &opened.view,
@@ -420,6 +435,10 @@ async fn answer(
         state.config.concurrency,
     )
     .await?;
+    let x = match post {
+        Some(post) => post(x)?,
+        None => x,
+    };
     let body = encode(&x, f)?;
     deliver(state, &x.collection, f, body).await
 }

@@ -242,6 +242,13 @@ pub fn collection_doc(base: &str, view: &DatasetView) -> Value {
     for (q, _) in QUERIES {
         links.push(json!({"href": format!("{href}/{q}"), "rel": "data", "title": format!("{q} query")}));
     }
+    let runs = view
+        .arrays
+        .iter()
+        .any(|a| hub_core::model::attr_text(&a.attrs, "standard_name") == Some("forecast_reference_time"));
+    if runs {
+        links.push(json!({"href": format!("{href}/instances"), "rel": "instances", "title": "forecast runs"}));
+    }
     json!({
         "id": id,
         "title": text("title").unwrap_or_else(|| id.to_string()),

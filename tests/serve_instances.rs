@@ -1,0 +1,114 @@
+//! Forecast runs through the API as EDR instances: the list, `latest`, a
+//! query on one run (its `datetime` meaning valid time within the run), and
+//! the best estimate spliced from the newest run covering each valid time.
+//! The runs are GRIB2 files written by the hub's own GRIB writer, ingested
+//! one step at a time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use hub_e2e::TestHub;
+use hub_gdal::fixtures::{Forecast, write_forecast};
+use hub_http::{AppState, ServeConfig, router};
+use hub_store::StoreUrl;
+use hub_zarr::{HubSettings, IcechunkHub};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const RUN0: i64 = 1_704_067_200; // 2024-01-01T00:00Z
+const RUN1: i64 = RUN0 + 6 * 3600;
+
+async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
+    let res = app.clone().oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 26).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Values of the one parameter of a point CoverageJSON answer, and its time axis.
+fn series(doc: &Value, param: &str) -> (Vec<String>, Vec<f64>) {
+    let values = doc["ranges"][param]["values"].as_array().cloned().unwrap_or_default();
+    let axes = &doc["domain"]["axes"];
+    let times = ["t", "time", "valid_time"]
+        .iter()
+        .find_map(|k| axes[*k]["values"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    (times, values.iter().filter_map(Value::as_f64).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = StoreUrl::from_path(&dir.path().join("hub")).unwrap();
+    let t = TestHub::new(url.clone());
+    for (r, lead) in [(RUN0, 0u32), (RUN0, 3), (RUN0, 6), (RUN1, 6), (RUN1, 0), (RUN1, 3)] {
+        let path = dir.path().join(format!("{r}_{lead}.grib2"));
+        write_forecast(&path, &Forecast { reference: r, lead_hours: lead, version: 0.0 }).unwrap();
+        let rep = t.ingest("nwp", &path, &format!("incoming/nwp/{r}_{lead}.grib2")).await;
+        assert!(rep.error.is_none(), "{:?}", rep.error);
+    }
+    let hub = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
+    let app = router(Arc::new(AppState::new(hub, ServeConfig::default())));
+
+    let (_, coll) = get(&app, "/collections/nwp").await;
+    assert!(coll["links"].as_array().unwrap().iter().any(|l| l["rel"] == "instances"), "{coll}");
+    let (s, list) = get(&app, "/collections/nwp/instances").await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let ids: Vec<&str> = list["instances"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(ids, vec!["2024-01-01T06:00:00Z", "2024-01-01T00:00:00Z"], "newest first");
+    let (s, latest) = get(&app, "/collections/nwp/instances/latest").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(latest["reference_time"], "2024-01-01T06:00:00Z");
+
+    // One run at a point: the 2 m temperature (band 3 of the writer) at its three lead times.
+    let p = "coords=POINT(-179%2089)&parameter-name=tmp_height_above_ground";
+    let (s, doc) = get(&app, &format!("/collections/nwp/instances/2024-01-01T00:00:00Z/position?{p}")).await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    let (_, values) = series(&doc, "tmp_height_above_ground");
+    let want: Vec<f64> = [0, 3, 6]
+        .iter()
+        .map(|&l| f64::from(Forecast { reference: RUN0, lead_hours: l, version: 0.0 }.value(3, 0, 0)))
+        .collect();
+    assert_eq!(values, want);
+    // `datetime` is a valid time within the run.
+    let (s, doc) = get(
+        &app,
+        &format!("/collections/nwp/instances/2024-01-01T00:00:00Z/position?{p}&datetime=2024-01-01T03:00:00Z"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(series(&doc, "tmp_height_above_ground").1, vec![want[1]]);
+
+    // The best estimate: 00, 03 from run 00Z; 06, 09, 12 from run 06Z.
+    let (s, doc) = get(&app, &format!("/collections/nwp/instances/best/position?{p}")).await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    let (times, values) = series(&doc, "tmp_height_above_ground");
+    assert_eq!(
+        times,
+        ["00", "03", "06", "09", "12"].iter().map(|h| format!("2024-01-01T{h}:00:00Z")).collect::<Vec<_>>()
+    );
+    let v = |r: i64, l: u32| f64::from(Forecast { reference: r, lead_hours: l, version: 0.0 }.value(3, 0, 0));
+    assert_eq!(values, vec![v(RUN0, 0), v(RUN0, 3), v(RUN1, 0), v(RUN1, 3), v(RUN1, 6)]);
+    let (s, doc) = get(
+        &app,
+        &format!("/collections/nwp/instances/best/position?{p}&datetime=2024-01-01T05:00:00Z/2024-01-01T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(series(&doc, "tmp_height_above_ground").1, vec![v(RUN1, 0), v(RUN1, 3)]);
+
+    // Clear errors.
+    let (s, e) = get(&app, "/collections/nwp/instances/2023-01-01T00:00:00Z").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+    let (s, _) = get(&app, "/collections/nwp/instances/best/cube?bbox=0,0,10,10").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) =
+        get(&app, &format!("/collections/nwp/instances/latest/position?{p}&reference_time=2024-01-01T00:00:00Z")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
