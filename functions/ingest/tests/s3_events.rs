@@ -163,3 +163,55 @@ async fn other_events_are_ignored_and_storage_trouble_is_retried() {
     assert!(r.is_err(), "storage trouble must fail the invocation: {r:?}");
     let _ = Version::Latest;
 }
+
+/// Radar composites and a model run through S3 events: the datasets'
+/// configuration in the repository names the dataset and the valid time
+/// pattern; composites arriving newest first land in time order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composites_and_model_runs_from_events() {
+    let Some(s) = setup().await else { return };
+    let root = hub_store::object_store(&s.repo).unwrap_or_else(|e| panic!("{e}"));
+    let config = r#"{"rules": [{"key": "^radar/fmi/", "dataset": "fmi-radar", "valid_time": {"key": "{YYYY}{MM}{DD}{hh}{mm}"}}]}"#;
+    hub_store::store_dataset_config(&root, config).await.unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for step in [2u32, 1, 0] {
+        let c = hub_gdal::fixtures::Composite { size: (40, 30), step, version: 0, with_crs: true, datetime: None };
+        let path = dir.path().join("c.tif");
+        hub_gdal::fixtures::write_composite(&path, &c).unwrap_or_else(|e| panic!("{e}"));
+        let key = format!("radar/fmi/2016092816{:02}_FINUTM.tif", step * 5);
+        let (etag, size) = put(&s.uploads, &key, std::fs::read(&path).unwrap_or_default()).await;
+        let response = s
+            .handler
+            .handle(event("s3-put-geotiff.json", &s.uploads, &key, Some(&etag), size))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.results[0].status, IngestStatus::Committed, "{:?}", response.results[0].error);
+        assert_eq!(response.results[0].dataset.as_deref(), Some("fmi-radar"));
+    }
+    let hub = hub(&s.repo);
+    let reader = hub
+        .open(&DatasetId::new("fmi-radar").unwrap_or_else(|e| panic!("{e}")), &Version::Latest)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hub_core::model::BlockData::Numeric(t) =
+        reader.read("time", &hub_core::model::Region::full(&[3])).await.unwrap_or_else(|e| panic!("{e}"))
+    else {
+        panic!("numeric time")
+    };
+    let t: Vec<i64> = t.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
+    assert_eq!(t, vec![1_475_078_400, 1_475_078_700, 1_475_079_000]);
+
+    // A model run (the hub's own GRIB2 writer) by the default rule.
+    let path = dir.path().join("run.grib2");
+    let f = hub_gdal::fixtures::Forecast { reference: 1_704_067_200, lead_hours: 6, version: 0.0 };
+    hub_gdal::fixtures::write_forecast(&path, &f).unwrap_or_else(|e| panic!("{e}"));
+    let key = "incoming/model/run.grib2";
+    let (etag, size) = put(&s.uploads, key, std::fs::read(&path).unwrap_or_default()).await;
+    let response = s
+        .handler
+        .handle(event("s3-put-grib2.json", &s.uploads, key, Some(&etag), size))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.results[0].status, IngestStatus::Committed, "{:?}", response.results[0].error);
+    assert_eq!(response.results[0].dataset.as_deref(), Some("model"));
+}

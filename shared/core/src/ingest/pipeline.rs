@@ -809,13 +809,11 @@ fn check_fits(
 /// Grows every stored array that has the axis and moves its stored steps up
 /// to make room for late ones, unit by unit from the end backwards.
 async fn apply_move(tx: &dyn Transaction, axis: &AxisMove, existing: &[ArrayInfo], budget: u64) -> Result<(), Failure> {
+    // Shapes as they are now: another axis may have grown an array already.
+    let current: HashMap<String, Vec<u64>> = tx.arrays().await?.into_iter().map(|a| (a.path, a.shape)).collect();
     for info in existing {
         let Some(dim) = info.dims.iter().position(|d| *d == axis.dim) else { continue };
-        let mut shape = info.shape.clone();
-        // Another axis may have grown this array already.
-        if let Some(current) = tx.arrays().await?.into_iter().find(|a| a.path == info.path) {
-            shape = current.shape;
-        }
+        let mut shape = current.get(&info.path).cloned().unwrap_or_else(|| info.shape.clone());
         shape[dim] = axis.new_len;
         tx.resize(&info.path, &shape).await?;
         let Some(first) = axis.first_moved else { continue };

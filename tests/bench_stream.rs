@@ -1,0 +1,216 @@
+//! The real-time ingest benchmark's measuring side (run by
+//! `scripts/bench/stream.sh`):
+//!
+//! - `append STEPS RUNS DIR`: a radar dataset that already holds STEPS
+//!   five-minute composites (1 km Finland-sized grid, one map per chunk as a
+//!   composite stream lays it out), then RUNS new composites appended one at
+//!   a time; each is timed from the start of its ingest (the upload is
+//!   complete and staged) to the moment a reader sees the new step (commit
+//!   plus a read of the step from a fresh reader). The base dataset is
+//!   written in one commit by a synthetic source that repeats a real
+//!   composite's schema and values along time, so building 10,000 steps does
+//!   not take 10,000 ingests.
+//! - `grib FILE RUNS DIR`: one multi-message GRIB2 file ingested into a fresh
+//!   dataset, RUNS times: seconds, fields and MB per second.
+//!
+//! Prints one line per measurement in the bench kit's format:
+//! `name<TAB>median_s<TAB>min_s<TAB>runs=N<TAB>key=value;...`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDateTime;
+use hub_core::ingest::{IngestOptions, IngestService, IngestSettings, IngestStatus, NoProgress, ShapedSource};
+use hub_core::model::{BlockData, DatasetId, DatasetSchema, Region};
+use hub_core::ports::{DecodeError, DecoderRegistry, Repository, SourceDataset, SourceDecoder, Version};
+use hub_gdal::GdalDecoder;
+use hub_gdal::fixtures::{Composite, write_composite};
+use hub_store::{ObjectStoreReports, StoreUrl};
+use hub_zarr::{HubSettings, IcechunkHub};
+
+/// FMI's 1 km composite grid size (columns, rows).
+const GRID: (usize, usize) = (760, 1226);
+const STEP_S: i64 = 300;
+const T0: &str = "2024-06-01 00:00:00";
+
+fn emit(name: &str, secs: &[f64], extras: &str) {
+    let mut s = secs.to_vec();
+    s.sort_by(f64::total_cmp);
+    let median = if s.len() % 2 == 1 { s[s.len() / 2] } else { (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0 };
+    println!("{name}\t{median:.6}\t{:.6}\truns={}\t{extras}", s[0], s.len());
+}
+
+fn t0() -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(T0, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+/// A file whose content is `HUBSTEPS <steps> <template.tif>`: the template
+/// composite repeated along time, `steps` five-minute steps from T0.
+struct RepeatedSteps;
+
+struct Repeated {
+    schema: DatasetSchema,
+    inner: Box<dyn SourceDataset>,
+    steps: u64,
+}
+
+impl SourceDecoder for RepeatedSteps {
+    fn name(&self) -> &'static str {
+        "bench steps"
+    }
+    fn can_decode(&self, head: &[u8]) -> bool {
+        head.starts_with(b"HUBSTEPS")
+    }
+    fn open(&self, path: &Path) -> Result<Box<dyn SourceDataset>, DecodeError> {
+        let text = std::fs::read_to_string(path)?;
+        let mut words = text.split_whitespace().skip(1);
+        let steps: u64 = words.next().and_then(|s| s.parse().ok()).unwrap();
+        let template = PathBuf::from(words.next().unwrap());
+        let inner: Box<dyn SourceDataset> = Box::new(ShapedSource::new(GdalDecoder.open(&template)?, None, Some(t0())));
+        let mut schema = inner.schema().clone();
+        for var in &mut schema.variables {
+            if var.dims.first().map(String::as_str) == Some("time") {
+                var.shape[0] = steps;
+            }
+        }
+        Ok(Box::new(Repeated { schema, inner, steps }))
+    }
+}
+
+impl SourceDataset for Repeated {
+    fn format(&self) -> &str {
+        "bench steps"
+    }
+    fn schema(&self) -> &DatasetSchema {
+        &self.schema
+    }
+    fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+        if path == "time" {
+            let t0 = t0().and_utc().timestamp();
+            let (a, n) = (region.start[0] as i64, region.shape[0] as i64);
+            return Ok(BlockData::Numeric((a..a + n).flat_map(|i| (t0 + i * STEP_S).to_le_bytes()).collect()));
+        }
+        let timed = self.schema.variable(path).is_some_and(|v| v.dims.first().map(String::as_str) == Some("time"));
+        if !timed {
+            return self.inner.read(path, region);
+        }
+        assert!(region.start[0] + region.shape[0] <= self.steps);
+        let mut one = region.clone();
+        one.start[0] = 0;
+        one.shape[0] = 1;
+        let BlockData::Numeric(map) = self.inner.read(path, &one)? else { unreachable!() };
+        Ok(BlockData::Numeric(map.repeat(region.shape[0] as usize)))
+    }
+}
+
+fn service(hub: &Arc<IcechunkHub>) -> IngestService {
+    let decoders = DecoderRegistry::new().with(Arc::new(RepeatedSteps)).with(Arc::new(GdalDecoder));
+    let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
+    IngestService::new(decoders, hub.clone(), reports, IngestSettings::default())
+}
+
+fn options(valid: Option<NaiveDateTime>) -> IngestOptions {
+    IngestOptions {
+        valid_time: valid,
+        chunks: [("band1".to_string(), vec![1, GRID.1 as u64, GRID.0 as u64])].into_iter().collect(),
+        ..IngestOptions::default()
+    }
+}
+
+async fn append(steps: u64, runs: usize, dir: &Path) {
+    let root = dir.join(format!("append-{steps}"));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let hub =
+        Arc::new(IcechunkHub::new(StoreUrl::from_path(&root.join("hub")).unwrap(), HubSettings::default()).unwrap());
+    let svc = service(&hub);
+    let id = DatasetId::new("radar").unwrap();
+    let composite = |step: u32| Composite { size: GRID, step, version: 0, with_crs: true, datetime: None };
+    let template = root.join("template.tif");
+    write_composite(&template, &composite(0)).unwrap();
+    let marker = root.join("base.steps");
+    std::fs::write(&marker, format!("HUBSTEPS {steps} {}", template.display())).unwrap();
+    let t = Instant::now();
+    let upload = hub_store::local_upload(&marker, "base.steps").unwrap();
+    let r = svc.ingest_with(&id, &upload, &options(None), Arc::new(NoProgress)).await.unwrap();
+    assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+    let base_s = t.elapsed().as_secs_f64();
+    let mut secs = Vec::new();
+    let mut commit = Vec::new();
+    for k in 0..runs {
+        let i = steps + k as u64;
+        let valid = t0() + chrono::Duration::seconds(i as i64 * STEP_S);
+        let name = format!("{}_COMP.tif", valid.format("%Y%m%d%H%M"));
+        let path = root.join(&name);
+        write_composite(&path, &composite(i as u32)).unwrap();
+        let upload = hub_store::local_upload(&path, &format!("radar/{name}")).unwrap();
+        let start = Instant::now();
+        let r = svc.ingest_with(&id, &upload, &options(Some(valid)), Arc::new(NoProgress)).await.unwrap();
+        assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+        // Queryable: a fresh reader (as a serve function would open) sees the step.
+        let reader = hub.open(&id, &Version::Latest).await.unwrap();
+        let BlockData::Numeric(v) =
+            reader.read("band1", &Region { start: vec![i, 600, 400], shape: vec![1, 1, 1] }).await.unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(v[0], composite(i as u32).code(600, 400), "the new step is readable");
+        secs.push(start.elapsed().as_secs_f64());
+        commit.push(r.timings.commit_ms as f64 / 1000.0);
+    }
+    let mb = (GRID.0 * GRID.1) as f64 / 1e6;
+    emit(
+        &format!("append_one_composite_{steps}_steps"),
+        &secs,
+        &format!("grid={}x{};raw_mb={mb:.2};base_build_s={base_s:.1}", GRID.0, GRID.1),
+    );
+    emit(&format!("append_commit_only_{steps}_steps"), &commit, "");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+async fn grib(file: &Path, runs: usize, dir: &Path) {
+    let mut secs = Vec::new();
+    let mut fields = 0;
+    let mut raw = 0;
+    for k in 0..runs {
+        let root = dir.join(format!("grib-{k}"));
+        let _ = std::fs::remove_dir_all(&root);
+        let hub = Arc::new(IcechunkHub::new(StoreUrl::from_path(&root).unwrap(), HubSettings::default()).unwrap());
+        let svc = service(&hub);
+        let upload = hub_store::local_upload(file, "nwp/run.grib2").unwrap();
+        let t = Instant::now();
+        let r = svc.ingest(&DatasetId::new("nwp").unwrap(), &upload, Arc::new(NoProgress)).await.unwrap();
+        secs.push(t.elapsed().as_secs_f64());
+        assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+        fields = r.variables.len();
+        raw = r.bytes_in;
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    emit(
+        "grib2_ingest",
+        &secs,
+        &format!("file_mb={:.2};variables={fields};decoded_mb={:.1}", size as f64 / 1e6, raw as f64 / 1e6),
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let usage = "usage: bench stream -- append STEPS RUNS DIR | grib FILE RUNS DIR";
+    match args.first().map(String::as_str) {
+        Some("append") => {
+            let steps = args.get(1).and_then(|s| s.parse().ok()).expect(usage);
+            let runs = args.get(2).and_then(|s| s.parse().ok()).expect(usage);
+            append(steps, runs, Path::new(args.get(3).expect(usage))).await;
+        }
+        Some("grib") => {
+            let runs = args.get(2).and_then(|s| s.parse().ok()).expect(usage);
+            grib(Path::new(args.get(1).expect(usage)), runs, Path::new(args.get(3).expect(usage))).await;
+        }
+        _ => eprintln!("{usage}"),
+    }
+}
