@@ -140,6 +140,7 @@ async fn append(steps: u64, runs: usize, dir: &Path) {
     let base_s = t.elapsed().as_secs_f64();
     let mut secs = Vec::new();
     let mut commit = Vec::new();
+    let mut parts = Vec::new();
     for k in 0..runs {
         let i = steps + k as u64;
         let valid = t0() + chrono::Duration::seconds(i as i64 * STEP_S);
@@ -160,12 +161,18 @@ async fn append(steps: u64, runs: usize, dir: &Path) {
         assert_eq!(v[0], composite(i as u32).code(600, 400), "the new step is readable");
         secs.push(start.elapsed().as_secs_f64());
         commit.push(r.timings.commit_ms as f64 / 1000.0);
+        parts.push((r.timings.open_ms, r.timings.write_ms, r.timings.total_ms));
     }
     let mb = (GRID.0 * GRID.1) as f64 / 1e6;
     emit(
         &format!("append_one_composite_{steps}_steps"),
         &secs,
-        &format!("grid={}x{};raw_mb={mb:.2};base_build_s={base_s:.1}", GRID.0, GRID.1),
+        &format!(
+            "grid={}x{};raw_mb={mb:.2};base_build_s={base_s:.1};open_write_total_ms={:?}",
+            GRID.0,
+            GRID.1,
+            parts.get(parts.len() / 2)
+        ),
     );
     emit(&format!("append_commit_only_{steps}_steps"), &commit, "");
     let _ = std::fs::remove_dir_all(&root);
