@@ -62,7 +62,8 @@ async fn xarray_reads_appended_datasets() {
     let run0 = 1_704_067_200;
     for (r, lead) in [(run0, 6u32), (run0, 0), (run0 + 21_600, 0), (run0 + 21_600, 6)] {
         let path = dir.path().join(format!("{r}_{lead}.grib2"));
-        write_forecast(&path, &Forecast { reference: r, lead_hours: lead, version: 0.0 }).unwrap_or_else(|e| panic!("{e}"));
+        write_forecast(&path, &Forecast { reference: r, lead_hours: lead, version: 0.0 })
+            .unwrap_or_else(|e| panic!("{e}"));
         ok(&t.ingest("nwp", &path, &format!("incoming/nwp/{r}_{lead}.grib2")).await);
     }
     let f = |r: i64, lead: u32| Forecast { reference: r, lead_hours: lead, version: 0.0 };

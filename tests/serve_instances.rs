@@ -21,6 +21,10 @@ use tower::ServiceExt;
 const RUN0: i64 = 1_704_067_200; // 2024-01-01T00:00Z
 const RUN1: i64 = RUN0 + 6 * 3600;
 
+fn urlencode(s: &str) -> String {
+    s.replace(' ', "%20").replace('(', "%28").replace(')', "%29").replace(',', "%2C")
+}
+
 async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
     let res = app.clone().oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
     let status = res.status();
@@ -102,6 +106,27 @@ async fn runs_are_instances() {
     .await;
     assert_eq!(s, StatusCode::OK, "{doc}");
     assert_eq!(series(&doc, "tmp_height_above_ground").1, vec![v(RUN1, 0), v(RUN1, 3)]);
+
+    // The OpenAPI document lists the instance paths for this collection.
+    let (s, api) = get(&app, "/api").await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = api["paths"].as_object().unwrap();
+    for path in ["/collections/{collectionId}/instances", "/collections/{collectionId}/instances/{instanceId}/position"]
+    {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    // Every instance path answers with its example (latest) and the collection.
+    for q in ["position", "cube", "area", "radius", "trajectory"] {
+        let item = &paths[&format!("/collections/{{collectionId}}/instances/{{instanceId}}/{q}")]["get"]["parameters"];
+        let mut query = Vec::new();
+        for p in item.as_array().unwrap() {
+            if p["in"] == "query" && p["required"] == true {
+                query.push(format!("{}={}", p["name"].as_str().unwrap(), urlencode(p["example"].as_str().unwrap())));
+            }
+        }
+        let (s, doc) = get(&app, &format!("/collections/nwp/instances/latest/{q}?{}", query.join("&"))).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {doc}");
+    }
 
     // Clear errors.
     let (s, e) = get(&app, "/collections/nwp/instances/2023-01-01T00:00:00Z").await;

@@ -43,6 +43,8 @@ pub struct Holdings {
     pub extent: Option<[f64; 4]>,
     /// That collection's typical cell size in km (the radius example spans a few cells).
     pub cell_km: Option<f64>,
+    /// The collections with forecast runs (their instance paths are listed; none when empty).
+    pub forecast_ids: Vec<String>,
 }
 
 /// A number pattern: optional sign, digits, optional fraction.
@@ -65,6 +67,8 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
         id_schema["enum"] = json!(holdings.ids);
     }
     let id = json!({"name": "collectionId", "in": "path", "required": true, "schema": id_schema});
+    let forecast_id = json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": holdings.forecast_ids}});
+    let instance_id = json!({"name": "instanceId", "in": "path", "required": true, "description": "a run's reference time (e.g. 2024-01-01T06:00:00Z), latest, or best (the best estimate; position only)", "schema": {"type": "string"}, "example": "latest"});
     // Examples inside the first collection's extent (a quarter of it around the centre).
     let [w, s, e, n] = holdings.extent.unwrap_or([-10.0, 40.0, 10.0, 60.0]);
     let (cx, cy) = ((w + e) / 2.0, (s + n) / 2.0);
@@ -162,9 +166,30 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
         let types: Vec<&str> = formats.iter().map(|f| f.media_type()).collect();
         let mut responses = error_responses();
         responses["200"] = ok(&types);
+        if !holdings.forecast_ids.is_empty() {
+            // The same query on one forecast run.
+            let mut run_params = params.clone();
+            run_params[0] = forecast_id.clone();
+            run_params.insert(1, instance_id.clone());
+            paths.insert(
+                format!("/collections/{{collectionId}}/instances/{{instanceId}}/{q}"),
+                json!({"get": {"summary": format!("{q} query on one forecast run"), "operationId": format!("getInstance{}", capitalise(q)), "parameters": run_params, "responses": responses.clone()}}),
+            );
+        }
         paths.insert(
             format!("/collections/{{collectionId}}/{q}"),
             json!({"get": {"summary": format!("{q} query"), "operationId": format!("get{}", capitalise(q)), "parameters": params, "responses": responses}}),
+        );
+    }
+    if !holdings.forecast_ids.is_empty() {
+        let responses = json!({"200": ok(&["application/json"]), "404": error_responses()["404"].clone()});
+        paths.insert(
+            "/collections/{collectionId}/instances".into(),
+            json!({"get": {"summary": "The forecast runs of a collection, newest first", "operationId": "getInstances", "parameters": [forecast_id], "responses": responses.clone()}}),
+        );
+        paths.insert(
+            "/collections/{collectionId}/instances/{instanceId}".into(),
+            json!({"get": {"summary": "One forecast run", "operationId": "getInstance", "parameters": [forecast_id, instance_id], "responses": responses}}),
         );
     }
     json!({

@@ -108,14 +108,17 @@ pub async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     let mut holdings = crate::openapi::Holdings::default();
     if let Ok(ids) = state.catalog.datasets().await {
         for id in &ids {
+            let Ok(opened) = state.catalog.open(id.as_str()).await else { continue };
             if holdings.extent.is_none()
-                && let Ok(opened) = state.catalog.open(id.as_str()).await
                 && let Some(g) = opened.view.grids.first()
             {
                 let [_, south, _, north] = g.grid.extent();
                 let (ny, _) = g.grid.shape();
                 holdings.extent = Some(g.grid.extent());
                 holdings.cell_km = Some((north - south).abs() / ny.max(1) as f64 * 111.2);
+            }
+            if has_runs(&opened.view) {
+                holdings.forecast_ids.push(id.as_str().to_string());
             }
         }
         holdings.ids = ids.iter().map(|id| id.as_str().to_string()).collect();
@@ -160,6 +163,12 @@ pub async fn collection(
     let html = wants_html(&q, &headers)?;
     let opened = state.catalog.open(&id).await?;
     Ok(answer(html, &id, collection_doc(&base_url(&headers), &opened.view)))
+}
+
+/// Whether a dataset holds forecast runs (a forecast reference time axis):
+/// then it has instances.
+pub fn has_runs(view: &DatasetView) -> bool {
+    view.arrays.iter().any(|a| hub_core::model::attr_text(&a.attrs, "standard_name") == Some("forecast_reference_time"))
 }
 
 /// The EDR collection document of a dataset.
@@ -242,11 +251,7 @@ pub fn collection_doc(base: &str, view: &DatasetView) -> Value {
     for (q, _) in QUERIES {
         links.push(json!({"href": format!("{href}/{q}"), "rel": "data", "title": format!("{q} query")}));
     }
-    let runs = view
-        .arrays
-        .iter()
-        .any(|a| hub_core::model::attr_text(&a.attrs, "standard_name") == Some("forecast_reference_time"));
-    if runs {
+    if has_runs(view) {
         links.push(json!({"href": format!("{href}/instances"), "rel": "instances", "title": "forecast runs"}));
     }
     json!({
