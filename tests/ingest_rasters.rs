@@ -163,3 +163,42 @@ async fn shared_geotiffs_store_what_gdal_reads() {
     }
     drop(root);
 }
+
+/// Damaged rasters and model files are refused with a report and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_rasters_and_grib_are_refused() {
+    let Some(root) = Backend::Memory.root().await else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let t = TestHub::new(root.url.clone());
+    let good = composite(
+        dir.path(),
+        "201609281600.tif",
+        &Composite { size: SIZE, step: 0, version: 0, with_crs: true, datetime: None },
+    );
+    let r = t.ingest("radar", &good, "incoming/radar/201609281600.tif").await;
+    assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+    let grib = dir.path().join("run.grib2");
+    hub_gdal::fixtures::write_forecast(
+        &grib,
+        &hub_gdal::fixtures::Forecast { reference: 1_704_067_200, lead_hours: 0, version: 0.0 },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let tip = t.hub.history(&DatasetId::new("radar").unwrap_or_else(|e| panic!("{e}")), 1).await.unwrap_or_default();
+    for (name, source, keep) in
+        [("201609281605.tif", &good, 2.0 / 3.0), ("201609281610.tif", &good, 0.1), ("run.grib2", &grib, 0.5)]
+    {
+        let bytes = std::fs::read(source).unwrap_or_default();
+        let cut = dir.path().join(format!("cut-{name}"));
+        std::fs::write(&cut, &bytes[..(bytes.len() as f64 * keep) as usize]).unwrap_or_else(|e| panic!("{e}"));
+        let r = t.ingest("radar", &cut, &format!("incoming/radar/{name}")).await;
+        assert_eq!(r.status, IngestStatus::Rejected, "{name} cut to {keep}: {:?}", r.variables.len());
+        let e = r.error.unwrap_or_else(|| panic!("no error"));
+        assert!(!e.message.is_empty() && e.kind == "corrupt", "{name}: {e:?}");
+        if name.ends_with("grib2") {
+            assert!(e.message.contains("truncated"), "{e:?}");
+        }
+    }
+    let after = t.hub.history(&DatasetId::new("radar").unwrap_or_else(|e| panic!("{e}")), 1).await.unwrap_or_default();
+    assert_eq!(after, tip, "the dataset is unchanged");
+    drop(root);
+}

@@ -99,6 +99,60 @@ fn sanitize(s: &str) -> String {
     s.trim().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
 }
 
+/// Walks the messages' headers: a message whose declared length runs past
+/// the end of the file, or that does not end in `7777`, means the upload is
+/// truncated or damaged (GDAL would read the messages before it and say
+/// nothing). Bytes after the last message are tolerated with a warning.
+fn check_messages(path: &Path) -> Result<Vec<String>, DecodeError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut offset = 0u64;
+    let mut count = 0;
+    let mut warnings = Vec::new();
+    while offset < size {
+        let mut head = [0u8; 16];
+        file.seek(SeekFrom::Start(offset))?;
+        let n = file.read(&mut head)?;
+        if n < 16 || &head[..4] != b"GRIB" {
+            if count == 0 {
+                return Err(DecodeError::Corrupt(format!("{}: no GRIB message at the start", path.display())));
+            }
+            warnings.push(format!("{} bytes after the last GRIB message ignored", size - offset));
+            break;
+        }
+        if head[7] != 2 {
+            return Err(DecodeError::Unsupported(format!(
+                "{}: message {} is GRIB edition {}; the hub takes GRIB2",
+                path.display(),
+                count + 1,
+                head[7]
+            )));
+        }
+        let len = u64::from_be_bytes([head[8], head[9], head[10], head[11], head[12], head[13], head[14], head[15]]);
+        let end = offset.checked_add(len).filter(|&e| len >= 16 && e <= size).ok_or_else(|| {
+            DecodeError::Corrupt(format!(
+                "{}: truncated: GRIB message {} at byte {offset} declares {len} bytes but the file has {size}; upload it again",
+                path.display(),
+                count + 1
+            ))
+        })?;
+        let mut tail = [0u8; 4];
+        file.seek(SeekFrom::Start(end - 4))?;
+        file.read_exact(&mut tail)?;
+        if &tail != b"7777" {
+            return Err(DecodeError::Corrupt(format!(
+                "{}: GRIB message {} does not end in 7777: the file is damaged",
+                path.display(),
+                count + 1
+            )));
+        }
+        count += 1;
+        offset = end;
+    }
+    Ok(warnings)
+}
+
 /// A variable's dimensions before the grid, and the band holding each
 /// combination of their indices.
 type FieldBands = (Vec<String>, HashMap<Vec<u64>, usize>);
@@ -119,6 +173,7 @@ pub struct GribSource {
 impl GribSource {
     /// Opens a GRIB2 file.
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
+        let mut warnings = check_messages(path)?;
         // Units as the GRIB tables give them (K, not GDAL's default °C).
         gdal::config::set_config_option("GRIB_NORMALIZE_UNITS", "NO").map_err(|e| corrupt(path, e))?;
         let dataset = Dataset::open(path).map_err(|e| corrupt(path, e))?;
@@ -126,7 +181,6 @@ impl GribSource {
             return Err(DecodeError::Corrupt(format!("{}: not readable as GRIB", path.display())));
         }
         let grid = Grid::of(&dataset, path, None)?;
-        let mut warnings = Vec::new();
         let mut fields = Vec::new();
         let mut var_attrs: BTreeMap<String, Attributes> = BTreeMap::new();
         let mut ids = None;
