@@ -185,7 +185,7 @@ async fn damaged_rasters_and_grib_are_refused() {
     .unwrap_or_else(|e| panic!("{e}"));
     let tip = t.hub.history(&DatasetId::new("radar").unwrap_or_else(|e| panic!("{e}")), 1).await.unwrap_or_default();
     for (name, source, keep) in
-        [("201609281605.tif", &good, 2.0 / 3.0), ("201609281610.tif", &good, 0.1), ("run.grib2", &grib, 0.5)]
+        [("201609281605.tif", &good, 2.0 / 3.0), ("201609281610.tif", &good, 0.1), ("run.grib2", &grib, 0.6)]
     {
         let bytes = std::fs::read(source).unwrap_or_default();
         let cut = dir.path().join(format!("cut-{name}"));
