@@ -234,3 +234,45 @@ async fn every_shared_grib2_file_ingests() {
     }
     drop(root);
 }
+
+/// Ensemble members of one run arriving in files of their own, out of order:
+/// the member axis grows like a time axis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_arrive_one_by_one() {
+    let Some(root) = Backend::Memory.root().await else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let t = TestHub::new(root.url.clone());
+    let forecast = Forecast { reference: 1_704_067_200, lead_hours: 6, version: 0.0 };
+    for number in [3u8, 1, 2] {
+        let path = dir.path().join(format!("m{number}.grib2"));
+        hub_gdal::fixtures::write_member(&path, &hub_gdal::fixtures::Member { forecast, number })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = t.ingest("ens", &path, &format!("incoming/ens/m{number}.grib2")).await;
+        assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+    }
+    let reader = t
+        .hub
+        .open(&DatasetId::new("ens").unwrap_or_else(|e| panic!("{e}")), &Version::Latest)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let arrays = reader.arrays().await.unwrap_or_default();
+    let var = arrays.iter().find(|a| a.path == "tmp_height_above_ground").unwrap_or_else(|| panic!("2 m temperature"));
+    assert_eq!(var.dims, ["reference_time", "lead_time", "member", "height_above_ground", "lat", "lon"]);
+    let BlockData::Numeric(m) = reader.read("member", &Region::full(&[3])).await.unwrap_or_else(|e| panic!("{e}"))
+    else {
+        panic!("numeric members")
+    };
+    let members: Vec<i32> = m.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap_or([0; 4]))).collect();
+    assert_eq!(members, vec![1, 2, 3]);
+    let (h, w) = FORECAST_GRID;
+    let values = f32s(
+        reader
+            .read("tmp_height_above_ground", &Region::full(&[1, 1, 3, 1, h as u64, w as u64]))
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    for (k, number) in [1u8, 2, 3].iter().enumerate() {
+        assert_eq!(values[k * h * w + 5 * w + 6], forecast.value(3, 5, 6) + f32::from(*number), "member {number}");
+    }
+    drop(root);
+}

@@ -69,6 +69,16 @@ pub struct Forecast {
     pub version: f32,
 }
 
+/// An ensemble member's step: [`Forecast`] written with product template 4.1
+/// (individual ensemble forecast) and this perturbation number.
+#[derive(Debug, Clone, Copy)]
+pub struct Member {
+    /// The run and step.
+    pub forecast: Forecast,
+    /// Perturbation number (0 the control).
+    pub number: u8,
+}
+
 /// Pressure levels (Pa) of [`write_forecast`]'s temperature.
 pub const FORECAST_LEVELS: [u32; 3] = [85_000, 50_000, 25_000];
 
@@ -87,13 +97,24 @@ impl Forecast {
 /// temperature on three pressure levels (template 4.0, level type 100) and at
 /// 2 m (level type 103), IEEE float packing so values round-trip exactly.
 pub fn write_forecast(path: &Path, f: &Forecast) -> gdal::errors::Result<()> {
+    write_messages(path, f, None)
+}
+
+/// Writes one ensemble member's step (template 4.1); values are
+/// [`Forecast::value`] plus the perturbation number.
+pub fn write_member(path: &Path, m: &Member) -> gdal::errors::Result<()> {
+    write_messages(path, &m.forecast, Some(m.number))
+}
+
+fn write_messages(path: &Path, f: &Forecast, member: Option<u8>) -> gdal::errors::Result<()> {
     let (h, w) = FORECAST_GRID;
     let mem = DriverManager::get_driver_by_name("MEM")?;
     let mut ds = mem.create_with_band_type::<f32, _>("", w, h, 4)?;
     ds.set_geo_transform(&[-180.0, 2.0, 0.0, 90.0, 0.0, -2.0])?;
     ds.set_spatial_ref(&SpatialRef::from_epsg(4326)?)?;
     for band in 0..4 {
-        let data: Vec<f32> = (0..h).flat_map(|r| (0..w).map(move |c| f.value(band, r, c))).collect();
+        let plus = f32::from(member.unwrap_or(0));
+        let data: Vec<f32> = (0..h).flat_map(|r| (0..w).map(move |c| f.value(band, r, c) + plus)).collect();
         ds.rasterband(band + 1)?.write((0, 0), (w, h), &mut Buffer::new((w, h), data))?;
     }
     let reference = chrono::DateTime::from_timestamp(f.reference, 0)
@@ -108,9 +129,14 @@ pub fn write_forecast(path: &Path, f: &Forecast) -> gdal::errors::Result<()> {
     ];
     for band in 0..4 {
         let (level_type, level) = FORECAST_LEVELS.get(band).map_or((103, 2), |&pa| (100, pa));
-        options.push(format!("BAND_{}_PDS_PDTN=0", band + 1));
+        let (pdtn, ensemble) = match member {
+            // Type 3 (positively perturbed), the number, 11 members in all.
+            Some(n) => (1, format!(" 3 {n} 11")),
+            None => (0, String::new()),
+        };
+        options.push(format!("BAND_{}_PDS_PDTN={pdtn}", band + 1));
         options.push(format!(
-            "BAND_{}_PDS_TEMPLATE_ASSEMBLED_VALUES=0 0 2 0 96 0 0 1 {} {level_type} 0 {level} 255 0 0",
+            "BAND_{}_PDS_TEMPLATE_ASSEMBLED_VALUES=0 0 2 0 96 0 0 1 {} {level_type} 0 {level} 255 0 0{ensemble}",
             band + 1,
             f.lead_hours
         ));

@@ -1,7 +1,8 @@
 //! Where a file's steps land in a dataset that already holds data.
 //!
 //! A dataset grows along its *growing axes*: valid time for observations and
-//! radar composites, forecast reference time and lead time for model runs.
+//! radar composites, forecast reference time and lead time for model runs,
+//! ensemble members for ensembles delivered member by member.
 //! Each growing axis is kept sorted and free of repeats, so a late file is
 //! placed at its time, not at the end. For every growing axis the incoming
 //! values are merged with the stored ones ([`AxisMerge`]):
@@ -163,8 +164,9 @@ impl AxisMerge {
 }
 
 /// The dimensions a dataset grows along: root dimensions whose coordinate
-/// variable (1-D, numeric, same name) is on the time axis: valid time,
-/// forecast reference time, lead time.
+/// variable (1-D, numeric, same name) is on the time axis (valid time,
+/// forecast reference time, lead time) or numbers ensemble members (members
+/// of one run often arrive in files of their own).
 pub fn growing_dims(schema: &DatasetSchema) -> Vec<String> {
     schema
         .variables
@@ -173,7 +175,7 @@ pub fn growing_dims(schema: &DatasetSchema) -> Vec<String> {
             v.dims.len() == 1
                 && v.path == v.dims[0]
                 && v.dtype != DataType::String
-                && cf::dim_roles(schema, v).first() == Some(&DimRole::Time)
+                && matches!(cf::dim_roles(schema, v).first(), Some(DimRole::Time | DimRole::Member))
         })
         .map(|v| v.path.clone())
         .collect()
