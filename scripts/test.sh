@@ -45,9 +45,11 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-log "the serve function links neither netCDF-C, HDF5 nor GDAL"
-linked=$(cargo tree -p serve -e normal,build --prefix none | grep -iE '^(netcdf |netcdf-sys|hdf5|gdal)' | sort -u || true)
-if [ -n "$linked" ]; then log "the serve function links: $linked"; exit 1; fi
+log "the serve and route functions link neither netCDF-C, HDF5 nor GDAL"
+for fn in serve route; do
+  linked=$(cargo tree -p "$fn" -e normal,build --prefix none | grep -iE '^(netcdf |netcdf-sys|hdf5|gdal)' | sort -u || true)
+  if [ -n "$linked" ]; then log "the $fn function links: $linked"; exit 1; fi
+done
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 log "cargo test"

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use hub_core::ingest::{
     ChunkPolicy, DatasetConfig, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, SourceInfo,
 };
@@ -14,7 +15,7 @@ use hub_zarr::{HubSettings, IcechunkHub};
 use object_store::ObjectStore;
 use serde::Serialize;
 
-use crate::event::{UploadRef, uploads};
+use hub_store::events::{QueuedUpload, UploadRef, uploads};
 
 /// A failure that should make Lambda try the event again.
 #[derive(Debug, thiserror::Error)]
@@ -127,22 +128,72 @@ impl Handler {
     /// Handles one event. Permanent failures are reported and acknowledged;
     /// transient ones make the whole event fail, so Lambda retries it (uploads
     /// already committed are then recognised as duplicates).
+    /// Read for every event, so a changed configuration applies at once.
+    async fn datasets(&self) -> Result<DatasetConfig, hub_store::ConfigStoreError> {
+        match hub_store::load_dataset_config(&self.root).await {
+            Ok(c) => Ok(c),
+            Err(hub_store::ConfigStoreError::Invalid(e)) => {
+                tracing::error!(error = %e, "the dataset configuration is invalid: ingesting with the default rules");
+                Ok(DatasetConfig::default())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ingests the uploads of a batch from the ingest queue (SQS FIFO, one
+    /// message group per dataset, in order). A transient failure fails that
+    /// message and every later one of the batch, so SQS redelivers them in
+    /// the same order; permanent failures are reported and acknowledged.
+    pub async fn handle_queue(&self, event: SqsEvent) -> SqsBatchResponse {
+        let ids: Vec<String> = event.records.iter().map(|r| r.message_id.clone().unwrap_or_default()).collect();
+        let fail_from = |i: usize| {
+            let mut response = SqsBatchResponse::default();
+            for id in &ids[i..] {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier.clone_from(id);
+                response.batch_item_failures.push(failure);
+            }
+            response
+        };
+        let datasets = match self.datasets().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "the dataset configuration cannot be read: the batch is retried");
+                return fail_from(0);
+            }
+        };
+        for (i, record) in event.records.iter().enumerate() {
+            let body = record.body.as_deref().unwrap_or("");
+            let item: QueuedUpload = match serde_json::from_str(body) {
+                Ok(item) => item,
+                Err(e) => {
+                    tracing::error!(error = %e, body, "a message that is not a queued upload: dropped");
+                    continue;
+                }
+            };
+            match self.one(&item.upload, &datasets).await {
+                Ok(outcome) => {
+                    tracing::info!(key = %outcome.key, status = ?outcome.status, dataset = ?outcome.dataset, "ingested from the queue")
+                }
+                Err(e) => {
+                    tracing::error!(key = %item.upload.key, error = %e, "transient failure: this and the later messages are retried");
+                    return fail_from(i);
+                }
+            }
+        }
+        SqsBatchResponse::default()
+    }
+
+    /// Ingests the uploads of an S3 event.
     pub async fn handle(&self, event: S3Event) -> Result<Response, RetryableError> {
         let (uploads, bad) = uploads(&event);
         for e in &bad {
             tracing::warn!(error = %e, "unusable record skipped");
         }
         let total = uploads.len();
-        // Read for every event, so a changed configuration applies at once.
-        let datasets = match hub_store::load_dataset_config(&self.root).await {
-            Ok(c) => c,
-            Err(hub_store::ConfigStoreError::Invalid(e)) => {
-                tracing::error!(error = %e, "the dataset configuration is invalid: ingesting with the default rules");
-                DatasetConfig::default()
-            }
-            Err(e) => {
-                return Err(RetryableError { failed: total, total, first: e.to_string() });
-            }
+        let datasets = match self.datasets().await {
+            Ok(d) => d,
+            Err(e) => return Err(RetryableError { failed: total, total, first: e.to_string() }),
         };
         let mut results = Vec::with_capacity(total);
         let mut transient = Vec::new();

@@ -14,7 +14,7 @@
 //! `HUB_DATASET` or `HUB_DATASET_PATTERN`, `HUB_COMPRESSION`, `HUB_CHUNK_MIB`,
 //! `HUB_STAGING_DIR`, and the standard AWS variables.
 
-pub mod event;
+pub use hub_store::events as event;
 pub mod handler;
 
 pub use handler::{Config, Handler, Outcome, Response, RetryableError};

@@ -1,6 +1,7 @@
 //! Composition root of the ingest function.
 
 use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
 use ingest_fn::{Config, Handler};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -14,8 +15,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .init();
     let handler = Handler::new(Config::from_env()?)?;
     let handler = &handler;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<S3Event>| async move { handler.handle(event.payload).await },
-    ))
+    // S3 notifications directly (small deployments) or the ingest queue (SQS
+    // FIFO fed by the route function): told apart by the records' source.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let from_queue = event.payload.pointer("/Records/0/eventSource").and_then(|v| v.as_str()) == Some("aws:sqs");
+        if from_queue {
+            let batch: SqsEvent = serde_json::from_value(event.payload)?;
+            return Ok::<_, lambda_runtime::Error>(serde_json::to_value(handler.handle_queue(batch).await)?);
+        }
+        let s3: S3Event = serde_json::from_value(event.payload)?;
+        Ok(serde_json::to_value(handler.handle(s3).await?)?)
+    }))
     .await
 }

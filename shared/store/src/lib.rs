@@ -13,6 +13,7 @@
 
 mod answers;
 mod config;
+pub mod events;
 pub mod layout;
 mod reports;
 mod staging;

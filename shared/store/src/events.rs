@@ -1,10 +1,12 @@
-//! S3 event notifications into uploads.
+//! S3 event notifications into uploads: shared by the function that routes
+//! uploads to their dataset's queue and the one that ingests them.
 
 use aws_lambda_events::event::s3::S3Event;
 use percent_encoding::percent_decode_str;
+use sha2::{Digest, Sha256};
 
-/// One uploaded object named by an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One uploaded object named by an event (also the body of a queued upload).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UploadRef {
     /// Bucket.
     pub bucket: String,
@@ -14,6 +16,28 @@ pub struct UploadRef {
     pub size: Option<u64>,
     /// ETag, unquoted, when the event gives it.
     pub etag: Option<String>,
+}
+
+/// One upload on its way to its dataset.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueuedUpload {
+    /// The dataset it was routed to (the message group).
+    pub dataset: String,
+    /// The upload.
+    pub upload: UploadRef,
+}
+
+impl QueuedUpload {
+    /// The deduplication id: the same object version, the same id.
+    pub fn dedup_id(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.upload.bucket.as_bytes());
+        h.update([0]);
+        h.update(self.upload.key.as_bytes());
+        h.update([0]);
+        h.update(self.upload.etag.as_deref().unwrap_or("").as_bytes());
+        hex::encode(h.finalize())
+    }
 }
 
 /// Why a record cannot be used.
@@ -73,7 +97,7 @@ pub fn uploads(event: &S3Event) -> (Vec<UploadRef>, Vec<EventError>) {
             bucket,
             key,
             size: record.s3.object.size.and_then(|s| u64::try_from(s).ok()),
-            etag: record.s3.object.e_tag.as_deref().map(hub_store::unquote).filter(|e| !e.is_empty()),
+            etag: record.s3.object.e_tag.as_deref().map(crate::unquote).filter(|e| !e.is_empty()),
         });
     }
     (ok, bad)

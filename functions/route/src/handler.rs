@@ -1,0 +1,114 @@
+//! Routing one S3 event: each upload to its dataset's message group.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::s3::S3Event;
+use hub_core::ingest::{DatasetConfig, DatasetRule, FailureInfo, IngestReport, SourceInfo, now_rfc3339};
+use hub_core::model::DatasetId;
+use hub_core::ports::ReportSink;
+use hub_store::events::uploads;
+use hub_store::{ObjectStoreReports, StoreUrl};
+use object_store::ObjectStore;
+use serde::Serialize;
+
+use crate::queue::{IngestQueue, QueueError, QueuedUpload};
+
+/// Settings from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The hub root.
+    pub repo: StoreUrl,
+    /// The naming when no configuration rule matches.
+    pub rule: DatasetRule,
+    /// The FIFO queue's URL.
+    pub queue_url: String,
+}
+
+impl Config {
+    /// Reads `HUB_REPO`, `HUB_INGEST_QUEUE_URL`, `HUB_DATASET`, `HUB_DATASET_PATTERN`.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let repo: StoreUrl = var("HUB_REPO").ok_or_else(|| anyhow::anyhow!("HUB_REPO is not set"))?.parse()?;
+        let queue_url =
+            var("HUB_INGEST_QUEUE_URL").ok_or_else(|| anyhow::anyhow!("HUB_INGEST_QUEUE_URL is not set"))?;
+        let rule = match (var("HUB_DATASET"), var("HUB_DATASET_PATTERN")) {
+            (Some(id), _) => DatasetRule::fixed(DatasetId::new(id)?),
+            (None, Some(p)) => DatasetRule::with_pattern(&p)?,
+            (None, None) => DatasetRule::default(),
+        };
+        Ok(Self { repo, rule, queue_url })
+    }
+}
+
+/// What happened to one upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Routed {
+    /// The key.
+    pub key: String,
+    /// Its dataset, when one could be named.
+    pub dataset: Option<String>,
+    /// Why it was not queued (a rejection report was written).
+    pub error: Option<String>,
+}
+
+/// The function's state across invocations.
+pub struct Handler {
+    root: Arc<dyn ObjectStore>,
+    reports: ObjectStoreReports,
+    rule: DatasetRule,
+    queue: Arc<dyn IngestQueue>,
+}
+
+impl Handler {
+    /// A handler over the hub at `repo` and a queue.
+    pub fn new(repo: &StoreUrl, rule: DatasetRule, queue: Arc<dyn IngestQueue>) -> anyhow::Result<Self> {
+        let root = hub_store::object_store(repo)?;
+        Ok(Self { reports: ObjectStoreReports::new(Arc::clone(&root)), root, rule, queue })
+    }
+
+    /// Routes every upload of the event. An error (the queue or the
+    /// configuration's storage unreachable) fails the invocation so Lambda
+    /// retries it; uploads already queued are dropped by SQS as duplicates.
+    pub async fn handle(&self, event: S3Event) -> Result<Vec<Routed>, QueueError> {
+        let (ups, bad) = uploads(&event);
+        for e in &bad {
+            tracing::warn!(error = %e, "unusable record skipped");
+        }
+        let config = match hub_store::load_dataset_config(&self.root).await {
+            Ok(c) => c,
+            Err(hub_store::ConfigStoreError::Invalid(e)) => {
+                tracing::error!(error = %e, "the dataset configuration is invalid: routing with the default rules");
+                DatasetConfig::default()
+            }
+            Err(e) => return Err(QueueError { key: "(configuration)".into(), message: e.to_string() }),
+        };
+        let mut out = Vec::with_capacity(ups.len());
+        for upload in ups {
+            match config.resolve(&upload.key, &self.rule) {
+                Ok(resolved) => {
+                    let item = QueuedUpload { dataset: resolved.dataset.to_string(), upload };
+                    self.queue.send(&item).await?;
+                    tracing::info!(key = %item.upload.key, dataset = %item.dataset, "queued");
+                    out.push(Routed { key: item.upload.key, dataset: Some(item.dataset), error: None });
+                }
+                Err(e) => {
+                    let source = SourceInfo {
+                        bucket: Some(upload.bucket.clone()),
+                        key: upload.key.clone(),
+                        etag: upload.etag.clone(),
+                        size: upload.size.unwrap_or(0),
+                    };
+                    let mut report = IngestReport::start("_unassigned", source);
+                    report.error = Some(FailureInfo { kind: "dataset_rule".into(), message: e.to_string() });
+                    report.finished_at = now_rfc3339();
+                    self.reports
+                        .record(&report)
+                        .await
+                        .map_err(|r| QueueError { key: upload.key.clone(), message: r.to_string() })?;
+                    out.push(Routed { key: upload.key, dataset: None, error: Some(e.to_string()) });
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,28 @@
+//! Composition root of the route function.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::{LambdaEvent, service_fn};
+use route_fn::{Config, Handler, SqsQueue};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let config = Config::from_env()?;
+    let queue = Arc::new(SqsQueue::from_env(config.queue_url.clone()).await);
+    let handler = Handler::new(&config.repo, config.rule, queue)?;
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
+        handler.handle(event.payload).await.map_err(|e| lambda_runtime::Diagnostic {
+            error_type: "hub.RouteFailure".into(),
+            error_message: e.to_string(),
+        })
+    }))
+    .await
+}
