@@ -6,7 +6,7 @@ use aws_lambda_events::event::s3::S3Event;
 use hub_core::ingest::{DatasetConfig, DatasetRule, FailureInfo, IngestReport, SourceInfo, now_rfc3339};
 use hub_core::model::DatasetId;
 use hub_core::ports::ReportSink;
-use hub_store::events::uploads;
+use hub_store::events::{UploadRef, uploads};
 use hub_store::{ObjectStoreReports, StoreUrl};
 use object_store::ObjectStore;
 use serde::Serialize;
@@ -74,6 +74,11 @@ impl Handler {
         for e in &bad {
             tracing::warn!(error = %e, "unusable record skipped");
         }
+        self.route(ups).await
+    }
+
+    /// Routes uploads (from an S3 notification or an EventBridge event).
+    pub async fn route(&self, ups: Vec<UploadRef>) -> Result<Vec<Routed>, QueueError> {
         let config = match hub_store::load_dataset_config(&self.root).await {
             Ok(c) => c,
             Err(hub_store::ConfigStoreError::Invalid(e)) => {

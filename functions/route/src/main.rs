@@ -18,11 +18,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let queue = Arc::new(SqsQueue::from_env(config.queue_url.clone()).await);
     let handler = Handler::new(&config.repo, config.rule, queue)?;
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
-        handler.handle(event.payload).await.map_err(|e| lambda_runtime::Diagnostic {
+    // S3 notifications (the hub's own upload bucket) or EventBridge `Object
+    // Created` events (any bucket with EventBridge notifications on).
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let routed = match hub_store::events::from_eventbridge(&event.payload) {
+            Some(upload) => handler.route(vec![upload]).await,
+            None => handler.handle(serde_json::from_value::<S3Event>(event.payload)?).await,
+        };
+        let routed = routed.map_err(|e| lambda_runtime::Diagnostic {
             error_type: "hub.RouteFailure".into(),
             error_message: e.to_string(),
-        })
+        })?;
+        Ok::<_, lambda_runtime::Error>(serde_json::to_value(routed)?)
     }))
     .await
 }

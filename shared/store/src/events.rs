@@ -103,9 +103,45 @@ pub fn uploads(event: &S3Event) -> (Vec<UploadRef>, Vec<EventError>) {
     (ok, bad)
 }
 
+/// The upload of an EventBridge `Object Created` event from S3 (buckets with
+/// EventBridge notifications on: how the hub listens to a bucket it does not
+/// own). Its keys are not URL-encoded. `None` for any other event.
+pub fn from_eventbridge(event: &serde_json::Value) -> Option<UploadRef> {
+    if event.get("source")?.as_str()? != "aws.s3" || event.get("detail-type")?.as_str()? != "Object Created" {
+        return None;
+    }
+    let detail = event.get("detail")?;
+    Some(UploadRef {
+        bucket: detail.pointer("/bucket/name")?.as_str()?.to_string(),
+        key: detail.pointer("/object/key")?.as_str()?.to_string(),
+        size: detail.pointer("/object/size").and_then(serde_json::Value::as_u64),
+        etag: detail
+            .pointer("/object/etag")
+            .and_then(serde_json::Value::as_str)
+            .map(crate::unquote)
+            .filter(|e| !e.is_empty()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eventbridge_object_created_events_name_their_upload() {
+        let e = serde_json::json!({
+            "version": "0", "detail-type": "Object Created", "source": "aws.s3",
+            "detail": {"bucket": {"name": "up"}, "object": {"key": "radar/a b:1.tif", "size": 7, "etag": "\"abc\""}}
+        });
+        let u = from_eventbridge(&e).unwrap_or_else(|| panic!("an upload"));
+        assert_eq!(
+            (u.bucket.as_str(), u.key.as_str(), u.size, u.etag.as_deref()),
+            ("up", "radar/a b:1.tif", Some(7), Some("abc"))
+        );
+        let mut other = e.clone();
+        other["detail-type"] = "Object Deleted".into();
+        assert_eq!(from_eventbridge(&other), None);
+    }
 
     #[test]
     fn keys_are_form_decoded() {
