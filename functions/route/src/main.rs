@@ -25,10 +25,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             Some(upload) => handler.route(vec![upload]).await,
             None => handler.handle(serde_json::from_value::<S3Event>(event.payload)?).await,
         };
-        let routed = routed.map_err(|e| lambda_runtime::Diagnostic {
-            error_type: "hub.RouteFailure".into(),
-            error_message: e.to_string(),
-        })?;
+        // A failure to queue fails the invocation: Lambda retries the event.
+        let routed = routed.map_err(|e| -> lambda_runtime::Error { Box::new(e) })?;
         Ok::<_, lambda_runtime::Error>(serde_json::to_value(routed)?)
     }))
     .await
