@@ -74,6 +74,9 @@ pub struct IngestArgs {
     /// Print the reports as JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// Files ingested at once (a local backfill; commits to one dataset stay serialized).
+    #[arg(long, short = 'j', default_value_t = 1)]
+    pub jobs: usize,
     #[command(flatten)]
     pub repo: RepoArgs,
 }

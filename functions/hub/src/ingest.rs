@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use futures::StreamExt;
 use hub_core::ingest::{ChunkPolicy, Compression, DatasetConfig, DatasetRule, IngestReport, IngestStatus};
 use hub_core::model::DatasetId;
 
@@ -121,15 +122,16 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         collect(p, hub_folder.as_deref(), &mut inputs)?;
     }
     let progress = Arc::new(Bar::new());
-    let mut rejected = 0;
-    for input in inputs {
-        let resolved = match datasets.resolve(&input.key, &rule) {
+    // Files ingest `--jobs` at a time; commits to one dataset are serialized by
+    // its lock whatever the number of jobs, so parallelism pays across datasets
+    // and in decoding.
+    let jobs = args.jobs.max(1);
+    let service = &service;
+    let (datasets, rule, progress) = (&datasets, &rule, &progress);
+    let mut outcomes = futures::stream::iter(inputs.into_iter().map(|input| async move {
+        let resolved = match datasets.resolve(&input.key, rule) {
             Ok(r) => r,
-            Err(e) => {
-                eprintln!("SKIPPED {}: {e}", input.key);
-                rejected += 1;
-                continue;
-            }
+            Err(e) => return Ok::<_, anyhow::Error>(Err(format!("SKIPPED {}: {e}", input.key))),
         };
         let upload =
             hub_store::local_upload(&input.path, &input.key).with_context(|| format!("{}", input.path.display()))?;
@@ -137,6 +139,19 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
             .ingest_with(&resolved.dataset, &upload, &resolved.options, progress.clone())
             .await
             .with_context(|| format!("ingesting {}", input.key))?;
+        Ok(Ok(report))
+    }))
+    .buffer_unordered(jobs);
+    let mut rejected = 0;
+    while let Some(outcome) = outcomes.next().await {
+        let report = match outcome? {
+            Ok(report) => report,
+            Err(skipped) => {
+                eprintln!("{skipped}");
+                rejected += 1;
+                continue;
+            }
+        };
         if args.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {

@@ -104,3 +104,37 @@ async fn many_processes_into_one_dataset() {
     many_writers(Backend::File).await;
     many_writers(Backend::S3).await;
 }
+
+/// A local backfill: a folder of files for two datasets, four at a time.
+#[test]
+fn a_folder_backfills_in_parallel() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (dataset, days) in [("north", [3i64, 1, 2, 0]), ("south", [1, 0, 3, 2])] {
+        let folder = dir.path().join("incoming").join(dataset);
+        std::fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("{e}"));
+        for d in days {
+            let spec = DailySteps { days: &[d], time_units: "days since 2025-01-01", version: 0.0, grid: GRID };
+            write_daily_steps(&folder.join(format!("d{d}.nc")), &spec).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["ingest", "--jobs", "4", "--json", "--repo"])
+        .arg(dir.path().join("hub"))
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let committed = stdout.lines().filter(|l| l.contains(r#""status":"committed""#)).count();
+    assert_eq!(committed, 8, "{stdout}");
+    let info = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["info", "--json", "--repo"])
+        .arg(dir.path().join("hub"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap_or_else(|e| panic!("{e}"));
+    for d in info["datasets"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(d["time"][0]["steps"], 4, "{}: every day once", d["id"]);
+        assert_eq!(d["time"][0]["start"], "2025-01-01T12:00:00Z");
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The function binaries under cargo-lambda's Lambda runtime emulator
+# (`cargo lambda watch` + `cargo lambda invoke` with the JSON in events/),
+# against the S3-compatible test server: an S3 event for an uploaded NetCDF
+# file produces a dataset, API Gateway events return the catalog and
+# CoverageJSON. Run by scripts/test.sh, which starts the server and sets
+# AWS_ENDPOINT_URL; needs cargo-lambda on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/setup.sh
+: "${AWS_ENDPOINT_URL:?the S3 test server's URL}"
+PY=${HUB_TOOLS_PYTHON:-python3}
+WORK=$(mktemp -d)
+PORT=$(free_port)
+WATCH_PID=""
+cleanup() {
+  if [ -n "$WATCH_PID" ]; then
+    pkill -P "$WATCH_PID" 2>/dev/null || true
+    kill "$WATCH_PID" 2>/dev/null || true
+    pkill -f "cargo-lambda lambda watch --invoke-port $PORT" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+uploads="smoke-uploads-$PORT"; repo="smoke-repo-$PORT"
+curl -sf -X PUT "$AWS_ENDPOINT_URL/$uploads" >/dev/null
+curl -sf -X PUT "$AWS_ENDPOINT_URL/$repo" >/dev/null
+
+# A real NetCDF file (the hub's demo sample), uploaded under its dataset's prefix.
+(cd "$WORK" && "$OLDPWD/target/debug/hub" demo --days 3 --repo "$WORK/local" >/dev/null)
+file="$WORK/hub-samples/demo_daily_3d.nc"
+key="incoming/demo-daily/demo daily (run 00).nc"
+etag=$(curl -sf -D - -o /dev/null -X PUT --data-binary @"$file" "$AWS_ENDPOINT_URL/$uploads/incoming/demo-daily/demo%20daily%20(run%2000).nc" \
+  | tr -d '\r' | awk -F': ' 'tolower($1)=="etag" {gsub(/"/, "", $2); print $2}')
+"$PY" - "$uploads" "$key" "$etag" "$(stat -c %s "$file")" "$WORK/put.json" <<'PY'
+import json, sys, urllib.parse
+bucket, key, etag, size, out = sys.argv[1:6]
+e = json.load(open("events/s3-put-netcdf.json"))
+o = e["Records"][0]["s3"]
+o["bucket"]["name"] = bucket
+o["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+o["object"].update({"key": urllib.parse.quote_plus(key, safe="/"), "eTag": etag, "size": int(size)})
+json.dump(e, open(out, "w"))
+PY
+
+log "cargo lambda watch on 127.0.0.1:$PORT"
+HUB_REPO="s3://$repo/hub" RUST_LOG=warn cargo lambda watch --invoke-port "$PORT" --ignore-changes > "$WORK/watch.log" 2>&1 &
+WATCH_PID=$!
+for _ in $(seq 1 120); do
+  curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
+  sleep 0.5
+done
+
+invoke() { cargo lambda invoke "$1" --invoke-port "$PORT" --data-file "$2" 2>&1; }
+out=$(invoke ingest "$WORK/put.json") || { echo "$out"; cat "$WORK/watch.log"; exit 1; }
+echo "$out" | grep -q '"status":"committed"' || { log "ingest did not commit: $out"; cat "$WORK/watch.log"; exit 1; }
+log "ingest: an S3 event became dataset demo-daily"
+out=$(invoke serve events/apigw-v2-collections.json) || { echo "$out"; exit 1; }
+echo "$out" | grep -q 'demo-daily' || { log "the catalog does not list demo-daily: $out"; exit 1; }
+out=$(invoke serve events/apigw-v2-position.json) || { echo "$out"; exit 1; }
+echo "$out" | grep -q '"statusCode":200' && echo "$out" | grep -q 'Coverage' \
+  || { log "position did not answer CoverageJSON: ${out:0:400}"; exit 1; }
+log "serve: API Gateway events answered with the catalog and CoverageJSON"
