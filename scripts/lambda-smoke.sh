@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
-: "${AWS_ENDPOINT_URL:?the S3 test server's URL}"
+: "${AWS_ENDPOINT_URL:?set it to the URL of the S3 test server}"
 PY=${HUB_TOOLS_PYTHON:-python3}
 WORK=$(mktemp -d)
 PORT=$(free_port)
@@ -30,17 +30,19 @@ curl -sf -X PUT "$AWS_ENDPOINT_URL/$repo" >/dev/null
 # A real NetCDF file (the hub's demo sample), uploaded under its dataset's prefix.
 (cd "$WORK" && "$OLDPWD/target/debug/hub" demo --days 3 --repo "$WORK/local" >/dev/null)
 file="$WORK/hub-samples/demo_daily_3d.nc"
-key="incoming/demo-daily/demo daily (run 00).nc"
-etag=$(curl -sf -D - -o /dev/null -X PUT --data-binary @"$file" "$AWS_ENDPOINT_URL/$uploads/incoming/demo-daily/demo%20daily%20(run%2000).nc" \
-  | tr -d '\r' | awk -F': ' 'tolower($1)=="etag" {gsub(/"/, "", $2); print $2}')
-"$PY" - "$uploads" "$key" "$etag" "$(stat -c %s "$file")" "$WORK/put.json" <<'PY'
-import json, sys, urllib.parse
-bucket, key, etag, size, out = sys.argv[1:6]
+# Uploaded under a key with spaces and parentheses; the event as S3 sends it.
+curl -sf -D "$WORK/headers" -o /dev/null -X PUT -H "Content-Type: application/octet-stream" --data-binary @"$file" \
+  "$AWS_ENDPOINT_URL/$uploads/incoming/demo-daily/demo%20daily%20%28run%2000%29.nc"
+"$PY" - "$uploads" "$file" "$WORK/headers" "$WORK/put.json" <<'PY'
+import json, os, sys, urllib.parse
+bucket, path, headers, out = sys.argv[1:5]
+key = "incoming/demo-daily/demo daily (run 00).nc"
+etag = next(l.split(":", 1)[1].strip().strip('"') for l in open(headers) if l.lower().startswith("etag:"))
 e = json.load(open("events/s3-put-netcdf.json"))
 o = e["Records"][0]["s3"]
 o["bucket"]["name"] = bucket
 o["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-o["object"].update({"key": urllib.parse.quote_plus(key, safe="/"), "eTag": etag, "size": int(size)})
+o["object"].update({"key": urllib.parse.quote_plus(key, safe="/"), "eTag": etag, "size": os.path.getsize(path)})
 json.dump(e, open(out, "w"))
 PY
 

@@ -16,7 +16,8 @@ mkdir -p target
 
 PY312=$(find_python312) || { log "Python >= 3.12 not found (needed by Python icechunk 2.x for the interop tests)"; exit 1; }
 INTEROP_PY=$(python_env "$PY312" target/py-interop "icechunk>=2.3,<3" "xarray>=2025" "zarr>=3.1" netCDF4 numpy "schemathesis>=4,<5" "covjson-pydantic>=0.6")
-TOOLS_PY=$(python_env python3 target/py-tools "moto[server]>=5.2,<6")
+TOOLS_PY=$(python_env python3 target/py-tools "moto[server]>=5.2,<6" "cfn-lint>=1,<2" "cargo-lambda>=1.9,<2")
+export PATH="$(dirname "$TOOLS_PY"):$PATH" HUB_TOOLS_PYTHON="$TOOLS_PY"
 
 PORT=$(free_port)
 log "starting the S3 test server (moto) on 127.0.0.1:$PORT"
@@ -41,6 +42,8 @@ export HUB_TEST_DATA="${HUB_TEST_DATA:-}"
 export HUB_TEST_STRICT="${HUB_TEST_STRICT:-1}"
 [ -n "$HUB_TEST_DATA" ] || export HUB_TEST_STRICT=0
 
+log "cfn-lint template.yaml"
+cfn-lint template.yaml
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
@@ -54,4 +57,6 @@ log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 log "cargo test"
 cargo test --workspace --no-fail-fast
+log "the function binaries under cargo-lambda's runtime emulator"
+scripts/lambda-smoke.sh
 log "all tests passed"
