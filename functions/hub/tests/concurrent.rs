@@ -14,6 +14,12 @@ use hub_netcdf::fixtures::{DailySteps, write_daily_steps};
 use hub_testkit::Backend;
 use hub_zarr::{HubSettings, IcechunkHub};
 
+/// Tests of this file run one at a time: a `hub` child spawned by one test
+/// while another writes a NetCDF file inherits that open file (HDF5 does not
+/// mark its descriptors close-on-exec) with its HDF5 write lock, and readers
+/// of that file then fail for the child's lifetime.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const FILES: i64 = 20;
 const DUPLICATES: i64 = 5;
 const GRID: (usize, usize) = (4, 5);
@@ -95,19 +101,25 @@ async fn many_writers(backend: Backend) {
     drop(root);
 }
 
-/// One test for both backends, one after the other: while this process writes
-/// the day files, a child spawned by a test running beside it would inherit
-/// the open file (HDF5 does not mark its descriptors close-on-exec) with its
-/// HDF5 write lock, and the other test's readers would fail on it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_processes_into_one_dataset() {
-    many_writers(Backend::File).await;
-    many_writers(Backend::S3).await;
+/// One test for both backends, one after the other (see [`ONE_AT_A_TIME`]).
+#[test]
+fn many_processes_into_one_dataset() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(async {
+        many_writers(Backend::File).await;
+        many_writers(Backend::S3).await;
+    });
 }
 
 /// A local backfill: a folder of files for two datasets, four at a time.
 #[test]
 fn a_folder_backfills_in_parallel() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     for (dataset, days) in [("north", [3i64, 1, 2, 0]), ("south", [1, 0, 3, 2])] {
         let folder = dir.path().join("incoming").join(dataset);
