@@ -13,6 +13,12 @@
 //! - `grib FILE RUNS DIR`: one multi-message GRIB2 file ingested into a fresh
 //!   dataset, RUNS times: seconds, fields and MB per second.
 //!
+//! - `cold RUNS`: the ingest and route Lambda binaries (`target/release`),
+//!   each started fresh on the Lambda Runtime API emulator and given an S3
+//!   event they acknowledge without work (an object removal): process start
+//!   to first answer, i.e. the runtime's own cold start (dynamic GDAL/netCDF
+//!   loading for ingest, the AWS SDK configuration for route).
+//!
 //! Prints one line per measurement in the bench kit's format:
 //! `name<TAB>median_s<TAB>min_s<TAB>runs=N<TAB>key=value;...`.
 
@@ -204,10 +210,41 @@ async fn grib(file: &Path, runs: usize, dir: &Path) {
     );
 }
 
+async fn cold(runs: usize, dir: &Path) {
+    use hub_testkit::lambda::{Outcome, RuntimeApi};
+    let event = std::fs::read(hub_testkit::workspace_root().join("events/s3-delete.json")).unwrap();
+    let repo = dir.join("cold-hub");
+    std::fs::create_dir_all(&repo).unwrap();
+    for bin in ["ingest", "route"] {
+        let path = hub_testkit::workspace_root().join("target/release").join(bin);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let mut secs = Vec::new();
+        for _ in 0..runs {
+            let api = RuntimeApi::start().await;
+            let t = Instant::now();
+            let mut child = std::process::Command::new(&path)
+                .envs(api.env(bin))
+                .env("HUB_REPO", &repo)
+                .env("HUB_INGEST_QUEUE_URL", "http://127.0.0.1:9/queue.fifo")
+                .env("AWS_REGION", "us-east-1")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let outcome = api.invoke(&event, std::time::Duration::from_secs(60)).await.unwrap();
+            secs.push(t.elapsed().as_secs_f64());
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(matches!(outcome, Outcome::Response(_)), "{bin} failed");
+        }
+        emit(&format!("{bin}.lambda.runtime_api.cold_process_to_first_answer"), &secs, &format!("binary_bytes={size}"));
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    let usage = "usage: bench stream -- append STEPS RUNS DIR | grib FILE RUNS DIR";
+    let usage = "usage: bench stream -- append STEPS RUNS DIR | grib FILE RUNS DIR | cold RUNS DIR";
     match args.first().map(String::as_str) {
         Some("append") => {
             let steps = args.get(1).and_then(|s| s.parse().ok()).expect(usage);
@@ -217,6 +254,10 @@ async fn main() {
         Some("grib") => {
             let runs = args.get(2).and_then(|s| s.parse().ok()).expect(usage);
             grib(Path::new(args.get(1).expect(usage)), runs, Path::new(args.get(3).expect(usage))).await;
+        }
+        Some("cold") => {
+            let runs = args.get(1).and_then(|s| s.parse().ok()).expect(usage);
+            cold(runs, Path::new(args.get(2).expect(usage))).await;
         }
         _ => eprintln!("{usage}"),
     }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real-time ingest benchmark: one radar composite appended to a dataset that
 # already holds 100, 1,000 and 10,000 five-minute steps (time from the start
-# of the ingest of a staged upload to a fresh reader seeing the new step), and
-# the ingest of a multi-message GRIB2 file. Peers on the same work:
+# of the ingest of a staged upload to a fresh reader seeing the new step), the
+# cold start of the ingest and route Lambda binaries, and the ingest of a
+# multi-message GRIB2 file. Peers on the same work:
 # xarray `to_zarr(append_dim="time")` of one step into a plain Zarr v3 store
 # of the same size and chunking (no versioning, no atomic commit), and GDAL
 # decoding every message of the GRIB2 file (gdal_translate to raw).
@@ -29,6 +30,9 @@ stamp() { while IFS= read -r line; do echo "$line"; echo "$(date -Iseconds)	$lin
 for n in $STEPS; do
   "$BIN" append "$n" "$RUNS" "$BENCH_DIR" | stamp
 done
+log "building the ingest and route functions (release) for their cold starts"
+cargo build --release --quiet -p ingest -p route
+"$BIN" cold "$RUNS" "$BENCH_DIR" | stamp
 if [ -f "$GRIB" ]; then
   "$BIN" grib "$GRIB" "$RUNS" "$BENCH_DIR" | stamp
 else
