@@ -42,8 +42,9 @@ export HUB_TEST_DATA="${HUB_TEST_DATA:-}"
 export HUB_TEST_STRICT="${HUB_TEST_STRICT:-1}"
 [ -n "$HUB_TEST_DATA" ] || export HUB_TEST_STRICT=0
 
-log "cfn-lint template.yaml"
+log "cfn-lint template.yaml, and the template against the workspace"
 cfn-lint template.yaml
+"$TOOLS_PY" scripts/check-template.py
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
