@@ -3,14 +3,12 @@
 //! the sources; radar composites and GRIB2 model runs decode to the expected
 //! times (`datetime64`, `timedelta64`), values (unpacked) and grid mapping.
 
-use std::process::Command;
-
 use hub_core::ingest::{DatasetConfig, IngestStatus};
 use hub_e2e::TestHub;
 use hub_gdal::fixtures::{Composite, Forecast, write_composite, write_forecast};
 use hub_netcdf::fixtures::{DailySteps, write_daily_steps};
 use hub_store::StoreUrl;
-use hub_testkit::{python, workspace_root};
+use hub_testkit::python;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,14 +85,6 @@ async fn xarray_reads_appended_datasets() {
     ]);
     let manifest = dir.path().join("cases.json");
     std::fs::write(&manifest, serde_json::to_vec(&cases).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
-    let out = Command::new(&python)
-        .arg(workspace_root().join("tests/interop/check_streams.py"))
-        .arg(&manifest)
-        .env("PYTHONWARNINGS", "ignore")
-        .output()
-        .unwrap_or_else(|e| panic!("running {python}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(out.status.success(), "xarray check failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = hub_e2e::run_interop(&python, "check_streams.py", &manifest);
     assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 3);
 }

@@ -1,13 +1,11 @@
 //! xarray and Python icechunk read what the hub wrote and see the same dataset
 //! as xarray reading the source file: every fixture and every shared NetCDF file.
 
-use std::process::Command;
-
 use hub_core::ingest::IngestStatus;
 use hub_e2e::TestHub;
 use hub_netcdf::fixtures::Fixture;
 use hub_store::StoreUrl;
-use hub_testkit::{fixture, python, shared_files, workspace_root};
+use hub_testkit::{fixture, python, shared_files};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xarray_reads_the_hub_like_the_source() {
@@ -27,15 +25,6 @@ async fn xarray_reads_the_hub_like_the_source() {
     }
     let manifest = dir.path().join("pairs.json");
     std::fs::write(&manifest, serde_json::to_vec(&pairs).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
-    let script = workspace_root().join("tests/interop/compare_xarray.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(&manifest)
-        .env("PYTHONWARNINGS", "ignore")
-        .output()
-        .unwrap_or_else(|e| panic!("running {python}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(out.status.success(), "xarray comparison failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = hub_e2e::run_interop(&python, "compare_xarray.py", &manifest);
     assert!(stdout.lines().filter(|l| l.starts_with("ok ")).count() >= sources.len(), "every source compared");
 }

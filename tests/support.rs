@@ -96,3 +96,18 @@ pub async fn assert_same_as_source(hub: &dyn Repository, dataset: &str, source_p
         }
     }
 }
+
+/// Runs an interop Python script with a JSON manifest; fails the test with
+/// the script's output unless it succeeds. Returns its standard output.
+pub fn run_interop(python: &str, script: &str, manifest: &Path) -> String {
+    let out = std::process::Command::new(python)
+        .arg(hub_testkit::workspace_root().join("tests/interop").join(script))
+        .arg(manifest)
+        .env("PYTHONWARNINGS", "ignore")
+        .output()
+        .unwrap_or_else(|e| panic!("running {python}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{stdout}");
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}

@@ -7,12 +7,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_current_span(false)
-        .without_time()
-        .init();
+    hub_store::init_lambda_logging();
     let handler = Handler::new(Config::from_env()?)?;
     let handler = &handler;
     // S3 notifications directly (small deployments) or the ingest queue (SQS

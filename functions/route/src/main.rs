@@ -8,12 +8,7 @@ use route_fn::{Config, Handler, SqsQueue};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_current_span(false)
-        .without_time()
-        .init();
+    hub_store::init_lambda_logging();
     let config = Config::from_env()?;
     let queue = Arc::new(SqsQueue::from_env(config.queue_url.clone()).await);
     let handler = Handler::new(&config.repo, config.rule, queue)?;

@@ -26,12 +26,7 @@ const LAMBDA_INLINE_LIMIT: u64 = 6_000_000;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_current_span(false)
-        .without_time()
-        .init();
+    hub_store::init_lambda_logging();
     let repo = std::env::var("HUB_REPO").map_err(|_| anyhow::anyhow!("HUB_REPO is not set (e.g. s3://bucket/hub)"))?;
     let url: StoreUrl = repo.parse().map_err(|e| anyhow::anyhow!("HUB_REPO: {e}"))?;
     let hub = IcechunkHub::new(url, HubSettings::serving_from_env()).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -15,6 +15,7 @@ mod answers;
 mod config;
 pub mod events;
 pub mod layout;
+mod logging;
 mod reports;
 mod staging;
 mod stores;
@@ -22,6 +23,7 @@ mod url;
 
 pub use answers::PresignedAnswers;
 pub use config::{ConfigStoreError, load_dataset_config, store_dataset_config};
+pub use logging::init_lambda_logging;
 pub use reports::ObjectStoreReports;
 pub use staging::{FetchError, Staged, local_upload, stage_object, unquote};
 pub use stores::{aws_region, object_store, s3_builder, s3_endpoint};

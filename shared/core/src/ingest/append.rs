@@ -80,7 +80,9 @@ pub struct AxisMerge {
 /// fraction of their magnitude (unit conversions leave rounding noise).
 const SAME_VALUE: f64 = 1e-9;
 
-fn same(a: f64, b: f64) -> bool {
+/// Whether two coordinate values are the same (see [`SAME_VALUE`]); shared
+/// with the check that a file's grid is the dataset's.
+pub(crate) fn same(a: f64, b: f64) -> bool {
     (a - b).abs() <= SAME_VALUE * a.abs().max(b.abs()).max(1.0)
 }
 

@@ -764,10 +764,7 @@ fn mismatch(message: String) -> Failure {
 const GROWING_COORD_CHUNK: u64 = 4096;
 
 fn same_values(a: &[f64], b: &[f64]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()) || (x.is_nan() && y.is_nan()))
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| super::append::same(*x, *y) || (x.is_nan() && y.is_nan()))
 }
 
 /// Whether a file's variable can be written into the stored array.
