@@ -43,7 +43,7 @@ def refs(node):
         elif node.tag == "Sub":
             text = node.value if isinstance(node.value, str) else node.value[0]
             local = set(node.value[1]) if isinstance(node.value, list) and len(node.value) > 1 else set()
-            for name in re.findall(r"\$\{([A-Za-z0-9]+)", text):
+            for name in re.findall(r"\$\{([A-Za-z0-9:]+)", text):
                 if name not in local:
                     yield name
             if isinstance(node.value, list):
@@ -78,7 +78,7 @@ def main():
     template = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "template.yaml")
     doc = yaml.safe_load(template.read_text())
     resources = doc.get("Resources", {})
-    known = set(resources) | set(doc.get("Parameters", {})) | {"AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::URLSuffix", "AWS::Partition"}
+    known = set(resources) | set(doc.get("Parameters", {})) | {"AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::URLSuffix", "AWS::Partition", "AWS::NoValue"}
     bins = workspace_bins()
     errors = []
     for name, res in resources.items():

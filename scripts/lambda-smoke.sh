@@ -33,18 +33,8 @@ file="$WORK/hub-samples/demo_daily_3d.nc"
 # Uploaded under a key with spaces and parentheses; the event as S3 sends it.
 curl -sf -D "$WORK/headers" -o /dev/null -X PUT -H "Content-Type: application/octet-stream" --data-binary @"$file" \
   "$AWS_ENDPOINT_URL/$uploads/incoming/demo-daily/demo%20daily%20%28run%2000%29.nc"
-"$PY" - "$uploads" "$file" "$WORK/headers" "$WORK/put.json" <<'PY'
-import json, os, sys, urllib.parse
-bucket, path, headers, out = sys.argv[1:5]
-key = "incoming/demo-daily/demo daily (run 00).nc"
-etag = next(l.split(":", 1)[1].strip().strip('"') for l in open(headers) if l.lower().startswith("etag:"))
-e = json.load(open("events/s3-put-netcdf.json"))
-o = e["Records"][0]["s3"]
-o["bucket"]["name"] = bucket
-o["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-o["object"].update({"key": urllib.parse.quote_plus(key, safe="/"), "eTag": etag, "size": os.path.getsize(path)})
-json.dump(e, open(out, "w"))
-PY
+"$PY" scripts/lib/s3_event.py events/s3-put-netcdf.json "$uploads" "incoming/demo-daily/demo daily (run 00).nc" \
+  "$file" "$WORK/headers" "$WORK/put.json"
 
 log "cargo lambda watch on 127.0.0.1:$PORT"
 HUB_REPO="s3://$repo/hub" RUST_LOG=warn cargo lambda watch --invoke-port "$PORT" --ignore-changes > "$WORK/watch.log" 2>&1 &

@@ -60,4 +60,6 @@ log "cargo test"
 cargo test --workspace --no-fail-fast
 log "the function binaries under cargo-lambda's runtime emulator"
 scripts/lambda-smoke.sh
+log "the ingest image's runtime stage (Dockerfile) rebuilt with debootstrap, the binary run in it"
+scripts/check-image.sh target/debug/ingest
 log "all tests passed"

@@ -8,16 +8,21 @@ as_root() {
     log "need root to run: $*"; return 1; fi
 }
 
-# System packages for the netCDF decoder (libnetcdf links HDF5) and the GDAL decoder.
-install_system_deps() {
-  local want=(libnetcdf-dev libhdf5-dev libgdal-dev netcdf-bin pkg-config curl)
-  local missing=()
-  for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# Debian packages, those not installed yet.
+apt_install() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+}
+
+# System packages for the netCDF decoder (libnetcdf links HDF5) and the GDAL decoder.
+install_system_deps() {
+  local want=(libnetcdf-dev libhdf5-dev libgdal-dev netcdf-bin pkg-config curl)
+  apt_install "${want[@]}"
   if ! command -v cargo >/dev/null; then
     log "cargo not found: install the Rust toolchain (rustup) first; rust-toolchain.toml pins the version"
     return 1
@@ -57,4 +62,14 @@ python_env() {
 # A free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until something listens on 127.0.0.1:PORT (at most SECONDS, default 60).
+wait_for_port() {
+  local port=$1 tries=$(( ${2:-60} * 5 ))
+  for _ in $(seq 1 "$tries"); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
 }
