@@ -2,10 +2,13 @@
 CloudFormation, not our workspace): every function's build points at
 something that exists, runtimes are what the binaries are built for,
 references inside Serverless resources name real resources or parameters,
-and every environment variable a function is given is one the code reads.
+every environment variable a function is given is one the code reads, and
+the backfill's Map items (built by its ItemSelector from an S3 listing) are
+events the route function understands.
 
 Usage: check-template.py [template.yaml]   (run by scripts/test.sh)
 """
+import json
 import pathlib
 import re
 import sys
@@ -74,6 +77,58 @@ def code_reads(var):
     return False
 
 
+def render_selector(node, context):
+    """A Step Functions ItemSelector applied to one item: "key.$" fields take
+    the value at their path ($$. context paths, dotted names only)."""
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k.endswith(".$"):
+                value = context
+                for part in v.removeprefix("$$.").split("."):
+                    value = value[part]
+                out[k[:-2]] = value
+            else:
+                out[k] = render_selector(v, context)
+        return out
+    return node
+
+
+# What the route function reads from an EventBridge event (hub_store::events::from_eventbridge).
+ROUTE_READS = {"source": str, "detail-type": str, "detail.bucket.name": str, "detail.object.key": str,
+               "detail.object.size": int, "detail.object.etag": str}
+
+
+def backfill_items_reach_route(name, res):
+    """The backfill's items, as its ItemSelector builds them from an S3 listing,
+    carry what the route function reads from an EventBridge event, with the
+    values of the sample in events/."""
+    errors = []
+    sample = json.loads((ROOT / "events/eventbridge-object-created.json").read_text())
+    states = res.get("Properties", {}).get("Definition", {}).get("States", {})
+    for state_name, state in states.items():
+        selector = state.get("ItemSelector")
+        if state.get("Type") != "Map" or not selector:
+            continue
+        obj = sample["detail"]["object"]
+        item = {"Key": obj["key"], "Size": obj["size"], "Etag": f'"{obj["etag"]}"', "StorageClass": "STANDARD"}
+        context = {"Execution": {"Input": {"bucket": sample["detail"]["bucket"]["name"], "prefix": "radar/"}},
+                   "Map": {"Item": {"Index": 0, "Value": item}}}
+        try:
+            event = render_selector(selector, context)
+        except (KeyError, TypeError) as e:
+            errors.append(f"{name}.{state_name}: the ItemSelector reads a path an S3 listing lacks: {e}")
+            continue
+        for path, kind in ROUTE_READS.items():
+            got, want = event, sample
+            for part in path.split("."):
+                got = got.get(part) if isinstance(got, dict) else None
+                want = want[part]
+            if not isinstance(got, kind) or (path != "detail.object.etag" and got != want):
+                errors.append(f"{name}.{state_name}: items carry {path} = {got!r}, the route function needs {want!r}")
+    return errors
+
+
 def main():
     template = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "template.yaml")
     doc = yaml.safe_load(template.read_text())
@@ -85,6 +140,8 @@ def main():
         for r in refs(res):
             if isinstance(r, str) and r not in known:
                 errors.append(f"{name}: references {r!r}, which is neither a resource nor a parameter")
+        if res.get("Type") == "AWS::Serverless::StateMachine":
+            errors += backfill_items_reach_route(name, res)
         if res.get("Type") != "AWS::Serverless::Function":
             continue
         props, meta = res.get("Properties", {}), res.get("Metadata", {})
@@ -121,7 +178,7 @@ def main():
         print(f"template: {e}")
     if errors:
         sys.exit(1)
-    print(f"template: {sum(1 for r in resources.values() if r.get('Type') == 'AWS::Serverless::Function')} functions checked against the workspace")
+    print(f"template: {sum(1 for r in resources.values() if r.get('Type') == 'AWS::Serverless::Function')} functions checked against the workspace, backfill items against the route function")
 
 
 if __name__ == "__main__":
