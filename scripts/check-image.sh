@@ -22,7 +22,10 @@ BIN=${1:-target/debug/ingest}
 PY=${HUB_TOOLS_PYTHON:-python3}
 [ -x "$BIN" ] || { log "no ingest binary at $BIN (cargo build -p ingest)"; exit 1; }
 if [ "$(id -u)" != 0 ]; then
-  log "skipped: rebuilding the image's file system needs root (debootstrap, chroot)"
+  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    exec sudo --preserve-env env "PATH=$PATH" "$0" "$@"
+  fi
+  log "skipped: rebuilding the image's file system needs root (debootstrap, chroot) or sudo"
   exit 0
 fi
 apt_install debootstrap
