@@ -31,6 +31,30 @@ pub enum Command {
     Serve(ServeArgs),
     /// Show or replace the datasets' configuration (`_config/datasets.json` in the hub).
     Config(ConfigArgs),
+    /// Delete unreferenced objects (and, with a retention, expire old history).
+    Gc(GcArgs),
+}
+
+/// `hub gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// One dataset (default: all).
+    pub dataset: Option<String>,
+    /// Only objects unreferenced and older than this are deleted: longer than
+    /// any ingest runs (an ingest still running wrote its objects later).
+    #[arg(long, env = "HUB_GC_GRACE_HOURS", default_value_t = 24)]
+    pub grace_hours: u32,
+    /// Commits older than this many days leave the history (default: history kept).
+    #[arg(long, env = "HUB_KEEP_HISTORY_DAYS")]
+    pub keep_history_days: Option<u32>,
+    /// Count what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the run as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repo: RepoArgs,
 }
 
 /// `hub config`.

@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod config;
 mod demo;
+mod gc;
 mod info;
 mod ingest;
 mod progress;
@@ -21,5 +22,6 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Config(args) => config::run(args).await,
+        cli::Command::Gc(args) => gc::run(args).await,
     }
 }

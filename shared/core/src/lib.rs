@@ -17,3 +17,4 @@ pub mod ingest;
 pub mod model;
 pub mod ports;
 pub mod query;
+pub mod upkeep;

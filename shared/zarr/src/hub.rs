@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use hub_core::model::DatasetId;
 use hub_core::ports::{CommitInfo, DatasetReader, RepoError, Repository, Transaction, Version};
+use hub_core::upkeep::{GcPolicy, GcReport};
 use hub_store::StoreUrl;
 use icechunk::config::{
     ManifestConfig, ManifestSplitCondition, ManifestSplitDim, ManifestSplitDimCondition, ManifestSplittingConfig,
@@ -288,6 +289,9 @@ impl Repository for IcechunkHub {
         let info = version_info(version)?;
         let session = repo.readonly_session(&info).await.map_err(|e| match e.kind() {
             icechunk::repository::RepositoryErrorKind::SnapshotNotFound { .. }
+            | icechunk::repository::RepositoryErrorKind::FormatError(
+                icechunk::format::IcechunkFormatErrorKind::SnapshotIdNotFound { .. },
+            )
             | icechunk::repository::RepositoryErrorKind::Ref(_) => {
                 RepoError::NotFound(format!("{dataset} at {version:?}: {e}"))
             }
@@ -299,6 +303,24 @@ impl Repository for IcechunkHub {
             self.settings.chunk_cache.clone(),
             self.read_concurrency(),
         )))
+    }
+
+    async fn collect_garbage(&self, dataset: &DatasetId, policy: &GcPolicy) -> Result<GcReport, RepoError> {
+        if !self.is_dataset(dataset).await? {
+            return Err(RepoError::NotFound(format!("dataset {dataset}")));
+        }
+        // As a commit: expiry rewrites the repository's info object, which a
+        // folder cannot update conditionally.
+        let _guard = self.lock_for(dataset)?.lock_owned().await;
+        let _file_lock = match &self.root {
+            StoreUrl::File(dir) => Some(crate::folder_lock::FolderLock::acquire(dir, dataset).await?),
+            _ => None,
+        };
+        let repo = self.repository(dataset, false).await?;
+        let report = crate::upkeep::collect(&repo, dataset, policy).await;
+        // Expiry rewrote snapshots this process may have cached.
+        self.repos.lock().await.remove(dataset);
+        report
     }
 
     async fn history(&self, dataset: &DatasetId, limit: usize) -> Result<Vec<CommitInfo>, RepoError> {

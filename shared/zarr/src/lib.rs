@@ -30,6 +30,7 @@ mod reader;
 mod storage;
 mod store;
 mod transaction;
+mod upkeep;
 
 pub use chunk_cache::ChunkCache;
 pub use hub::{BRANCH, HubSettings, IcechunkHub, repository_config};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::cf::FillValue;
 use crate::ingest::ArrayLayout;
 use crate::model::{Attributes, Block, BlockData, DataType, DatasetId, Region};
+use crate::upkeep::{GcPolicy, GcReport};
 
 /// Why a repository operation failed. Callers decide on the variant: a
 /// conflict is retried, a missing dataset is a 404, unavailability is transient.
@@ -190,6 +191,11 @@ pub trait Repository: Send + Sync {
 
     /// The newest `limit` commits, newest first.
     async fn history(&self, dataset: &DatasetId, limit: usize) -> Result<Vec<CommitInfo>, RepoError>;
+
+    /// Expires the dataset's history and deletes its unreferenced objects as
+    /// `policy` allows (see [`crate::upkeep`]). The newest version stays intact
+    /// and readable throughout; ingests may run meanwhile.
+    async fn collect_garbage(&self, dataset: &DatasetId, policy: &GcPolicy) -> Result<GcReport, RepoError>;
 }
 
 /// Changes to one dataset that become visible together at `commit`, or not at

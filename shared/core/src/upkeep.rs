@@ -1,0 +1,142 @@
+//! Storage upkeep: what a dataset's repository may drop, and the run over every
+//! dataset that drops it.
+//!
+//! Two kinds of objects accumulate in a versioned store. *Unreferenced*
+//! objects belong to no commit: the chunks an ingest wrote before it lost a
+//! commit race (it redoes its work on a fresh session) or failed half way, and
+//! whatever expired history leaves behind. They are safe to delete once no
+//! writer can still commit them, hence a grace period longer than any ingest.
+//! *History* is every earlier version (corrections keep the values they
+//! replaced): kept forever unless the operator sets a retention, after which
+//! commits older than it leave the history and the data only they used becomes
+//! unreferenced. The newest version is never touched.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::model::DatasetId;
+use crate::ports::{RepoError, Repository};
+
+/// What a garbage collection may remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GcPolicy {
+    /// Unreferenced objects are deleted only when written before this: an
+    /// ingest still running wrote its objects later.
+    pub unreferenced_before: DateTime<Utc>,
+    /// Commits older than this leave the history (`None`: all history kept).
+    pub expire_history_before: Option<DateTime<Utc>>,
+    /// Count what would go; delete and expire nothing.
+    pub dry_run: bool,
+}
+
+impl GcPolicy {
+    /// The policy at `now`: unreferenced objects older than `grace`, and, with
+    /// a retention, history older than it.
+    pub fn at(now: DateTime<Utc>, grace: Duration, keep_history: Option<Duration>, dry_run: bool) -> Self {
+        Self { unreferenced_before: now - grace, expire_history_before: keep_history.map(|k| now - k), dry_run }
+    }
+
+    /// The policy from now, in the units operators set: hours of grace, days of history.
+    pub fn from_now(grace_hours: u32, keep_history_days: Option<u32>, dry_run: bool) -> Self {
+        Self::at(
+            Utc::now(),
+            Duration::hours(i64::from(grace_hours)),
+            keep_history_days.map(|d| Duration::days(i64::from(d))),
+            dry_run,
+        )
+    }
+}
+
+/// What a garbage collection did to one dataset (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    /// The dataset.
+    pub dataset: String,
+    /// Nothing was deleted or expired.
+    pub dry_run: bool,
+    /// Commits that left the history.
+    pub expired_commits: u64,
+    /// Chunks deleted.
+    pub chunks_deleted: u64,
+    /// Manifests deleted.
+    pub manifests_deleted: u64,
+    /// Snapshots deleted (expired history and commits that never landed).
+    pub snapshots_deleted: u64,
+    /// Transaction logs deleted.
+    pub transaction_logs_deleted: u64,
+    /// Bytes those objects held.
+    pub bytes_deleted: u64,
+    /// Objects whose delete failed: still garbage, for the next run.
+    pub failed_deletes: u64,
+}
+
+/// One upkeep run over the hub: a report per dataset, and the datasets that failed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpkeepRun {
+    /// The policy applied.
+    pub policy: Option<GcPolicy>,
+    /// Datasets collected.
+    pub reports: Vec<GcReport>,
+    /// Datasets that could not be collected, with why; the others still were.
+    pub failures: Vec<UpkeepFailure>,
+}
+
+/// A dataset the run could not collect.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpkeepFailure {
+    /// The dataset.
+    pub dataset: String,
+    /// Why.
+    pub error: String,
+}
+
+impl UpkeepRun {
+    /// Totals over the datasets: (chunks, bytes) deleted.
+    pub fn totals(&self) -> (u64, u64) {
+        self.reports.iter().fold((0, 0), |(c, b), r| (c + r.chunks_deleted, b + r.bytes_deleted))
+    }
+}
+
+/// Collects garbage in `only` that dataset, or in every dataset of the hub,
+/// one after another (each collection already runs its requests in parallel).
+/// A dataset that fails is recorded and the run goes on.
+pub async fn collect_garbage(
+    repo: &dyn Repository,
+    only: Option<&DatasetId>,
+    policy: &GcPolicy,
+) -> Result<UpkeepRun, RepoError> {
+    let datasets = match only {
+        Some(id) => vec![id.clone()],
+        None => repo.datasets().await?,
+    };
+    let mut run = UpkeepRun { policy: Some(policy.clone()), ..UpkeepRun::default() };
+    for id in datasets {
+        match repo.collect_garbage(&id, policy).await {
+            Ok(report) => {
+                tracing::info!(dataset = %id, chunks = report.chunks_deleted, bytes = report.bytes_deleted,
+                    expired = report.expired_commits, dry_run = report.dry_run, "garbage collected");
+                run.reports.push(report);
+            }
+            Err(e) => {
+                tracing::warn!(dataset = %id, error = %e, "garbage collection failed");
+                run.failures.push(UpkeepFailure { dataset: id.to_string(), error: e.to_string() });
+            }
+        }
+    }
+    Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_counts_back_from_now() {
+        let now = DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z").map(|t| t.with_timezone(&Utc));
+        let now = now.unwrap_or_else(|e| panic!("{e}"));
+        let p = GcPolicy::at(now, Duration::hours(24), Some(Duration::days(90)), false);
+        assert_eq!(p.unreferenced_before.to_rfc3339(), "2026-11-26T12:00:00+00:00");
+        assert_eq!(p.expire_history_before.map(|t| t.to_rfc3339()).as_deref(), Some("2026-08-29T12:00:00+00:00"));
+        assert_eq!(GcPolicy::at(now, Duration::zero(), None, true).expire_history_before, None);
+    }
+}
