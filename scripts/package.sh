@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds what `sam deploy` ships, without SAM:
-# - the route and serve functions as provided.al2023 zips (cargo-lambda, zig
+# - the route, serve and maintain functions as provided.al2023 zips (cargo-lambda, zig
 #   as the cross linker; pure Rust plus aws-lc, no GDAL/netCDF), for x86_64
 #   and, with ARCH="x86_64 arm64", for arm64 too: target/lambda/<fn>/bootstrap.zip
 #   (x86_64) and target/lambda-arm64/<fn>/bootstrap.zip;
@@ -18,9 +18,9 @@ export PATH="$(dirname "$TOOLS"):$PATH"
 for arch in $ARCH; do
   flag=""; out=target/lambda
   if [ "$arch" = arm64 ]; then flag="--arm64"; out=target/lambda-arm64; fi
-  log "building route and serve for provided.al2023 ($arch)"
-  cargo lambda build --release $flag --bin route --bin serve --output-format zip --lambda-dir "$out"
-  for fn in route serve; do
+  log "building route, serve and maintain for provided.al2023 ($arch)"
+  cargo lambda build --release $flag --bin route --bin serve --bin maintain --output-format zip --lambda-dir "$out"
+  for fn in route serve maintain; do
     printf '%s\t%s\t%s bytes zipped\n' "$arch" "$fn" "$(stat -c %s "$out/$fn/bootstrap.zip")"
   done
 done

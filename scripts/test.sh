@@ -49,8 +49,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-log "the serve and route functions link neither netCDF-C, HDF5 nor GDAL"
-for fn in serve route; do
+log "the serve, route and maintain functions link neither netCDF-C, HDF5 nor GDAL"
+for fn in serve route maintain; do
   linked=$(cargo tree -p "$fn" -e normal,build --prefix none | grep -iE '^(netcdf |netcdf-sys|hdf5|gdal)' | sort -u || true)
   if [ -n "$linked" ]; then log "the $fn function links: $linked"; exit 1; fi
 done

@@ -44,7 +44,7 @@ pub struct GcArgs {
     /// any ingest runs (an ingest still running wrote its objects later).
     #[arg(long, env = "HUB_GC_GRACE_HOURS", default_value_t = 24)]
     pub grace_hours: u32,
-    /// Commits older than this many days leave the history (default: history kept).
+    /// Commits older than this many days leave the history (default or 0: history kept).
     #[arg(long, env = "HUB_KEEP_HISTORY_DAYS")]
     pub keep_history_days: Option<u32>,
     /// Count what would be deleted; delete nothing.

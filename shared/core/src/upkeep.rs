@@ -36,12 +36,13 @@ impl GcPolicy {
         Self { unreferenced_before: now - grace, expire_history_before: keep_history.map(|k| now - k), dry_run }
     }
 
-    /// The policy from now, in the units operators set: hours of grace, days of history.
+    /// The policy from now, in the units operators set: hours of grace, days
+    /// of history (`None` or 0: all history kept).
     pub fn from_now(grace_hours: u32, keep_history_days: Option<u32>, dry_run: bool) -> Self {
         Self::at(
             Utc::now(),
             Duration::hours(i64::from(grace_hours)),
-            keep_history_days.map(|d| Duration::days(i64::from(d))),
+            keep_history_days.filter(|&d| d > 0).map(|d| Duration::days(i64::from(d))),
             dry_run,
         )
     }
@@ -138,5 +139,7 @@ mod tests {
         assert_eq!(p.unreferenced_before.to_rfc3339(), "2026-11-26T12:00:00+00:00");
         assert_eq!(p.expire_history_before.map(|t| t.to_rfc3339()).as_deref(), Some("2026-08-29T12:00:00+00:00"));
         assert_eq!(GcPolicy::at(now, Duration::zero(), None, true).expire_history_before, None);
+        assert_eq!(GcPolicy::from_now(1, Some(0), false).expire_history_before, None, "0 days: all history kept");
+        assert!(GcPolicy::from_now(1, Some(1), false).expire_history_before.is_some());
     }
 }

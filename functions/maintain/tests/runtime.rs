@@ -1,0 +1,117 @@
+//! The maintenance binary on the Lambda runtime path: started as Lambda
+//! starts it, fed the schedule's event from `events/` and manual requests,
+//! over a hub on a local folder holding a dataset and the chunks of an ingest
+//! that never committed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hub_core::model::{Block, BlockData, DatasetId, Region};
+use hub_core::ports::Repository;
+use hub_e2e::TestHub;
+use hub_store::StoreUrl;
+use hub_testkit::lambda::{Outcome, RuntimeApi};
+use serde_json::Value;
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Files of the dataset's chunks on disk.
+fn chunk_files(repo: &std::path::Path) -> usize {
+    std::fs::read_dir(repo.join("demo-daily/chunks")).map(|d| d.count()).unwrap_or(0)
+}
+
+async fn invoke(api: &RuntimeApi, event: &[u8]) -> Outcome {
+    api.invoke(event, Duration::from_secs(60)).await.unwrap()
+}
+
+#[tokio::test]
+async fn scheduled_and_manual_upkeep_through_the_runtime_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("demo.nc");
+    hub_netcdf::fixtures::write_demo(&sample, 3).unwrap();
+    let repo = dir.path().join("hub");
+    std::fs::create_dir_all(&repo).unwrap();
+    let t = TestHub::new(StoreUrl::from_path(&repo).unwrap());
+    t.ingest("demo-daily", &sample, "incoming/demo-daily/demo.nc").await;
+    let committed = chunk_files(&repo);
+    assert!(committed > 0);
+
+    // An ingest that wrote every chunk of the first variable again and died.
+    let id = DatasetId::new("demo-daily").unwrap();
+    let tx = t.hub.begin(&id).await.unwrap();
+    let arrays = tx.arrays().await.unwrap();
+    let var = arrays.iter().find(|a| a.dims.len() == 3).unwrap();
+    let region = Region::full(&var.shape);
+    let mut x = 0x9e37_79b9_u32;
+    let noise = (0..region.len() * var.dtype.size().unwrap() as u64)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect();
+    tx.write_block(&var.path, Arc::new(Block { region, data: BlockData::Numeric(noise) })).await.unwrap();
+    drop(tx);
+    let garbage = chunk_files(&repo) - committed;
+    assert!(garbage > 0, "the dead ingest's chunks are on disk");
+    // Object stores date objects to the second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let api = RuntimeApi::start().await;
+    let _child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_maintain"))
+            .envs(api.env("maintain"))
+            .env("HUB_REPO", repo.to_string_lossy().as_ref())
+            .env("HUB_GC_GRACE_HOURS", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+
+    // A dry run names what would go and deletes nothing.
+    let Outcome::Response(body) = invoke(&api, br#"{"dataset": "demo-daily", "dry_run": true}"#).await else {
+        panic!("the dry run failed")
+    };
+    let dry: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(dry["reports"][0]["chunks_deleted"], garbage as u64, "{dry}");
+    assert_eq!(dry["reports"][0]["dry_run"], true);
+    assert_eq!(chunk_files(&repo), committed + garbage);
+
+    // The schedule's event: every dataset, for real.
+    let schedule = std::fs::read(hub_testkit::workspace_root().join("events/scheduled-maintenance.json")).unwrap();
+    let Outcome::Response(body) = invoke(&api, &schedule).await else { panic!("the scheduled run failed") };
+    let run: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(run["reports"].as_array().map(Vec::len), Some(1), "{run}");
+    assert_eq!(run["reports"][0]["dataset"], "demo-daily");
+    assert_eq!(run["reports"][0]["chunks_deleted"], garbage as u64, "{run}");
+    assert_eq!(chunk_files(&repo), committed, "only the dead ingest's chunks went");
+    assert_eq!(run["reports"][0]["expired_commits"], 0, "no retention configured: {run}");
+    hub_e2e::assert_same_as_source(t.hub.as_ref(), "demo-daily", &sample).await;
+
+    // Bad requests fail the invocation with why; nothing is touched.
+    for (request, why) in [
+        (&br#"{"dataset": "no such"}"#[..], "invalid request"),
+        (br#"{"dataset": "ghost"}"#, "could not be collected"),
+        (br#"{"dry_run": "yes"}"#, "invalid type"),
+    ] {
+        match invoke(&api, request).await {
+            Outcome::Error(e) => assert!(e.contains(why), "{e}"),
+            Outcome::Response(r) => {
+                panic!("{} answered {}", String::from_utf8_lossy(request), String::from_utf8_lossy(&r))
+            }
+        }
+    }
+    assert_eq!(chunk_files(&repo), committed);
+}
