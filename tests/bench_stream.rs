@@ -13,7 +13,11 @@
 //! - `grib FILE RUNS DIR`: one multi-message GRIB2 file ingested into a fresh
 //!   dataset, RUNS times: seconds, fields and MB per second.
 //!
-//! - `cold RUNS`: the ingest and route Lambda binaries (`target/release`),
+//! - `gc STEPS RUNS DIR [PYTHON]`: storage upkeep with a history retention
+//!   (expiry + garbage collection) of a dataset of STEPS one-chunk steps that
+//!   were all corrected, so STEPS chunks go; the peer is Python icechunk on a
+//!   copy of the same repository.
+//! - `cold RUNS`: the ingest, route and maintain Lambda binaries (`target/release`),
 //!   each started fresh on the Lambda Runtime API emulator and given an S3
 //!   event they acknowledge without work (an object removal): process start
 //!   to first answer, i.e. the runtime's own cold start (dynamic GDAL/netCDF
@@ -184,6 +188,67 @@ async fn append(steps: u64, runs: usize, dir: &Path) {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// Storage upkeep with a history retention: a dataset of `steps` composites
+/// (one chunk each) whose every step was then corrected; expiring the first
+/// version and collecting deletes `steps` chunks. With `peer` (a Python with
+/// icechunk), Python icechunk's `expire_snapshots` + `garbage_collect` run on
+/// an identical copy of the repository, made before the hub's run.
+async fn gc(steps: u64, runs: usize, dir: &Path, peer: Option<&str>) {
+    use hub_core::upkeep::{GcPolicy, collect_garbage};
+    let (mut secs, mut peer_secs) = (Vec::new(), Vec::new());
+    let mut deleted = 0;
+    for _ in 0..runs {
+        let root = dir.join(format!("gc-{steps}"));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let hub = Arc::new(
+            IcechunkHub::new(StoreUrl::from_path(&root.join("hub")).unwrap(), HubSettings::default()).unwrap(),
+        );
+        let svc = service(&hub);
+        let id = DatasetId::new("radar").unwrap();
+        let template = root.join("template.tif");
+        write_composite(&template, &Composite { size: GRID, step: 0, version: 0, with_crs: true, datetime: None })
+            .unwrap();
+        let marker = root.join("base.steps");
+        std::fs::write(&marker, format!("HUBSTEPS {steps} {}", template.display())).unwrap();
+        for key in ["first.steps", "corrected.steps"] {
+            let upload = hub_store::local_upload(&marker, key).unwrap();
+            let r = svc.ingest_with(&id, &upload, &options(None), Arc::new(NoProgress)).await.unwrap();
+            assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+        }
+        // Objects are dated to the second.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let copy = root.join("peer");
+        if peer.is_some() {
+            let ok = std::process::Command::new("cp").arg("-a").arg(root.join("hub/radar")).arg(&copy).status();
+            assert!(ok.is_ok_and(|s| s.success()), "copying the repository for the peer");
+        }
+        let mut policy = GcPolicy::from_now(0, None, false);
+        policy.expire_history_before = Some(policy.unreferenced_before);
+        let t = Instant::now();
+        let run = collect_garbage(hub.as_ref(), Some(&id), &policy).await.unwrap();
+        secs.push(t.elapsed().as_secs_f64());
+        deleted = run.reports[0].chunks_deleted;
+        assert_eq!(deleted, steps, "{:?}", run.reports);
+        if let Some(python) = peer {
+            let script = hub_testkit::workspace_root().join("scripts/bench/gc_peer.py");
+            let out = std::process::Command::new(python).arg(script).arg(&copy).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut words = text.split_whitespace();
+            let (s, chunks): (f64, u64) =
+                (words.next().unwrap().parse().unwrap(), words.next().unwrap().parse().unwrap());
+            assert_eq!(chunks, steps, "the peer deletes the same chunks");
+            peer_secs.push(s);
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    emit(&format!("gc_expire_and_collect_{steps}_chunks"), &secs, &format!("chunks_deleted={deleted}"));
+    if !peer_secs.is_empty() {
+        emit(&format!("peer_python_icechunk_gc_{steps}_chunks"), &peer_secs, "expire_snapshots+garbage_collect");
+    }
+}
+
 async fn grib(file: &Path, runs: usize, dir: &Path) {
     let mut secs = Vec::new();
     let mut fields = 0;
@@ -212,10 +277,12 @@ async fn grib(file: &Path, runs: usize, dir: &Path) {
 
 async fn cold(runs: usize, dir: &Path) {
     use hub_testkit::lambda::{Outcome, RuntimeApi};
-    let event = std::fs::read(hub_testkit::workspace_root().join("events/s3-delete.json")).unwrap();
     let repo = dir.join("cold-hub");
     std::fs::create_dir_all(&repo).unwrap();
-    for bin in ["ingest", "route"] {
+    for (bin, event) in
+        [("ingest", "s3-delete.json"), ("route", "s3-delete.json"), ("maintain", "scheduled-maintenance.json")]
+    {
+        let event = std::fs::read(hub_testkit::workspace_root().join("events").join(event)).unwrap();
         let path = hub_testkit::workspace_root().join("target/release").join(bin);
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let mut secs = Vec::new();
@@ -244,7 +311,7 @@ async fn cold(runs: usize, dir: &Path) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    let usage = "usage: bench stream -- append STEPS RUNS DIR | grib FILE RUNS DIR | cold RUNS DIR";
+    let usage = "usage: bench stream -- append STEPS RUNS DIR | grib FILE RUNS DIR | cold RUNS DIR | gc STEPS RUNS DIR [PYTHON]";
     match args.first().map(String::as_str) {
         Some("append") => {
             let steps = args.get(1).and_then(|s| s.parse().ok()).expect(usage);
@@ -254,6 +321,11 @@ async fn main() {
         Some("grib") => {
             let runs = args.get(2).and_then(|s| s.parse().ok()).expect(usage);
             grib(Path::new(args.get(1).expect(usage)), runs, Path::new(args.get(3).expect(usage))).await;
+        }
+        Some("gc") => {
+            let steps = args.get(1).and_then(|s| s.parse().ok()).expect(usage);
+            let runs = args.get(2).and_then(|s| s.parse().ok()).expect(usage);
+            gc(steps, runs, Path::new(args.get(3).expect(usage)), args.get(4).map(String::as_str)).await;
         }
         Some("cold") => {
             let runs = args.get(1).and_then(|s| s.parse().ok()).expect(usage);

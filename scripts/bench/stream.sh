@@ -2,8 +2,10 @@
 # Real-time ingest benchmark: one radar composite appended to a dataset that
 # already holds 100, 1,000 and 10,000 five-minute steps (time from the start
 # of the ingest of a staged upload to a fresh reader seeing the new step), the
-# cold start of the ingest and route Lambda binaries, and the ingest of a
-# multi-message GRIB2 file. Peers on the same work:
+# cold start of the ingest, route and maintain Lambda binaries, storage upkeep
+# (expiry + garbage collection of 2,000 corrected chunks), and the ingest of a
+# multi-message GRIB2 file. Peers on the same work: Python icechunk's
+# expire_snapshots + garbage_collect on a copy of the same repository,
 # xarray `to_zarr(append_dim="time")` of one step into a plain Zarr v3 store
 # of the same size and chunking (no versioning, no atomic commit), and GDAL
 # decoding every message of the GRIB2 file (gdal_translate to raw).
@@ -30,9 +32,17 @@ stamp() { while IFS= read -r line; do echo "$line"; echo "$(date -Iseconds)	$lin
 for n in $STEPS; do
   "$BIN" append "$n" "$RUNS" "$BENCH_DIR" | stamp
 done
-log "building the ingest and route functions (release) for their cold starts"
-cargo build --release --quiet -p ingest -p route
+log "building the ingest, route and maintain functions (release) for their cold starts"
+cargo build --release --quiet -p ingest -p route -p maintain
 "$BIN" cold "$RUNS" "$BENCH_DIR" | stamp
+# Storage upkeep; the peer is Python icechunk from the interop environment scripts/test.sh makes.
+ICECHUNK_PY=""
+if [ "${PEER:-1}" != 0 ] && target/py-interop/bin/python -c 'import icechunk' 2>/dev/null; then
+  ICECHUNK_PY=$(pwd)/target/py-interop/bin/python
+else
+  log "no Python icechunk in target/py-interop (run scripts/test.sh once): storage upkeep without its peer"
+fi
+"$BIN" gc 2000 "$RUNS" "$BENCH_DIR" $ICECHUNK_PY | stamp
 if [ -f "$GRIB" ]; then
   "$BIN" grib "$GRIB" "$RUNS" "$BENCH_DIR" | stamp
 else
