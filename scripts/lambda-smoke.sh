@@ -39,10 +39,7 @@ curl -sf -D "$WORK/headers" -o /dev/null -X PUT -H "Content-Type: application/oc
 log "cargo lambda watch on 127.0.0.1:$PORT"
 HUB_REPO="s3://$repo/hub" RUST_LOG=warn cargo lambda watch --invoke-port "$PORT" --ignore-changes > "$WORK/watch.log" 2>&1 &
 WATCH_PID=$!
-for _ in $(seq 1 120); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
-  sleep 0.5
-done
+wait_for_port "$PORT" 60 || { log "cargo lambda watch did not start"; cat "$WORK/watch.log"; exit 1; }
 
 invoke() { cargo lambda invoke "$1" --invoke-port "$PORT" --data-file "$2" 2>&1; }
 out=$(invoke ingest "$WORK/put.json") || { echo "$out"; cat "$WORK/watch.log"; exit 1; }

@@ -24,11 +24,7 @@ log "starting the S3 test server (moto) on 127.0.0.1:$PORT"
 "$(dirname "$TOOLS_PY")/moto_server" -H 127.0.0.1 -p "$PORT" > target/moto.log 2>&1 &
 MOTO_PID=$!
 trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
-  sleep 0.2
-done
-curl -s -o /dev/null "http://127.0.0.1:$PORT/" || { log "moto did not start"; cat target/moto.log; exit 1; }
+wait_for_port "$PORT" 10 || { log "moto did not start"; cat target/moto.log; exit 1; }
 
 export HUB_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
