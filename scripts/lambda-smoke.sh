@@ -2,8 +2,9 @@
 # The function binaries under cargo-lambda's Lambda runtime emulator
 # (`cargo lambda watch` + `cargo lambda invoke` with the JSON in events/),
 # against the S3-compatible test server: an S3 event for an uploaded NetCDF
-# file produces a dataset, API Gateway events return the catalog and
-# CoverageJSON. Run by scripts/test.sh, which starts the server and sets
+# file produces a dataset, and so does the ingest queue's SQS batch naming
+# another upload (the deployed path); API Gateway events return the catalog
+# and CoverageJSON. Run by scripts/test.sh, which starts the server and sets
 # AWS_ENDPOINT_URL; needs cargo-lambda on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,8 +46,18 @@ invoke() { cargo lambda invoke "$1" --invoke-port "$PORT" --data-file "$2" 2>&1;
 out=$(invoke ingest "$WORK/put.json") || { echo "$out"; cat "$WORK/watch.log"; exit 1; }
 echo "$out" | grep -q '"status":"committed"' || { log "ingest did not commit: $out"; cat "$WORK/watch.log"; exit 1; }
 log "ingest: an S3 event became dataset demo-daily"
+# The deployed path: the route function's message for an upload, as the ingest queue hands it over.
+curl -sf -D "$WORK/headers" -o /dev/null -X PUT -H "Content-Type: application/octet-stream" --data-binary @"$file" \
+  "$AWS_ENDPOINT_URL/$uploads/incoming/demo-queued/demo.nc"
+"$PY" scripts/lib/s3_event.py events/sqs-ingest-batch.json "$uploads" incoming/demo-queued/demo.nc \
+  "$file" "$WORK/headers" "$WORK/batch.json" demo-queued
+out=$(invoke ingest "$WORK/batch.json") || { echo "$out"; cat "$WORK/watch.log"; exit 1; }
+echo "$out" | grep -q '"batchItemFailures":\[\]' || { log "the batch was not acknowledged: $out"; exit 1; }
 out=$(invoke serve events/apigw-v2-collections.json) || { echo "$out"; exit 1; }
-echo "$out" | grep -q 'demo-daily' || { log "the catalog does not list demo-daily: $out"; exit 1; }
+for dataset in demo-daily demo-queued; do
+  echo "$out" | grep -q "$dataset" || { log "the catalog does not list $dataset: $out"; exit 1; }
+done
+log "ingest: an SQS batch from the ingest queue became dataset demo-queued"
 out=$(invoke serve events/apigw-v2-position.json) || { echo "$out"; exit 1; }
 echo "$out" | grep -q '"statusCode":200' && echo "$out" | grep -q 'Coverage' \
   || { log "position did not answer CoverageJSON: ${out:0:400}"; exit 1; }
