@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,15 +14,6 @@ use hub_e2e::TestHub;
 use hub_store::StoreUrl;
 use hub_testkit::lambda::{Outcome, RuntimeApi};
 use serde_json::Value;
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Files of the dataset's chunks on disk.
 fn chunk_files(repo: &std::path::Path) -> usize {
@@ -69,16 +59,8 @@ async fn scheduled_and_manual_upkeep_through_the_runtime_api() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let api = RuntimeApi::start().await;
-    let _child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_maintain"))
-            .envs(api.env("maintain"))
-            .env("HUB_REPO", repo.to_string_lossy().as_ref())
-            .env("HUB_GC_GRACE_HOURS", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_maintain"));
+    let _function = api.run(binary, "maintain", &[("HUB_REPO", &repo.to_string_lossy()), ("HUB_GC_GRACE_HOURS", "0")]);
 
     // A dry run names what would go and deletes nothing.
     let Outcome::Response(body) = invoke(&api, br#"{"dataset": "demo-daily", "dry_run": true}"#).await else {

@@ -4,22 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use hub_e2e::TestHub;
 use hub_store::StoreUrl;
-use hub_testkit::lambda::{Outcome, RuntimeApi};
+use hub_testkit::lambda::{FunctionProcess, Outcome, RuntimeApi};
 use serde_json::Value;
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The sample cube request with another query string.
 fn cube_with_query(query: &str) -> Vec<u8> {
@@ -53,13 +43,10 @@ async fn demo_hub(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// The serve binary started as Lambda starts it, over `repo`, with `env`.
-fn start_serve(api: &RuntimeApi, repo: &std::path::Path, env: &[(&str, &str)]) -> Child {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_serve"));
-    cmd.envs(api.env("serve")).env("HUB_REPO", repo.to_string_lossy().as_ref());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Child(cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap())
+fn start_serve(api: &RuntimeApi, repo: &std::path::Path, env: &[(&str, &str)]) -> FunctionProcess {
+    let repo = repo.to_string_lossy();
+    let env: Vec<(&str, &str)> = [("HUB_REPO", repo.as_ref())].into_iter().chain(env.iter().copied()).collect();
+    api.run(std::path::Path::new(env!("CARGO_BIN_EXE_serve")), "serve", &env)
 }
 
 /// The function's response to an event (panics when the function fails).

@@ -80,6 +80,19 @@ impl RuntimeApi {
         .collect()
     }
 
+    /// Starts a function binary as Lambda starts it, on this server, with
+    /// `env` added (stdout dropped, stderr shown); stopped when dropped.
+    pub fn run(&self, binary: &std::path::Path, function: &str, env: &[(&str, &str)]) -> FunctionProcess {
+        let mut cmd = std::process::Command::new(binary);
+        cmd.envs(self.env(function)).envs(env.iter().copied());
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        FunctionProcess(child)
+    }
+
     /// Queues an event and waits for the function's outcome.
     pub async fn invoke(&self, event: &[u8], timeout: Duration) -> Result<Outcome, String> {
         let id = format!("req-{}", self.shared.next_id.fetch_add(1, Ordering::Relaxed));
@@ -98,6 +111,16 @@ impl RuntimeApi {
             }
         };
         tokio::time::timeout(timeout, wait).await.map_err(|_| format!("no answer to {id} within {timeout:?}"))?
+    }
+}
+
+/// A function process started by [`RuntimeApi::run`]; killed on drop.
+pub struct FunctionProcess(std::process::Child);
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
