@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hub_core::ingest::{DatasetConfig, DatasetRule, IngestReport, IngestService, IngestSettings, NoProgress};
-use hub_core::model::{BlockData, DatasetId, Region};
+use hub_core::model::{Block, BlockData, DatasetId, Region};
 use hub_core::ports::{DecoderRegistry, Repository, SourceDataset, Version};
 use hub_store::{ObjectStoreReports, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
@@ -110,4 +110,30 @@ pub fn run_interop(python: &str, script: &str, manifest: &Path) -> String {
     eprintln!("{stdout}");
     assert!(out.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
+}
+
+/// An ingest that died: a transaction on `dataset` that overwrites all of
+/// `array` with bytes that do not compress (so its chunks are stored as
+/// objects, not inlined in a manifest) and is dropped without a commit.
+/// Returns how many chunks it wrote and how many bytes of values.
+pub async fn abandoned_write(hub: &dyn Repository, dataset: &DatasetId, array: &str) -> (u64, u64) {
+    let tx = hub.begin(dataset).await.unwrap();
+    let arrays = tx.arrays().await.unwrap();
+    let info = arrays.iter().find(|a| a.path == array).unwrap_or_else(|| panic!("no array {array}"));
+    let region = Region::full(&info.shape);
+    let chunks: u64 = info.shape.iter().zip(&info.chunks).map(|(n, c)| n.div_ceil(*c)).product();
+    let bytes = region.len() * info.dtype.size().unwrap() as u64;
+    // xorshift: no structure for a compressor to find.
+    let mut x = 0x2545_f491_u32;
+    let noise = (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect();
+    tx.write_block(array, std::sync::Arc::new(Block { region, data: BlockData::Numeric(noise) })).await.unwrap();
+    drop(tx);
+    (chunks, bytes)
 }

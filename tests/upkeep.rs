@@ -3,11 +3,10 @@
 //! version reads the same throughout, a dry run counts exactly what the real
 //! run then deletes, and a second run finds nothing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hub_core::ingest::IngestStatus;
-use hub_core::model::{Block, BlockData, DatasetId, Region};
+use hub_core::model::{BlockData, DatasetId, Region};
 use hub_core::ports::{RepoError, Repository, Version};
 use hub_core::upkeep::{GcPolicy, collect_garbage};
 use hub_e2e::TestHub;
@@ -56,24 +55,8 @@ async fn upkeep(backend: Backend) {
     let older = tas(t.hub.as_ref(), &id, &before_correction, 5).await;
     assert_ne!(latest, older, "the correction changed days 1..3");
 
-    // An ingest that wrote a chunk and never committed (it lost a race, or died).
-    let tx = t.hub.begin(&id).await.unwrap_or_else(|e| panic!("{e}"));
-    let region = Region::full(&[5, GRID.0 as u64, GRID.1 as u64]);
-    // Values that do not compress below the inlining threshold.
-    let mut x = 0x2545_f491_u32;
-    let noise = (0..region.len() * 4).map(|_| {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        (x >> 24) as u8
-    });
-    let data = BlockData::Numeric(noise.collect());
-    let arrays = tx.arrays().await.unwrap_or_else(|e| panic!("{e}"));
-    let chunks = arrays.iter().find(|a| a.path == "tas").map(|a| a.chunks.clone()).unwrap_or_default();
-    let written: u64 = region.shape.iter().zip(&chunks).map(|(n, c)| n.div_ceil(*c)).product();
-    let noise_bytes = region.len() * 4;
-    tx.write_block("tas", Arc::new(Block { region, data })).await.unwrap_or_else(|e| panic!("{e}"));
-    drop(tx);
+    // An ingest that wrote chunks and never committed (it lost a race, or died).
+    let (written, noise_bytes) = hub_e2e::abandoned_write(t.hub.as_ref(), &id, "tas").await;
 
     // Grace not over yet: nothing goes.
     let fresh = GcPolicy::from_now(1, None, false);
@@ -81,7 +64,7 @@ async fn upkeep(backend: Backend) {
     assert_eq!(run.reports.len(), 1);
     assert_eq!(run.totals(), (0, 0), "{:?}", run.reports);
 
-    // A dry run counts what the real run deletes: the uncommitted chunk, no history.
+    // A dry run counts what the real run deletes: the uncommitted chunks, no history.
     let mut policy = after_a_second().await;
     policy.dry_run = true;
     let dry = collect_garbage(t.hub.as_ref(), Some(&id), &policy).await.unwrap_or_else(|e| panic!("{e}"));
