@@ -94,9 +94,10 @@ layer_bytes=$(sed -n 2p "$stamp")
 mkdir -p "$ROOT$(dirname "$entry")"
 cp "$BIN" "$ROOT$entry"
 
-missing=$(chroot "$ROOT" ldd "$entry" | grep 'not found' || true)
+linked=$(chroot "$ROOT" ldd "$entry")
+missing=$(grep 'not found' <<<"$linked" || true)
 [ -z "$missing" ] || { log "the image lacks libraries the ingest binary needs: $missing"; exit 1; }
-libs=$(chroot "$ROOT" ldd "$entry" | grep -c '=>')
+libs=$(grep -c '=>' <<<"$linked")
 
 WORK=$(mktemp -d)
 PORT=$(free_port)

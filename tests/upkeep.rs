@@ -89,6 +89,11 @@ async fn upkeep(backend: Backend) {
     // with the commits that used them; the newest version is untouched.
     let mut expire = after_a_second().await;
     expire.expire_history_before = Some(expire.unreferenced_before);
+    // A dry run names the commits that will leave, and changes nothing.
+    let dry = GcPolicy { dry_run: true, ..expire.clone() };
+    let run = collect_garbage(t.hub.as_ref(), None, &dry).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run.reports[0].expired_commits, 2, "{:?}", run.reports);
+    assert_eq!(t.hub.history(&id, 100).await.unwrap_or_default().len(), 4);
     let run = collect_garbage(t.hub.as_ref(), None, &expire).await.unwrap_or_else(|e| panic!("{e}"));
     let r = &run.reports[0];
     assert_eq!(r.expired_commits, 2, "both commits before the tip: {r:?}");
