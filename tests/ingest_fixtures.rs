@@ -99,7 +99,7 @@ async fn small_slab_budget_gives_identical_data() {
     // Slabs far smaller than a source chunk: every chunk still written whole, once.
     let Some(root) = Backend::Memory.root().await else { return };
     let policy = hub_core::ingest::ChunkPolicy { target_chunk_bytes: 16 * 1024, ..Default::default() };
-    let settings = hub_core::ingest::IngestSettings { policy, slab_budget_bytes: 32 * 1024 };
+    let settings = hub_core::ingest::IngestSettings { policy, slab_budget_bytes: 32 * 1024, ..Default::default() };
     let t = TestHub::with_settings(root.url.clone(), settings);
     let path = fixture(Fixture::Netcdf4NoLeapFill);
     let r = t.ingest("tiny-slabs", &path, "x.nc").await;

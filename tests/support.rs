@@ -9,6 +9,7 @@ use std::sync::Arc;
 use hub_core::ingest::{DatasetConfig, DatasetRule, IngestReport, IngestService, IngestSettings, NoProgress};
 use hub_core::model::{Block, BlockData, DatasetId, Region};
 use hub_core::ports::{DecoderRegistry, Repository, SourceDataset, Version};
+use hub_sandbox::{Sandbox, SandboxLimits};
 use hub_store::{ObjectStoreReports, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
 
@@ -25,11 +26,15 @@ impl TestHub {
     }
 
     pub fn with_settings(url: StoreUrl, settings: IngestSettings) -> Self {
+        Self::with_sandbox(url, settings, SandboxLimits::default())
+    }
+
+    /// A hub whose ingest decodes each file in a child process under `limits`,
+    /// as the `hub` and `ingest` binaries do.
+    pub fn with_sandbox(url: StoreUrl, settings: IngestSettings, limits: SandboxLimits) -> Self {
         let hub = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
         let reports = ObjectStoreReports::new(hub.root_store());
-        // The ingest function's decoders (netCDF-C, GDAL).
-        let decoders =
-            DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder)).with(Arc::new(hub_gdal::GdalDecoder));
+        let decoders = Sandbox::new(decoder_program(), limits).wrap(&decoders());
         let service = IngestService::new(decoders, hub.clone(), Arc::new(reports.clone()), settings);
         Self { hub, service, reports }
     }
@@ -46,6 +51,23 @@ impl TestHub {
         let upload = hub_store::local_upload(path, key).unwrap();
         self.service.ingest(&DatasetId::new(dataset).unwrap(), &upload, Arc::new(NoProgress)).await.unwrap()
     }
+}
+
+/// The ingest function's decoders (netCDF-C, GDAL), in this process.
+pub fn decoders() -> DecoderRegistry {
+    DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder)).with(Arc::new(hub_gdal::GdalDecoder))
+}
+
+/// The tests' decoder child (`decoder.rs`), which cargo builds next to the
+/// test binaries (`target/<profile>/`, the tests run from `deps/` below it).
+pub fn decoder_program() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("hub-e2e-decoder"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("the hub-e2e-decoder binary is not built next to {}", exe.display()))
 }
 
 /// Asserts that every variable of the source file is stored with identical

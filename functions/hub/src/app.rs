@@ -32,13 +32,16 @@ pub fn hub_with(repo: &str, settings: HubSettings) -> anyhow::Result<Arc<Icechun
     Ok(Arc::new(IcechunkHub::new(url, settings).with_context(|| format!("opening hub {repo}"))?))
 }
 
-/// The ingest service over a hub.
-pub fn ingest_service(hub: &Arc<IcechunkHub>, policy: ChunkPolicy) -> IngestService {
+/// The ingest service over a hub: every file decoded in a child process of
+/// this binary, under the limits of the environment (as on Lambda).
+pub fn ingest_service(hub: &Arc<IcechunkHub>, policy: ChunkPolicy) -> anyhow::Result<IngestService> {
     let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
-    IngestService::new(
-        ingest_fn::decoders(),
+    let decoders = ingest_fn::isolated_decoders(None).context("the decoder processes")?;
+    let limits = ingest_fn::limits_from_env()?;
+    Ok(IngestService::new(
+        decoders,
         Arc::clone(hub) as _,
         reports,
-        IngestSettings { policy, ..IngestSettings::default() },
-    )
+        IngestSettings { policy, limits, ..IngestSettings::default() },
+    ))
 }

@@ -29,7 +29,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         std::fs::rename(&tmp, &sample)?;
     }
     let dataset = DatasetId::new("demo-daily")?;
-    let service = app::ingest_service(&hub, ChunkPolicy::default());
+    let service = app::ingest_service(&hub, ChunkPolicy::default())?;
     let upload = hub_store::local_upload(
         &sample,
         &format!("incoming/{dataset}/{}", sample.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()),

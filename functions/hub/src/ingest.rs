@@ -100,7 +100,7 @@ pub fn summary(r: &IngestReport) -> String {
 /// Runs `hub ingest`.
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let hub = app::hub(&args.repo.repo)?;
-    let service = app::ingest_service(&hub, policy(&args.compression, args.chunk_mib, args.shard_mib)?);
+    let service = app::ingest_service(&hub, policy(&args.compression, args.chunk_mib, args.shard_mib)?)?;
     let rule = match (&args.dataset, &args.pattern) {
         (Some(id), _) => DatasetRule::fixed(DatasetId::new(id.as_str())?),
         (None, Some(p)) => DatasetRule::with_pattern(p)?,

@@ -12,8 +12,13 @@ mod serve;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Started as a decoder child (see `hub_sandbox`): decode one file and exit.
+    hub_sandbox::run_if_child(ingest_fn::decoders);
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     app::init_tracing(cli.verbose);
     match cli.command {

@@ -10,6 +10,7 @@ use hub_core::ingest::{
     ChunkPolicy, DatasetConfig, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, SourceInfo,
 };
 use hub_core::model::DatasetId;
+use hub_core::ports::{DecodeLimits, DecoderRegistry};
 use hub_store::{FetchError, ObjectStoreReports, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
 use object_store::ObjectStore;
@@ -64,6 +65,10 @@ pub struct Config {
     pub policy: ChunkPolicy,
     /// Where uploads are staged (`HUB_STAGING_DIR`, default the temp dir, `/tmp` on Lambda).
     pub staging: PathBuf,
+    /// The decoders: each file in a child process ([`crate::isolated_decoders`]).
+    pub decoders: DecoderRegistry,
+    /// What one file may declare ([`crate::limits_from_env`]).
+    pub limits: DecodeLimits,
 }
 
 impl Config {
@@ -85,7 +90,9 @@ impl Config {
             policy.target_chunk_bytes = (mib * 1024.0 * 1024.0) as u64;
         }
         let staging = var("HUB_STAGING_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-        Ok(Self { repo, rule, policy, staging })
+        let decoders = crate::isolated_decoders(None)?;
+        let limits = crate::limits_from_env()?;
+        Ok(Self { repo, rule, policy, staging, decoders, limits })
     }
 }
 
@@ -106,10 +113,10 @@ impl Handler {
         let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
         let root = hub.root_store();
         let service = IngestService::new(
-            crate::decoders(),
+            config.decoders,
             hub,
             reports,
-            IngestSettings { policy: config.policy, ..IngestSettings::default() },
+            IngestSettings { policy: config.policy, limits: config.limits, ..IngestSettings::default() },
         );
         std::fs::create_dir_all(&config.staging)?;
         Ok(Self { service, root, rule: config.rule, staging: config.staging, buckets: Mutex::new(HashMap::new()) })

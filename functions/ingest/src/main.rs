@@ -5,8 +5,13 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use ingest_fn::{Config, Handler};
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
+    // Started as a decoder child: decode one file and exit.
+    hub_sandbox::run_if_child(ingest_fn::decoders);
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> Result<(), lambda_runtime::Error> {
     hub_store::init_lambda_logging();
     let handler = Handler::new(Config::from_env()?)?;
     let handler = &handler;

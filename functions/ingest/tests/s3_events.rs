@@ -49,6 +49,10 @@ async fn setup() -> Option<Setup> {
         rule: DatasetRule::default(),
         policy: ChunkPolicy::default(),
         staging: staging.path().to_path_buf(),
+        // The deployed path: each file decoded in a child of the ingest binary.
+        decoders: ingest_fn::isolated_decoders(Some(env!("CARGO_BIN_EXE_ingest").into()))
+            .unwrap_or_else(|e| panic!("{e}")),
+        limits: hub_core::ports::DecodeLimits::default(),
     };
     let handler = Handler::new(config).unwrap_or_else(|e| panic!("{e}"));
     Some(Setup { uploads, repo, handler, _staging: staging })
@@ -155,6 +159,10 @@ async fn other_events_are_ignored_and_storage_trouble_is_retried() {
         rule: DatasetRule::default(),
         policy: ChunkPolicy::default(),
         staging: staging.path().to_path_buf(),
+        // The deployed path: each file decoded in a child of the ingest binary.
+        decoders: ingest_fn::isolated_decoders(Some(env!("CARGO_BIN_EXE_ingest").into()))
+            .unwrap_or_else(|e| panic!("{e}")),
+        limits: hub_core::ports::DecodeLimits::default(),
     };
     let broken = Handler::new(config).unwrap_or_else(|e| panic!("{e}"));
     let bytes = std::fs::read(fixture(Fixture::ClassicPacked360Day)).unwrap_or_default();

@@ -115,6 +115,9 @@ async fn uploads_go_to_their_dataset_group_and_get_ingested() {
         rule: DatasetRule::default(),
         policy: ChunkPolicy::default(),
         staging: staging.path().to_path_buf(),
+        // Decoding is not what this test is about: in this process.
+        decoders: ingest_fn::decoders(),
+        limits: hub_core::ports::DecodeLimits::default(),
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let mut event = SqsEvent::default();

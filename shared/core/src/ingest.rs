@@ -7,6 +7,7 @@ mod dataset_config;
 mod dataset_rule;
 mod pipeline;
 mod report;
+mod screening;
 mod shaping;
 mod slabs;
 
@@ -20,5 +21,6 @@ pub use pipeline::{IngestError, IngestService, IngestSettings, NoProgress, Progr
 pub use report::{
     AxisReport, FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, Timings, VariableReport, now_rfc3339,
 };
+pub use screening::screen;
 pub use shaping::{STAMP_DIM, ShapedSource, kept_variables};
 pub use slabs::{SlabPlan, units_in};

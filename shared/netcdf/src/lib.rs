@@ -26,8 +26,9 @@ mod source;
 
 use std::path::Path;
 
-use hub_core::ports::{DecodeError, SourceDataset, SourceDecoder};
+use hub_core::ports::{DecodeError, DecodeHints, SourceDataset, SourceDecoder};
 
+pub use classic::check_classic_bytes;
 pub use source::NetcdfSource;
 
 /// The NetCDF decoder, picked for files starting with `CDF\x01`, `CDF\x02`,
@@ -49,6 +50,10 @@ impl SourceDecoder for NetcdfDecoder {
 
     fn open(&self, path: &Path) -> Result<Box<dyn SourceDataset>, DecodeError> {
         Ok(Box::new(NetcdfSource::open(path)?))
+    }
+
+    fn open_with(&self, path: &Path, hints: &DecodeHints) -> Result<Box<dyn SourceDataset>, DecodeError> {
+        Ok(Box::new(NetcdfSource::open_with_hints(path, hints)?))
     }
 }
 

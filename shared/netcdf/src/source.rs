@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use hub_core::model::{Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema};
-use hub_core::ports::{DecodeError, SourceDataset};
+use hub_core::ports::{DecodeError, DecodeHints, DecodeLimits, SourceDataset};
 use netcdf::types::{FloatType, IntType, NcVariableType};
 use netcdf::{Extent, Extents, Group, Variable};
 
@@ -101,17 +101,22 @@ fn collect_attrs<'a>(
 impl NetcdfSource {
     /// Opens a file and reads its schema.
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
-        Self::open_with(path, fast_path_enabled())
+        Self::open_with(path, fast_path_enabled(), &DecodeLimits::default())
+    }
+
+    /// Opens a file, checking its header against the hints' limits first.
+    pub fn open_with_hints(path: &Path, hints: &DecodeHints) -> Result<Self, DecodeError> {
+        Self::open_with(path, fast_path_enabled(), &hints.limits)
     }
 
     /// Opens a file read by netCDF-C alone (no fast path): the reference the
     /// fast path is checked against.
     pub fn open_reference(path: &Path) -> Result<Self, DecodeError> {
-        Self::open_with(path, false)
+        Self::open_with(path, false, &DecodeLimits::default())
     }
 
-    fn open_with(path: &Path, fast_path: bool) -> Result<Self, DecodeError> {
-        crate::classic::check_not_truncated(path)?;
+    fn open_with(path: &Path, fast_path: bool, limits: &DecodeLimits) -> Result<Self, DecodeError> {
+        crate::classic::check_header(path, limits)?;
         let guard = crate::open_files::FileGuard::acquire(path)?;
         let file = netcdf::open(path).map_err(|e| nc_err("cannot open as NetCDF", e))?;
         let format = format_name(path);
@@ -377,7 +382,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("f.nc");
         Fixture::Netcdf4NoLeapFill.write(&path).unwrap_or_else(|e| panic!("{e}"));
-        let fast = NetcdfSource::open_with(&path, true).unwrap_or_else(|e| panic!("{e}"));
+        let fast = NetcdfSource::open_with(&path, true, &DecodeLimits::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(fast.fast.contains_key("pr"), "pr is read by the fast path");
         let schema = fast.schema().clone();
         drop(fast);
@@ -390,7 +395,8 @@ mod tests {
                 },
             ];
             for region in regions {
-                let mut fast = NetcdfSource::open_with(&path, true).unwrap_or_else(|e| panic!("{e}"));
+                let mut fast =
+                    NetcdfSource::open_with(&path, true, &DecodeLimits::default()).unwrap_or_else(|e| panic!("{e}"));
                 let a = fast.read(&var.path, &region).unwrap_or_else(|e| panic!("{e}"));
                 drop(fast);
                 let mut slow = NetcdfSource::open_reference(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -22,8 +22,8 @@ use crate::model::{
     Block, BlockData, DataType, DatasetId, DatasetSchema, Region, attr_text, copy_subregion, paste_subregion,
 };
 use crate::ports::{
-    ArrayInfo, ArraySpec, CommitRequest, DecodeError, DecodeHints, DecoderRegistry, RepoError, ReportError, ReportSink,
-    Repository, SourceDataset, SourceMarker, Transaction, WriteStats,
+    ArrayInfo, ArraySpec, CommitRequest, DecodeError, DecodeHints, DecodeLimits, DecoderRegistry, HEAD_BYTES,
+    RepoError, ReportError, ReportSink, Repository, SourceDataset, SourceMarker, Transaction, WriteStats,
 };
 
 /// A failure that may go away if the ingest is tried again (storage
@@ -68,11 +68,13 @@ pub struct IngestSettings {
     pub policy: ChunkPolicy,
     /// Largest slab read at once, in bytes. Peak memory is about twice this.
     pub slab_budget_bytes: u64,
+    /// What one file may declare (checked before anything is decoded).
+    pub limits: DecodeLimits,
 }
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        Self { policy: ChunkPolicy::default(), slab_budget_bytes: 96 << 20 }
+        Self { policy: ChunkPolicy::default(), slab_budget_bytes: 96 << 20, limits: DecodeLimits::default() }
     }
 }
 
@@ -207,9 +209,10 @@ impl IngestService {
         let path = upload.path.clone();
         let decoders = self.decoders.clone();
         let (key, opts) = (upload.source.key.clone(), options.clone());
-        let opened = tokio::task::spawn_blocking(move || Opened::open(&decoders, &path, &key, &opts))
+        let (limits, budget) = (self.settings.limits, self.settings.slab_budget_bytes);
+        let opened = tokio::task::spawn_blocking(move || Opened::open(&decoders, &path, &key, &opts, &limits, budget))
             .await
-            .map_err(|e| Failure::Transient(IngestError::Internal(e.to_string())))??;
+            .map_err(|e| decoder_died("opening the file", e))??;
         let Opened { mut source, schema, coords, time, notes } = opened;
         report.warnings.extend(notes);
         report.format = Some(source.format().to_string());
@@ -320,11 +323,14 @@ impl IngestService {
             }
         }
         drop(receiver);
-        let _ = reader.await;
+        // A reader that panicked stopped early: what it did not send must not
+        // be committed as if the file ended there.
+        let read = reader.await;
         progress.finish();
         if let Some(f) = failure {
             return Err(f);
         }
+        read.map_err(|e| decoder_died("reading the file", e))?;
         for axis in &plan.axis_values {
             let block = Block {
                 region: Region::full(&[axis.values.len() as u64]),
@@ -394,10 +400,37 @@ struct Opened {
 /// 1-D coordinates longer than this are not compared between files.
 const MAX_COMPARED_COORD: u64 = 1 << 20;
 
+/// A decoder thread that panicked (a binding's own `unwrap` on a damaged
+/// file): the file fails the same way every time, so it is a permanent,
+/// reported rejection, never a retry.
+fn decoder_died(doing: &str, e: tokio::task::JoinError) -> Failure {
+    if e.is_panic() {
+        let payload = e.into_panic();
+        let why = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Failure::from(DecodeError::Crashed(format!(
+            "the decoder panicked {doing} ({why}); the file is damaged or uses something its library cannot read"
+        )))
+    } else {
+        Failure::Transient(IngestError::Internal(format!("{doing}: {e}")))
+    }
+}
+
 impl Opened {
-    fn open(decoders: &DecoderRegistry, path: &Path, key: &str, options: &IngestOptions) -> Result<Self, Failure> {
-        let hints = DecodeHints { crs: options.crs.clone() };
+    fn open(
+        decoders: &DecoderRegistry,
+        path: &Path,
+        key: &str,
+        options: &IngestOptions,
+        limits: &DecodeLimits,
+        slab_budget: u64,
+    ) -> Result<Self, Failure> {
+        let hints = DecodeHints { crs: options.crs.clone(), limits: *limits };
         let source = open_source(decoders, path, &hints)?;
+        super::screen(source.schema(), limits)?;
         let mut notes = Vec::new();
         let keep = match &options.variables {
             Some(names) => {
@@ -444,11 +477,25 @@ impl Opened {
             source
         };
         let schema = source.schema().clone();
+        let growing = growing_dims(&schema);
         let mut coords = HashMap::new();
         for var in &schema.variables {
             let is_coord = var.dims.len() == 1 && var.name() == var.dims[0] && var.dtype != DataType::String;
+            // A growing axis' values decide where every step lands: they are
+            // read whole, so they must fit the memory a slab may take.
+            let grows = growing.contains(&var.path);
+            if is_coord && grows && var.nbytes() > slab_budget {
+                return Err(Failure::from(DecodeError::TooLarge(format!(
+                    "{}: {} values along a growing axis in one file, over the {} a file may hold (a slab, {} bytes); split the file along {}",
+                    var.path,
+                    var.len(),
+                    slab_budget / 8,
+                    slab_budget,
+                    var.path
+                ))));
+            }
             if is_coord
-                && var.len() <= MAX_COMPARED_COORD
+                && (grows || var.len() <= MAX_COMPARED_COORD)
                 && let BlockData::Numeric(bytes) = source.read(&var.path, &Region::full(&var.shape))?
             {
                 coords.insert(var.path.clone(), var.dtype.to_f64_vec(&bytes));
@@ -1025,7 +1072,7 @@ fn open_source(
     path: &Path,
     hints: &DecodeHints,
 ) -> Result<Box<dyn SourceDataset>, Failure> {
-    let mut head = [0u8; 16];
+    let mut head = [0u8; HEAD_BYTES];
     let mut file = std::fs::File::open(path).map_err(DecodeError::Io)?;
     let mut n = 0;
     while n < head.len() {

@@ -37,7 +37,7 @@ impl Region {
 
     /// Number of elements.
     pub fn len(&self) -> u64 {
-        self.shape.iter().product()
+        self.shape.iter().fold(1u64, |n, &d| n.saturating_mul(d))
     }
 
     /// Whether the region is empty.

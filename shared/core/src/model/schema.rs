@@ -53,9 +53,10 @@ impl VariableSchema {
         self.path.rsplit_once('/').map_or("", |(g, _)| g)
     }
 
-    /// Number of elements.
+    /// Number of elements (saturating: a header may declare more than a `u64`
+    /// holds, and is then refused by the limits, not wrapped around).
     pub fn len(&self) -> u64 {
-        self.shape.iter().product()
+        self.shape.iter().fold(1u64, |n, &d| n.saturating_mul(d))
     }
 
     /// Whether the variable holds no element.
@@ -65,7 +66,7 @@ impl VariableSchema {
 
     /// Uncompressed size in bytes (strings counted as 8 bytes each, a rough guide).
     pub fn nbytes(&self) -> u64 {
-        self.len() * self.dtype.size().unwrap_or(8) as u64
+        self.len().saturating_mul(self.dtype.size().unwrap_or(8) as u64)
     }
 }
 

@@ -1,9 +1,13 @@
 //! The decoder port: a source file format that can be opened and read slab by
 //! slab. Implementations wrap C libraries (netCDF, GDAL) and are blocking; the
-//! ingest service calls them on a blocking thread.
+//! ingest service calls them on a blocking thread, and the binaries run them
+//! in a child process with hard limits (`hub-sandbox`), so a file that crashes
+//! a C library ends in a report instead of taking the ingest down.
 
 use std::path::Path;
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::{BlockData, DatasetSchema, Region};
 
@@ -29,6 +33,20 @@ pub enum DecodeError {
     /// A request outside what the schema declares (a bug in the caller).
     #[error("invalid read: {0}")]
     InvalidRequest(String),
+    /// The file declares more than the hub's limits allow (decoded bytes,
+    /// cells per grid, variables or bands, rank): refused before decoding.
+    /// Permanent. The message names the limit and its setting.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// The decoder failed on the file in a way that is not an error it
+    /// reports (a panic in a binding, a crash of a C library). Permanent: the
+    /// same file fails the same way.
+    #[error("the decoder failed on this file: {0}")]
+    Crashed(String),
+    /// Decoding took longer than its time limit. Permanent: a file that hangs
+    /// a decoder is not tried again.
+    #[error("timed out: {0}")]
+    TimedOut(String),
     /// Reading the local file failed (disk, permissions). Possibly transient.
     #[error("i/o error reading the source: {0}")]
     Io(#[from] std::io::Error),
@@ -47,7 +65,38 @@ impl DecodeError {
             Self::Corrupt(_) => "corrupt",
             Self::UnknownFormat { .. } => "unknown_format",
             Self::InvalidRequest(_) => "invalid_request",
+            Self::TooLarge(_) => "too_large",
+            Self::Crashed(_) => "decoder_crashed",
+            Self::TimedOut(_) => "timeout",
             Self::Io(_) => "io",
+        }
+    }
+
+    /// The message without the kind's prefix.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Unsupported(m)
+            | Self::Corrupt(m)
+            | Self::InvalidRequest(m)
+            | Self::TooLarge(m)
+            | Self::Crashed(m)
+            | Self::TimedOut(m) => m.clone(),
+            Self::UnknownFormat { .. } => self.to_string(),
+            Self::Io(e) => e.to_string(),
+        }
+    }
+
+    /// The error of a [`kind`](Self::kind) and [`detail`](Self::detail), as
+    /// they cross a process boundary. Unknown kinds are corrupt files.
+    pub fn from_kind(kind: &str, detail: String) -> Self {
+        match kind {
+            "unsupported" => Self::Unsupported(detail),
+            "invalid_request" => Self::InvalidRequest(detail),
+            "too_large" => Self::TooLarge(detail),
+            "decoder_crashed" => Self::Crashed(detail),
+            "timeout" => Self::TimedOut(detail),
+            "io" => Self::Io(std::io::Error::other(detail)),
+            _ => Self::Corrupt(detail),
         }
     }
 }
@@ -79,7 +128,8 @@ pub trait SourceDecoder: Send + Sync {
     /// Short name for reports and logs, e.g. `netcdf`.
     fn name(&self) -> &'static str;
 
-    /// Whether a file starting with `head` (up to 16 bytes) is in this format.
+    /// Whether a file starting with `head` (its first [`HEAD_BYTES`] bytes,
+    /// fewer for a shorter file) is in this format.
     fn can_decode(&self, head: &[u8]) -> bool;
 
     /// Opens a local file (blocking).
@@ -94,11 +144,54 @@ pub trait SourceDecoder: Send + Sync {
     }
 }
 
-/// What the dataset's configuration tells a decoder.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How many of a file's first bytes decide its format. GRIB files may start
+/// with a WMO bulletin header before `GRIB`; GDAL looks as far as this too.
+pub const HEAD_BYTES: usize = 1024;
+
+/// What the dataset's configuration and the deployment tell a decoder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecodeHints {
     /// The CRS of rasters that carry none (EPSG code, WKT or PROJ string).
     pub crs: Option<String>,
+    /// What a file may declare: decoders check their format's headers against
+    /// these before a C library sees the file.
+    pub limits: DecodeLimits,
+}
+
+/// What one file may declare, checked before anything is decoded: a few
+/// hundred bytes can declare terabytes, and C libraries allocate what a
+/// header says. Every limit is named in the message that refuses a file.
+///
+/// The defaults are far above what weather and climate files hold (a global
+/// 1 km grid has 7·10⁸ cells; GFS at 0.25° has ~750 fields per file; the
+/// largest archive files are tens of GB decoded) and far below what takes a
+/// machine down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DecodeLimits {
+    /// Decoded bytes of all the variables of one file (`HUB_LIMIT_DECODED_GIB`).
+    pub max_decoded_bytes: u64,
+    /// Cells of one horizontal grid: the product of a variable's last two
+    /// dimensions, or a raster's rows × columns (`HUB_LIMIT_GRID_CELLS`).
+    pub max_grid_cells: u64,
+    /// Variables of one file, and bands or GRIB fields of a raster
+    /// (`HUB_LIMIT_VARIABLES`).
+    pub max_variables: u64,
+    /// Dimensions of one variable (`HUB_LIMIT_RANK`). netCDF-C's own fixed
+    /// limit, 1024, is checked regardless.
+    pub max_rank: u64,
+}
+
+impl DecodeLimits {
+    /// The default limits (see the type's documentation).
+    pub const DEFAULT: Self =
+        Self { max_decoded_bytes: 64 << 30, max_grid_cells: 1 << 30, max_variables: 10_000, max_rank: 32 };
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// The decoders the hub knows, tried in order; a format is picked by content,
@@ -121,7 +214,7 @@ impl DecoderRegistry {
         self
     }
 
-    /// The decoder for a file starting with `head`.
+    /// The decoder for a file starting with `head` (its first [`HEAD_BYTES`]).
     pub fn detect(&self, head: &[u8]) -> Result<Arc<dyn SourceDecoder>, DecodeError> {
         self.decoders.iter().find(|d| d.can_decode(head)).cloned().ok_or_else(|| DecodeError::UnknownFormat {
             head: head.iter().take(8).map(|b| format!("{b:02x}")).collect(),
@@ -132,6 +225,11 @@ impl DecoderRegistry {
     /// Names of the registered decoders.
     pub fn names(&self) -> Vec<&'static str> {
         self.decoders.iter().map(|d| d.name()).collect()
+    }
+
+    /// The registered decoders, in the order they are tried.
+    pub fn decoders(&self) -> &[Arc<dyn SourceDecoder>] {
+        &self.decoders
     }
 }
 
