@@ -56,7 +56,7 @@ pub fn isolated_decoders(program: Option<PathBuf>) -> std::io::Result<DecoderReg
 
 /// What one file may declare: the defaults ([`DecodeLimits::DEFAULT`]),
 /// overridden by `HUB_LIMIT_DECODED_GIB`, `HUB_LIMIT_GRID_CELLS`,
-/// `HUB_LIMIT_VARIABLES` and `HUB_LIMIT_RANK`.
+/// `HUB_LIMIT_VARIABLES`, `HUB_LIMIT_BANDS` and `HUB_LIMIT_RANK`.
 pub fn limits_from_env() -> anyhow::Result<DecodeLimits> {
     let var = |name: &str| -> anyhow::Result<Option<u64>> {
         match std::env::var(name) {
@@ -75,6 +75,9 @@ pub fn limits_from_env() -> anyhow::Result<DecodeLimits> {
     }
     if let Some(n) = var("HUB_LIMIT_VARIABLES")? {
         limits.max_variables = n;
+    }
+    if let Some(n) = var("HUB_LIMIT_BANDS")? {
+        limits.max_bands = n;
     }
     if let Some(n) = var("HUB_LIMIT_RANK")? {
         limits.max_rank = n;

@@ -6,7 +6,7 @@ use gdal::Dataset;
 use gdal::Metadata;
 use gdal::raster::GdalDataType;
 use hub_core::model::{AttrValue, Attributes, BlockData, DataType, DatasetSchema, GroupSchema, Region, VariableSchema};
-use hub_core::ports::{DecodeError, SourceDataset};
+use hub_core::ports::{DecodeError, DecodeHints, SourceDataset};
 
 use crate::grid::{CRS_VAR, Grid, corrupt};
 use crate::metadata;
@@ -63,6 +63,16 @@ impl GeoTiffSource {
     /// Opens a GeoTIFF; `crs` (any definition GDAL reads) is used when the
     /// file carries none.
     pub fn open_with_crs(path: &Path, crs: Option<&str>) -> Result<Self, DecodeError> {
+        Self::open_with(path, &DecodeHints { crs: crs.map(str::to_string), ..DecodeHints::default() })
+    }
+
+    /// Opens a GeoTIFF whose first directory was checked against the hints'
+    /// limits first (see `tiff_header`), with the hints' CRS for a file that
+    /// carries none.
+    pub fn open_with(path: &Path, hints: &DecodeHints) -> Result<Self, DecodeError> {
+        crate::tiff_header::check(&crate::read_at::FileAt::open(path)?, &hints.limits)?;
+        crate::configure();
+        let crs = hints.crs.as_deref();
         let dataset = Dataset::open(path).map_err(|e| corrupt(path, e))?;
         let grid = Grid::of(&dataset, path, crs)?;
         let (ny, nx) = grid.shape();
@@ -124,7 +134,7 @@ impl GeoTiffSource {
             variables.push(VariableSchema {
                 path: name.clone(),
                 dims: grid.dims(),
-                shape: vec![ny as u64, nx as u64],
+                shape: vec![ny, nx],
                 dtype: dt,
                 attrs,
                 source_chunks: Some(vec![bh as u64, bw as u64]),
@@ -132,7 +142,9 @@ impl GeoTiffSource {
             bands.push((name, index, dt));
         }
         if bands.is_empty() {
-            return Err(DecodeError::Unsupported(format!("{}: no band of a supported type", path.display())));
+            return Err(DecodeError::Unsupported(
+                "no band of a type the hub stores (8-64 bit integers, 32/64 bit floats)".into(),
+            ));
         }
         let schema = DatasetSchema {
             groups: vec![GroupSchema { path: String::new(), attrs: globals }],

@@ -33,7 +33,7 @@ use gdal::{Dataset, Metadata};
 use hub_core::model::{
     AttrValue, Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema,
 };
-use hub_core::ports::{DecodeError, SourceDataset};
+use hub_core::ports::{DecodeError, DecodeLimits, SourceDataset};
 
 use crate::grid::{CRS_VAR, Grid, corrupt};
 
@@ -99,60 +99,6 @@ fn sanitize(s: &str) -> String {
     s.trim().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
 }
 
-/// Walks the messages' headers: a message whose declared length runs past
-/// the end of the file, or that does not end in `7777`, means the upload is
-/// truncated or damaged (GDAL would read the messages before it and say
-/// nothing). Bytes after the last message are tolerated with a warning.
-fn check_messages(path: &Path) -> Result<Vec<String>, DecodeError> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len();
-    let mut offset = 0u64;
-    let mut count = 0;
-    let mut warnings = Vec::new();
-    while offset < size {
-        let mut head = [0u8; 16];
-        file.seek(SeekFrom::Start(offset))?;
-        let n = file.read(&mut head)?;
-        if n < 16 || &head[..4] != b"GRIB" {
-            if count == 0 {
-                return Err(DecodeError::Corrupt(format!("{}: no GRIB message at the start", path.display())));
-            }
-            warnings.push(format!("{} bytes after the last GRIB message ignored", size - offset));
-            break;
-        }
-        if head[7] != 2 {
-            return Err(DecodeError::Unsupported(format!(
-                "{}: message {} is GRIB edition {}; the hub takes GRIB2",
-                path.display(),
-                count + 1,
-                head[7]
-            )));
-        }
-        let len = u64::from_be_bytes([head[8], head[9], head[10], head[11], head[12], head[13], head[14], head[15]]);
-        let end = offset.checked_add(len).filter(|&e| len >= 16 && e <= size).ok_or_else(|| {
-            DecodeError::Corrupt(format!(
-                "{}: truncated: GRIB message {} at byte {offset} declares {len} bytes but the file has {size}; upload it again",
-                path.display(),
-                count + 1
-            ))
-        })?;
-        let mut tail = [0u8; 4];
-        file.seek(SeekFrom::Start(end - 4))?;
-        file.read_exact(&mut tail)?;
-        if &tail != b"7777" {
-            return Err(DecodeError::Corrupt(format!(
-                "{}: GRIB message {} does not end in 7777: the file is damaged",
-                path.display(),
-                count + 1
-            )));
-        }
-        count += 1;
-        offset = end;
-    }
-    Ok(warnings)
-}
-
 /// A variable's dimensions before the grid, and the band holding each
 /// combination of their indices.
 type FieldBands = (Vec<String>, HashMap<Vec<u64>, usize>);
@@ -171,14 +117,21 @@ pub struct GribSource {
 }
 
 impl GribSource {
-    /// Opens a GRIB2 file.
+    /// Opens a GRIB2 file, its messages checked against the default limits.
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
-        let mut warnings = check_messages(path)?;
+        Self::open_with_limits(path, &DecodeLimits::default())
+    }
+
+    /// Opens a GRIB2 file whose messages were walked and checked against
+    /// `limits` first (see `grib_scan`).
+    pub fn open_with_limits(path: &Path, limits: &DecodeLimits) -> Result<Self, DecodeError> {
+        let mut warnings = crate::grib_scan::scan(&crate::read_at::FileAt::open(path)?, limits)?.warnings;
+        crate::configure();
         // Units as the GRIB tables give them (K, not GDAL's default °C).
         gdal::config::set_config_option("GRIB_NORMALIZE_UNITS", "NO").map_err(|e| corrupt(path, e))?;
         let dataset = Dataset::open(path).map_err(|e| corrupt(path, e))?;
         if dataset.driver().short_name() != "GRIB" {
-            return Err(DecodeError::Corrupt(format!("{}: not readable as GRIB", path.display())));
+            return Err(DecodeError::Corrupt("GDAL does not read it as GRIB: the file is damaged".into()));
         }
         let grid = Grid::of(&dataset, path, None)?;
         let mut fields = Vec::new();
@@ -252,7 +205,9 @@ impl GribSource {
             fields.push(Field { band: index, var, level_type, level, member, reference, lead: valid - reference });
         }
         if fields.is_empty() {
-            return Err(DecodeError::Unsupported(format!("{}: no GRIB field GDAL can place", path.display())));
+            return Err(DecodeError::Unsupported(
+                "no GRIB field GDAL can place on a grid (no element or times in any message)".into(),
+            ));
         }
         let refs: BTreeSet<i64> = fields.iter().map(|f| f.reference).collect();
         let leads: BTreeSet<i64> = fields.iter().map(|f| f.lead).collect();
@@ -411,9 +366,9 @@ impl GribSource {
             let mut full_dims = dims.clone();
             full_dims.extend(grid.dims());
             let mut shape: Vec<u64> = dims.iter().map(|d| axes.get(d).map_or(1, Vec::len) as u64).collect();
-            shape.extend([ny as u64, nx as u64]);
+            shape.extend([ny, nx]);
             let mut source_chunks = vec![1; dims.len()];
-            source_chunks.extend([ny as u64, nx as u64]);
+            source_chunks.extend([ny, nx]);
             variables.push(VariableSchema {
                 path: name.clone(),
                 dims: full_dims,

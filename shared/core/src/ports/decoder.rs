@@ -163,9 +163,9 @@ pub struct DecodeHints {
 /// header says. Every limit is named in the message that refuses a file.
 ///
 /// The defaults are far above what weather and climate files hold (a global
-/// 1 km grid has 7·10⁸ cells; GFS at 0.25° has ~750 fields per file; the
-/// largest archive files are tens of GB decoded) and far below what takes a
-/// machine down.
+/// 1 km grid has 7·10⁸ cells; GFS at 0.25° has ~750 fields per file; a
+/// hyperspectral image a few hundred bands; the largest archive files are tens
+/// of GB decoded) and far below what takes a machine down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DecodeLimits {
@@ -174,9 +174,11 @@ pub struct DecodeLimits {
     /// Cells of one horizontal grid: the product of a variable's last two
     /// dimensions, or a raster's rows × columns (`HUB_LIMIT_GRID_CELLS`).
     pub max_grid_cells: u64,
-    /// Variables of one file, and bands or GRIB fields of a raster
+    /// Variables of one file, and the fields of a GRIB file
     /// (`HUB_LIMIT_VARIABLES`).
     pub max_variables: u64,
+    /// Bands (samples per pixel) of a raster (`HUB_LIMIT_BANDS`).
+    pub max_bands: u64,
     /// Dimensions of one variable (`HUB_LIMIT_RANK`). netCDF-C's own fixed
     /// limit, 1024, is checked regardless.
     pub max_rank: u64,
@@ -184,8 +186,13 @@ pub struct DecodeLimits {
 
 impl DecodeLimits {
     /// The default limits (see the type's documentation).
-    pub const DEFAULT: Self =
-        Self { max_decoded_bytes: 64 << 30, max_grid_cells: 1 << 30, max_variables: 10_000, max_rank: 32 };
+    pub const DEFAULT: Self = Self {
+        max_decoded_bytes: 64 << 30,
+        max_grid_cells: 1 << 30,
+        max_variables: 10_000,
+        max_bands: 1024,
+        max_rank: 32,
+    };
 }
 
 impl Default for DecodeLimits {
