@@ -3,12 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use hub_core::ingest::{DatasetConfig, DatasetRule, IngestReport, IngestService, IngestSettings, NoProgress};
-use hub_core::model::{Block, BlockData, DatasetId, Region};
-use hub_core::ports::{DecoderRegistry, Repository, SourceDataset, Version};
+use hub_core::model::{
+    AttrValue, Attributes, Block, BlockData, DataType, DatasetId, DatasetSchema, GroupSchema, Region, VariableSchema,
+};
+use hub_core::ports::{DecodeError, DecoderRegistry, Repository, SourceDataset, SourceDecoder, Version};
 use hub_sandbox::{Sandbox, SandboxLimits};
 use hub_store::{ObjectStoreReports, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
@@ -34,7 +37,7 @@ impl TestHub {
     pub fn with_sandbox(url: StoreUrl, settings: IngestSettings, limits: SandboxLimits) -> Self {
         let hub = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
         let reports = ObjectStoreReports::new(hub.root_store());
-        let decoders = Sandbox::new(decoder_program(), limits).wrap(&decoders());
+        let decoders = Sandbox::new(decoder_program(), limits).wrap(&test_decoders());
         let service = IngestService::new(decoders, hub.clone(), Arc::new(reports.clone()), settings);
         Self { hub, service, reports }
     }
@@ -56,6 +59,92 @@ impl TestHub {
 /// The ingest function's decoders (netCDF-C, GDAL), in this process.
 pub fn decoders() -> DecoderRegistry {
     DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder)).with(Arc::new(hub_gdal::GdalDecoder))
+}
+
+/// The decoders the tests' child runs: the hub's own and [`Fault`]. The
+/// ingest service recognises formats with the same list.
+pub fn test_decoders() -> DecoderRegistry {
+    decoders().with(Arc::new(Fault))
+}
+
+/// Does what a broken C library does, on `HUBFAULT <what>` files (see `decoder.rs`).
+pub struct Fault;
+
+impl SourceDecoder for Fault {
+    fn name(&self) -> &'static str {
+        "fault (tests)"
+    }
+
+    fn can_decode(&self, head: &[u8]) -> bool {
+        head.starts_with(b"HUBFAULT ")
+    }
+
+    fn open(&self, path: &Path) -> Result<Box<dyn SourceDataset>, DecodeError> {
+        let text = std::fs::read_to_string(path)?;
+        match text.trim_start_matches("HUBFAULT ").trim() {
+            "abort" => std::process::abort(),
+            "panic" => panic!("called `Option::unwrap()` on a `None` value"),
+            "hang" => loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            },
+            "spin" => {
+                let mut x: u64 = 1;
+                loop {
+                    x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+                }
+            }
+            "allocate" => {
+                let mut held: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    held.push(vec![1u8; 64 << 20]);
+                }
+            }
+            "stdout" => {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"Warning 1: a library printing to stdout\n").and_then(|()| out.flush());
+                Ok(Box::new(Tiny::new()))
+            }
+            other => Err(DecodeError::Unsupported(format!("unknown fault {other:?}"))),
+        }
+    }
+}
+
+/// One small variable: `x(x)` = 0, 1, 2, 3.
+struct Tiny(DatasetSchema);
+
+impl Tiny {
+    fn new() -> Self {
+        let mut attrs = Attributes::new();
+        attrs.insert("units".into(), AttrValue::text("1"));
+        Self(DatasetSchema {
+            groups: vec![GroupSchema { path: String::new(), attrs: Attributes::new() }],
+            variables: vec![VariableSchema {
+                path: "x".into(),
+                dims: vec!["x".into()],
+                shape: vec![4],
+                dtype: DataType::Int32,
+                attrs,
+                source_chunks: None,
+            }],
+            ..DatasetSchema::default()
+        })
+    }
+}
+
+impl SourceDataset for Tiny {
+    fn format(&self) -> &str {
+        "fault (tests)"
+    }
+
+    fn schema(&self) -> &DatasetSchema {
+        &self.0
+    }
+
+    fn read(&mut self, _path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+        let start = region.start.first().copied().unwrap_or(0);
+        let n = region.shape.first().copied().unwrap_or(0);
+        Ok(BlockData::Numeric((start..start + n).flat_map(|i| (i as i32).to_le_bytes()).collect()))
+    }
 }
 
 /// The tests' decoder child (`decoder.rs`), which cargo builds next to the

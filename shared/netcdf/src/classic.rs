@@ -165,7 +165,9 @@ fn declared(header: &[u8], limits: &DecodeLimits) -> Result<Option<Declared>, De
     }
     let ndims = h.list_len(NC_DIMENSION)?;
     if ndims > NC_MAX_DIMS {
-        return Err(corrupt(format!("{ndims} dimensions, over netCDF's limit of {NC_MAX_DIMS}")));
+        return Err(too_large(format!(
+            "the file declares {ndims} dimensions, over netCDF-C's fixed limit of {NC_MAX_DIMS} (NC_MAX_DIMS)"
+        )));
     }
     let mut dims = Vec::new();
     let mut records = 0;
@@ -200,7 +202,7 @@ fn declared(header: &[u8], limits: &DecodeLimits) -> Result<Option<Declared>, De
         let rank = h.non_neg()?;
         if rank > max_rank {
             return Err(too_large(format!(
-                "{name}: {rank} dimensions, over the limit of {max_rank} (HUB_LIMIT_RANK; netCDF's own is {NC_MAX_VAR_DIMS})"
+                "{name}: {rank} dimensions, over the limit of {max_rank} (HUB_LIMIT_RANK; netCDF-C's fixed limit is {NC_MAX_VAR_DIMS})"
             )));
         }
         let mut record = false;

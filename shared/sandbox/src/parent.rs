@@ -59,6 +59,10 @@ impl Sandbox {
             // Few malloc arenas: the memory limit then measures data, not
             // per-thread reservations.
             .env("MALLOC_ARENA_MAX", "2")
+            // The staged file is read by this child alone, read-only: no HDF5
+            // file locks, which a sibling process may hold through a
+            // descriptor it inherited from the parent.
+            .env("HDF5_USE_FILE_LOCKING", "FALSE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
