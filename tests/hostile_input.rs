@@ -43,13 +43,16 @@ async fn assert_refused(t: &TestHub, dataset: &str, r: &IngestReport, kind: &str
     assert!(failed.iter().any(|f| f.dataset == dataset), "{dataset}: no failure report");
 }
 
+/// A dataset name, the file, the rejection's kind, words in its message, and
+/// whether the file took a process down before the hub checked for it.
+type Case = (&'static str, Vec<u8>, &'static str, &'static [&'static str], bool);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn netcdf3_headers_that_netcdf_c_would_trust_are_refused_first() {
     let Some(root) = Backend::Memory.root().await else { return };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let t = TestHub::new(root.url.clone());
-    // (name, file, kind, words in the message, whether it took a process down)
-    let cases: [(&str, Vec<u8>, &str, &[&str], bool); 5] = [
+    let cases: [Case; 5] = [
         // 2000 dimensions overran netCDF-C's stack (SIGABRT).
         (
             "deep",
