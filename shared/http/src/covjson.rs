@@ -7,6 +7,9 @@
 //! system (`Gregorian`, or the CF conventions' calendar URI with the CF
 //! calendar name in `cf:calendar` for the others).
 
+use std::borrow::Cow;
+use std::hash::{BuildHasher, Hasher};
+
 use hub_core::cf::{Calendar, DimRole};
 use hub_core::query::{AxisValues, Cell, HorizontalGrid, LonLat, Window};
 use serde_json::{Map, Value, json};
@@ -15,10 +18,73 @@ use crate::extract::{Extraction, Horizontal, OutAxis};
 
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 
-/// The CoverageJSON document of an extraction.
-pub fn coverage_json(x: &Extraction) -> Value {
+/// The range values of a document, written straight into the output: the
+/// document is built with a placeholder per range, and the numbers go into
+/// the bytes as they are encoded, never into a `Value` each (which took ten
+/// times the answer's size in memory). Placeholders carry a random nonce, so
+/// no text from a file can pose as one.
+struct Ranges<'a> {
+    values: Vec<Cow<'a, [Option<f64>]>>,
+    nonce: u64,
+}
+
+impl<'a> Ranges<'a> {
+    fn new() -> Self {
+        let nonce = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        Self { values: Vec::new(), nonce }
+    }
+
+    fn placeholder(&self, k: usize) -> String {
+        format!("\u{1}values-{k}-{:016x}", self.nonce)
+    }
+
+    fn add(&mut self, values: Cow<'a, [Option<f64>]>) -> Value {
+        self.values.push(values);
+        Value::String(self.placeholder(self.values.len() - 1))
+    }
+
+    /// The document's bytes with every placeholder replaced by its values.
+    fn write(&self, doc: &Value) -> Vec<u8> {
+        let skeleton = serde_json::to_vec(doc).unwrap_or_default();
+        let total: usize = self.values.iter().map(|v| v.len()).sum();
+        let mut out = Vec::with_capacity(skeleton.len() + total * 12);
+        let mut rest = skeleton.as_slice();
+        for (k, values) in self.values.iter().enumerate() {
+            let needle = serde_json::to_vec(&self.placeholder(k)).unwrap_or_default();
+            let Some(at) = rest.windows(needle.len()).position(|w| w == needle.as_slice()) else { continue };
+            out.extend_from_slice(&rest[..at]);
+            out.push(b'[');
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match v.filter(|v| v.is_finite()) {
+                    Some(v) => {
+                        let _ = serde_json::to_writer(&mut out, &v);
+                    }
+                    None => out.extend_from_slice(b"null"),
+                }
+            }
+            out.push(b']');
+            rest = &rest[at + needle.len()..];
+        }
+        out.extend_from_slice(rest);
+        out
+    }
+}
+
+/// The CoverageJSON document of an extraction, encoded.
+pub fn coverage_json(x: &Extraction) -> Vec<u8> {
+    let mut ranges = Ranges::new();
+    let doc = document(x, &mut ranges);
+    ranges.write(&doc)
+}
+
+fn document<'a>(x: &'a Extraction, sink: &mut Ranges<'a>) -> Value {
     match &x.horizontal {
-        Horizontal::Window(w) if matches!(x.grid.grid, HorizontalGrid::Curvilinear(_)) => curvilinear_window(x, w),
+        Horizontal::Window(w) if matches!(x.grid.grid, HorizontalGrid::Curvilinear(_)) => {
+            curvilinear_window(x, w, sink)
+        }
         Horizontal::Window(w) => {
             let mut axes = axes_json(&x.axes);
             axes.insert("x".into(), json!({"values": w.x}));
@@ -27,8 +93,11 @@ pub fn coverage_json(x: &Extraction) -> Value {
             names.extend(["y".to_string(), "x".to_string()]);
             let mut shape: Vec<usize> = x.axes.iter().map(|a| a.picked.len()).collect();
             shape.extend([w.js.len(), w.is.len()]);
-            let ranges: Map<String, Value> =
-                x.params.iter().map(|p| (p.param.name.clone(), ndarray(&names, &shape, &p.values))).collect();
+            let ranges: Map<String, Value> = x
+                .params
+                .iter()
+                .map(|p| (p.param.name.clone(), ndarray(&names, &shape, Cow::Borrowed(&p.values), sink)))
+                .collect();
             json!({
                 "type": "Coverage",
                 "domain": domain(grid_domain_type(&x.axes, "Grid"), axes, referencing(x)),
@@ -50,8 +119,11 @@ pub fn coverage_json(x: &Extraction) -> Value {
             names.extend(others.iter().map(axis_key));
             let mut shape = vec![points.len()];
             shape.extend(others.iter().map(|a| a.picked.len()));
-            let ranges: Map<String, Value> =
-                x.params.iter().map(|p| (p.param.name.clone(), ndarray(&names, &shape, &p.values))).collect();
+            let ranges: Map<String, Value> = x
+                .params
+                .iter()
+                .map(|p| (p.param.name.clone(), ndarray(&names, &shape, Cow::Borrowed(&p.values), sink)))
+                .collect();
             json!({
                 "type": "Coverage",
                 "domain": domain(Some("Trajectory".into()), axes, referencing(x)),
@@ -61,10 +133,9 @@ pub fn coverage_json(x: &Extraction) -> Value {
         }
         Horizontal::Points(points) => {
             let n = x.axes_len();
-            let coverages: Vec<Value> = points
-                .iter()
-                .enumerate()
-                .map(|(k, pt)| {
+            let mut coverages: Vec<Value> = Vec::with_capacity(points.len());
+            for (k, pt) in points.iter().enumerate() {
+                coverages.push({
                     let mut axes = axes_json(&x.axes);
                     axes.insert("x".into(), json!({"values": [pt.at.lon]}));
                     axes.insert("y".into(), json!({"values": [pt.at.lat]}));
@@ -73,15 +144,18 @@ pub fn coverage_json(x: &Extraction) -> Value {
                     let ranges: Map<String, Value> = x
                         .params
                         .iter()
-                        .map(|p| (p.param.name.clone(), ndarray(&names, &shape, &p.values[k * n..(k + 1) * n])))
+                        .map(|p| {
+                            let values = p.values.get(k * n..(k + 1) * n).unwrap_or(&[]);
+                            (p.param.name.clone(), ndarray(&names, &shape, Cow::Borrowed(values), sink))
+                        })
                         .collect();
                     json!({
                         "type": "Coverage",
                         "domain": domain(grid_domain_type(&x.axes, "PointSeries"), axes, referencing(x)),
                         "ranges": ranges,
                     })
-                })
-                .collect();
+                });
+            }
             if let [one] = coverages.as_slice() {
                 let mut c = one.clone();
                 c["parameters"] = parameters_json(x);
@@ -101,7 +175,7 @@ pub fn coverage_json(x: &Extraction) -> Value {
 /// A window of a curvilinear grid: the cells have no shared x/y axes, so
 /// each covered cell is one `(x, y)` tuple of its centre's longitude and
 /// latitude in a `composite` axis (the other axes keep their own).
-fn curvilinear_window(x: &Extraction, w: &Window) -> Value {
+fn curvilinear_window<'a>(x: &'a Extraction, w: &Window, sink: &mut Ranges<'a>) -> Value {
     let per_cell = w.js.len() * w.is.len();
     let kept: Vec<(usize, LonLat)> = (0..per_cell)
         .filter(|&k| w.mask.as_ref().is_none_or(|m| m.get(k).copied().unwrap_or(false)))
@@ -126,7 +200,7 @@ fn curvilinear_window(x: &Extraction, w: &Window) -> Value {
                 .chunks(per_cell.max(1))
                 .flat_map(|slab| kept.iter().map(move |(k, _)| slab.get(*k).copied().flatten()))
                 .collect();
-            (p.param.name.clone(), ndarray(&names, &shape, &values))
+            (p.param.name.clone(), ndarray(&names, &shape, Cow::Owned(values), sink))
         })
         .collect();
     json!({
@@ -263,12 +337,29 @@ fn parameters_json(x: &Extraction) -> Value {
         .into()
 }
 
-fn ndarray(names: &[String], shape: &[usize], values: &[Option<f64>]) -> Value {
+fn ndarray<'a>(names: &[String], shape: &[usize], values: Cow<'a, [Option<f64>]>, sink: &mut Ranges<'a>) -> Value {
     json!({
         "type": "NdArray",
         "dataType": "float",
         "axisNames": names,
         "shape": shape,
-        "values": values.iter().map(|v| v.and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)).collect::<Vec<_>>(),
+        "values": sink.add(values),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_values_are_spliced_in_as_numbers() {
+        let values = [Some(1.5), None, Some(f64::NAN), Some(-2.0), Some(1e-7)];
+        let mut ranges = Ranges::new();
+        let doc = json!({"title": "text that looks like \u{1}values-0-0000000000000000", "ranges": {"a": ndarray(&["x".into()], &[5], Cow::Borrowed(&values[..]), &mut ranges)}});
+        let bytes = ranges.write(&doc);
+        let back: Value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)));
+        assert_eq!(back["ranges"]["a"]["values"], json!([1.5, null, null, -2.0, 1e-7]));
+        assert_eq!(back["title"], doc["title"]);
+    }
 }

@@ -103,7 +103,15 @@ impl IntoResponse for ApiError {
             Self::Unavailable(_) => "ServiceUnavailable",
             Self::Internal(_) => "InternalError",
         };
-        let mut body = serde_json::json!({"code": code, "description": self.to_string()});
+        // A 500 says what failed in general terms; the details (paths, codec
+        // messages) go to the log, not to whoever asked.
+        let description = match &self {
+            Self::Internal(_) => {
+                "the hub could not read the stored data this request needs (it may be damaged); the error was logged for the operators".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut body = serde_json::json!({"code": code, "description": description});
         if let Self::BadParameter { param, .. } = &self {
             body["parameter"] = serde_json::json!(param);
         }

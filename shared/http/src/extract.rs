@@ -151,6 +151,14 @@ pub fn select_axes(view: &DatasetView, param: &Parameter, sel: &Selections) -> R
     for (d, name) in param.array.dims.iter().enumerate() {
         let role = param.roles[d];
         if matches!(role, DimRole::Y | DimRole::X) {
+            if sel.dims.contains_key(name) {
+                return Err(ApiError::bad(
+                    "dimension",
+                    format!(
+                        "{name} is a horizontal axis of the grid, not a query parameter: give the place in coords (POINT(lon lat)) or bbox"
+                    ),
+                ));
+            }
             continue;
         }
         let dim =
@@ -274,6 +282,7 @@ pub async fn extract(
     horizontal: Horizontal,
     budget: &Budget,
     concurrency: usize,
+    answer_bytes_per_value: u64,
 ) -> Result<Extraction, ApiError> {
     let grid = view
         .grids
@@ -308,6 +317,7 @@ pub async fn extract(
     for (_, _, plan) in &plans {
         cost += plan.cost();
     }
+    cost.answer_bytes = cost.cells.saturating_mul(answer_bytes_per_value);
     cost.check(budget)?;
     let reads = futures::stream::iter(plans.into_iter().map(|(pi, k, plan)| async move {
         let values = plan.read(reader, concurrency).await?;

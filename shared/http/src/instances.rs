@@ -130,7 +130,7 @@ pub async fn list(
     let opened = state.catalog.open(&id).await?;
     let view = &opened.view;
     let axes = run_axes(view)?;
-    let base = crate::resources::base_url(&headers);
+    let base = crate::resources::base_url(&state, &headers);
     let mut runs = axes.runs.clone();
     runs.sort();
     runs.reverse();
@@ -155,7 +155,7 @@ pub async fn instance(
     let opened = state.catalog.open(&id).await?;
     let axes = run_axes(&opened.view)?;
     let t = find_run(&axes, &run)?;
-    let base = crate::resources::base_url(&headers);
+    let base = crate::resources::base_url(&state, &headers);
     Ok(axum::Json(instance_doc(&base, &opened.view, &axes, t, &run)))
 }
 

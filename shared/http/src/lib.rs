@@ -47,18 +47,29 @@ pub struct ServeConfig {
     /// client is redirected, or get 413 when there is nowhere to put them.
     /// `None`: no limit (one machine).
     pub inline_limit: Option<u64>,
+    /// The API's public base URL (`HUB_PUBLIC_URL`, e.g.
+    /// `https://data.example.org/hub`): links use it instead of what the
+    /// request's `Host` and `X-Forwarded-Proto` headers say.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        Self { budget: Budget::default(), concurrency: 16, view_ttl: Duration::from_secs(5), inline_limit: None }
+        Self {
+            budget: Budget::default(),
+            concurrency: 16,
+            view_ttl: Duration::from_secs(5),
+            inline_limit: None,
+            public_url: None,
+        }
     }
 }
 
 impl ServeConfig {
     /// The defaults, overridden by `HUB_MAX_CELLS`, `HUB_MAX_BYTES`,
-    /// `HUB_MAX_CHUNKS`, `HUB_READ_CONCURRENCY`, `HUB_VIEW_TTL_SECS` and
-    /// `HUB_INLINE_LIMIT_BYTES`.
+    /// `HUB_MAX_CHUNKS`, `HUB_MAX_ANSWER_BYTES`, `HUB_READ_CONCURRENCY`,
+    /// `HUB_VIEW_TTL_SECS`, `HUB_INLINE_LIMIT_BYTES` and `HUB_PUBLIC_URL`
+    /// (ignored, with a warning, unless it is an `http://` or `https://` URL).
     pub fn from_env() -> Self {
         let num = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u64>().ok());
         let mut c = Self::default();
@@ -71,6 +82,9 @@ impl ServeConfig {
         if let Some(v) = num("HUB_MAX_CHUNKS") {
             c.budget.max_chunks = v;
         }
+        if let Some(v) = num("HUB_MAX_ANSWER_BYTES") {
+            c.budget.max_answer_bytes = v;
+        }
         if let Some(v) = num("HUB_READ_CONCURRENCY") {
             c.concurrency = usize::try_from(v).unwrap_or(16).max(1);
         }
@@ -79,6 +93,12 @@ impl ServeConfig {
         }
         if let Some(v) = num("HUB_INLINE_LIMIT_BYTES") {
             c.inline_limit = Some(v);
+        }
+        if let Ok(url) = std::env::var("HUB_PUBLIC_URL") {
+            match resources::public_base(&url) {
+                Some(base) => c.public_url = Some(base),
+                None => tracing::warn!(url, "HUB_PUBLIC_URL is not an http(s) URL: ignored"),
+            }
         }
         c
     }

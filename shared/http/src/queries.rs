@@ -48,6 +48,18 @@ impl Format {
         }
     }
 
+    /// Bytes an encoded value takes at most, about (numbers with their
+    /// separators; per-value rows and features for CSV and GeoJSON): the
+    /// answer is budgeted before anything is read.
+    pub fn bytes_per_value(self) -> u64 {
+        match self {
+            Self::CoverageJson => 20,
+            Self::Csv => 64,
+            Self::GeoJson => 160,
+            Self::NetCdf => 8,
+        }
+    }
+
     /// The media type of answers in the format.
     pub fn media_type(self) -> &'static str {
         match self {
@@ -433,6 +445,7 @@ async fn answer(
         horizontal,
         &state.config.budget,
         state.config.concurrency,
+        f.bytes_per_value(),
     )
     .await?;
     let x = match post {
@@ -445,7 +458,7 @@ async fn answer(
 
 fn encode(x: &crate::extract::Extraction, f: Format) -> Result<Vec<u8>, ApiError> {
     Ok(match f {
-        Format::CoverageJson => serde_json::to_vec(&crate::covjson::coverage_json(x)).unwrap_or_default(),
+        Format::CoverageJson => crate::covjson::coverage_json(x),
         Format::Csv => crate::tabular::csv(x).into_bytes(),
         Format::GeoJson => serde_json::to_vec(&crate::tabular::geojson(x)).unwrap_or_default(),
         Format::NetCdf => crate::netcdf::netcdf(x)?,

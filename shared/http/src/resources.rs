@@ -44,12 +44,50 @@ fn wants_html(q: &MetaQuery, headers: &HeaderMap) -> Result<bool, ApiError> {
     }
 }
 
-/// The absolute base URL of the API, from the request (API Gateway and
-/// proxies set `x-forwarded-proto`).
-pub fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+/// The absolute base URL of the API: the configured public URL when there
+/// is one, else from the request (API Gateway and proxies set
+/// `x-forwarded-proto`). Headers are the client's to write, so only `http`
+/// and `https` are taken as the scheme and only a host name or address with
+/// an optional port as the host; anything else falls back to
+/// `http://localhost`, never into a link.
+pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(base) = &state.config.public_url {
+        return base.clone();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| valid_host(h)).unwrap_or("localhost");
+    let proto = match headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).map(str::trim) {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
     format!("{proto}://{host}")
+}
+
+/// `host`, `host:port`, `1.2.3.4:port` or `[v6]:port`, as a `Host` header may
+/// hold them.
+fn valid_host(h: &str) -> bool {
+    let (name, port) = match h.rsplit_once(':') {
+        Some((n, p)) if !n.ends_with(':') && (n.starts_with('[') || !n.contains(':')) => (n, Some(p)),
+        _ => (h, None),
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let name_ok = if let Some(v6) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        !v6.is_empty() && v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        !name.is_empty()
+            && name.len() <= 253
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            && !name.starts_with(['-', '.'])
+    };
+    port_ok && name_ok
+}
+
+/// A configured public base URL, checked: `http(s)://host[:port][/path]`
+/// without a trailing slash.
+pub fn public_base(url: &str) -> Option<String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let host = rest.split('/').next()?;
+    (valid_host(host) && !rest.contains(['"', '<', '>', ' ', '\\'])).then(|| url.to_string())
 }
 
 fn page(title: &str, doc: &Value) -> Response {
@@ -74,7 +112,7 @@ fn page(title: &str, doc: &Value) -> Response {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 fn answer(html: bool, title: &str, doc: Value) -> Response {
@@ -82,8 +120,12 @@ fn answer(html: bool, title: &str, doc: Value) -> Response {
 }
 
 /// `/`
-pub async fn landing(headers: HeaderMap, Query(q): Query<MetaQuery>) -> Result<Response, ApiError> {
-    let base = base_url(&headers);
+pub async fn landing(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<MetaQuery>,
+) -> Result<Response, ApiError> {
+    let base = base_url(&state, &headers);
     let doc = json!({
         "title": "Forecast data hub",
         "description": "Forecast and climate datasets as OGC API - Environmental Data Retrieval collections.",
@@ -125,7 +167,7 @@ pub async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     }
     (
         [(header::CONTENT_TYPE, "application/vnd.oai.openapi+json;version=3.0")],
-        serde_json::to_vec(&crate::openapi::document(&base_url(&headers), &holdings)).unwrap_or_default(),
+        serde_json::to_vec(&crate::openapi::document(&base_url(&state, &headers), &holdings)).unwrap_or_default(),
     )
         .into_response()
 }
@@ -137,7 +179,7 @@ pub async fn collections(
     Query(q): Query<MetaQuery>,
 ) -> Result<Response, ApiError> {
     let html = wants_html(&q, &headers)?;
-    let base = base_url(&headers);
+    let base = base_url(&state, &headers);
     let mut out = Vec::new();
     for id in state.catalog.datasets().await? {
         match state.catalog.open(id.as_str()).await {
@@ -162,7 +204,7 @@ pub async fn collection(
 ) -> Result<Response, ApiError> {
     let html = wants_html(&q, &headers)?;
     let opened = state.catalog.open(&id).await?;
-    Ok(answer(html, &id, collection_doc(&base_url(&headers), &opened.view)))
+    Ok(answer(html, &id, collection_doc(&base_url(&state, &headers), &opened.view)))
 }
 
 /// Whether a dataset holds forecast runs (a forecast reference time axis):

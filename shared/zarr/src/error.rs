@@ -16,13 +16,61 @@ pub(crate) fn commit(e: SessionError) -> RepoError {
     }
 }
 
-/// A zarrs array failure: codec and shape errors are bugs in the request,
-/// storage errors are transient.
+/// A zarrs array failure, kept apart by who can fix it: stored bytes that do
+/// not decode (a damaged chunk, a missing object a manifest points at) are
+/// corrupt data; storage that cannot be reached now is transient; a region or
+/// shape that does not fit the array is the caller's.
 pub(crate) fn array(context: &str, e: zarrs::array::ArrayError) -> RepoError {
     use zarrs::array::ArrayError;
     match e {
+        ArrayError::StorageError(s) if is_corrupt_storage(&s) => RepoError::Corrupt(format!("{context}: {s}")),
         ArrayError::StorageError(s) => RepoError::unavailable(context.to_string(), s),
+        ArrayError::CodecError(c) => RepoError::Corrupt(format!("{context}: stored data does not decode: {c}")),
+        e @ (ArrayError::UnexpectedChunkDecodedSize(..)
+        | ArrayError::UnexpectedChunkDecodedShape(..)
+        | ArrayError::InvalidBytesInputSize(..)) => RepoError::Corrupt(format!("{context}: {e}")),
         other => RepoError::Invalid(format!("{context}: {other}")),
+    }
+}
+
+/// Whether a storage error says the stored data is damaged (see
+/// [`classify_store`]), not that storage is unreachable.
+pub(crate) fn is_corrupt_storage(e: &zarrs_storage::StorageError) -> bool {
+    use zarrs_storage::StorageError;
+    match e {
+        StorageError::IOError(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        StorageError::InvalidMetadata(..) | StorageError::MissingMetadata(_) => true,
+        _ => false,
+    }
+}
+
+/// An Icechunk store error as a zarrs storage error that keeps the one
+/// distinction callers need: damaged or missing stored objects (a manifest
+/// or snapshot that does not deserialize, a chunk a manifest points at that is
+/// gone) become `InvalidData` I/O errors, everything else stays transient.
+pub(crate) fn classify_store(e: &icechunk::store::StoreError) -> zarrs_storage::StorageError {
+    use icechunk::repository::RepositoryErrorKind as R;
+    use icechunk::storage::StorageErrorKind as St;
+    use icechunk::store::StoreErrorKind as S;
+    let storage_corrupt = |k: &St| matches!(k, St::ObjectNotFound);
+    let corrupt = match e.kind() {
+        S::BadMetadata(_) | S::DeserializationError(_) | S::BadChunkGridMetadata(_) => true,
+        S::SessionError(SessionErrorKind::FormatError(_) | SessionErrorKind::RepositoryError(R::FormatError(_))) => {
+            true
+        }
+        S::SessionError(SessionErrorKind::StorageError(k)) => storage_corrupt(k),
+        S::SessionError(SessionErrorKind::RepositoryError(R::StorageError(k))) => storage_corrupt(k),
+        S::RepositoryError(R::FormatError(_) | R::DeserializationError(_)) => true,
+        S::RepositoryError(R::StorageError(k)) => storage_corrupt(k),
+        _ => false,
+    };
+    if corrupt {
+        zarrs_storage::StorageError::IOError(std::sync::Arc::new(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.to_string(),
+        )))
+    } else {
+        zarrs_storage::StorageError::Other(e.to_string())
     }
 }
 

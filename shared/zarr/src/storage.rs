@@ -31,6 +31,14 @@ pub(crate) async fn dataset_storage(root: &StoreUrl, dataset: &DatasetId) -> Res
     match root {
         StoreUrl::File(path) => {
             let dir = path.join(dataset.as_str());
+            // A dataset is a folder of the hub: a link would serve (or write)
+            // whatever it points at, anywhere on the machine.
+            if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+                tracing::warn!(dataset = %dataset, "the dataset's folder is a symbolic link: not followed");
+                return Err(RepoError::NotFound(format!(
+                    "dataset {dataset} (its folder is a symbolic link, which the hub does not follow)"
+                )));
+            }
             icechunk::new_local_filesystem_storage(&dir)
                 .await
                 .map_err(|e| RepoError::unavailable(format!("local storage {}", dir.display()), e))

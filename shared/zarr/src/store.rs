@@ -116,16 +116,24 @@ impl HubStore {
 #[async_trait]
 impl AsyncReadableStorageTraits for HubStore {
     async fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
-        match self.counter.as_ref().filter(|_| is_chunk_key(key)) {
-            Some(counter) => {
-                counter.start();
-                counter.wait().await;
-                let got = self.inner.get(key).await;
-                counter.finish(got.as_ref().ok().and_then(|b| b.as_ref()).map(|b| b.len() as u64));
-                got
-            }
-            None => self.inner.get(key).await,
+        let counter = self.counter.as_ref().filter(|_| is_chunk_key(key));
+        if let Some(c) = counter {
+            c.start();
+            c.wait().await;
         }
+        // Icechunk's store directly (not through zarrs_icechunk, which
+        // flattens errors into text): damaged data and unreachable storage
+        // stay apart (see `error::classify_store`).
+        let store = icechunk::Store::from_session(self.inner.session()).await;
+        let got = match store.get(key.as_str(), &IcByteRange::ALL).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if matches!(e.kind(), StoreErrorKind::NotFound(_)) => Ok(None),
+            Err(e) => Err(crate::error::classify_store(&e)),
+        };
+        if let Some(c) = counter {
+            c.finish(got.as_ref().ok().and_then(|b| b.as_ref()).map(|b| b.len() as u64));
+        }
+        got
     }
 
     async fn get_partial_many<'a>(
@@ -156,14 +164,14 @@ impl AsyncReadableStorageTraits for HubStore {
         let results = match fetched {
             Ok(r) => r,
             Err(e) if matches!(e.kind(), StoreErrorKind::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(StorageError::Other(e.to_string())),
+            Err(e) => return Err(crate::error::classify_store(&e)),
         };
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             match r {
                 Ok(b) => out.push(Ok(b)),
                 Err(e) if matches!(e.kind(), StoreErrorKind::NotFound(_)) => return Ok(None),
-                Err(e) => out.push(Err(StorageError::Other(e.to_string()))),
+                Err(e) => out.push(Err(crate::error::classify_store(&e))),
             }
         }
         Ok(Some(futures::stream::iter(out).boxed()))

@@ -14,8 +14,8 @@ use super::report::{
     AxisReport, FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339,
 };
 use super::{
-    AxisEncoding, AxisMerge, ChunkPolicy, IngestOptions, ShapedSource, SlabPlan, StepMove, TimePattern, growing_dims,
-    kept_variables, target_runs,
+    AppendError, AxisEncoding, AxisMerge, ChunkPolicy, IngestOptions, ShapedSource, SlabPlan, StepMove, TimePattern,
+    growing_dims, kept_variables, target_runs,
 };
 use crate::cf::{self, VariableKind};
 use crate::model::{
@@ -248,7 +248,7 @@ impl IngestService {
         let mut settings = self.settings.clone();
         settings.policy.overrides.extend(options.chunks.iter().map(|(k, v)| (k.clone(), v.clone())));
         let plan = if existing.is_empty() {
-            WritePlan::fresh(&schema, &settings, &mut report.warnings)
+            WritePlan::fresh(&schema, &coords, &settings, &mut report.warnings)?
         } else {
             WritePlan::append(tx.as_ref(), &existing, &schema, &coords, &settings).await?
         };
@@ -574,9 +574,27 @@ struct WritePlan {
 }
 
 impl WritePlan {
-    /// A dataset's first file: every variable is created as the file has it.
-    fn fresh(schema: &DatasetSchema, settings: &IngestSettings, warnings: &mut Vec<String>) -> Self {
+    /// A dataset's first file: every variable is created as the file has it,
+    /// its growing axes checked as an append checks them (finite, no repeats)
+    /// and, when the file lists them out of order, its steps placed sorted, so
+    /// the dataset can take appends.
+    fn fresh(
+        schema: &DatasetSchema,
+        coords: &HashMap<String, Vec<f64>>,
+        settings: &IngestSettings,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, Failure> {
         let growing = growing_dims(schema);
+        let mut sorting: HashMap<&str, Arc<Vec<u64>>> = HashMap::new();
+        for dim in &growing {
+            let Some(values) = coords.get(dim) else { continue };
+            let merge = AxisMerge::plan(dim, &[], values).map_err(axis_failure)?;
+            let identity = merge.incoming_to_new.iter().enumerate().all(|(i, &j)| i as u64 == j);
+            if !identity {
+                warnings.push(format!("{dim}: the file lists its values out of order; its steps are stored sorted"));
+                sorting.insert(dim.as_str(), Arc::new(merge.incoming_to_new));
+            }
+        }
         let kinds: HashMap<String, VariableKind> = cf::variable_kinds(schema).into_iter().collect();
         let jobs = schema
             .variables
@@ -628,12 +646,12 @@ impl WritePlan {
                     source_bytes: var.len() * elem,
                     create: Some(spec),
                     slabs,
-                    maps: vec![None; var.dims.len()],
+                    maps: var.dims.iter().map(|d| sorting.get(d.as_str()).cloned()).collect(),
                     recode: None,
                 }
             })
             .collect();
-        Self { jobs, moves: Vec::new(), axis_values: Vec::new(), axes: Vec::new() }
+        Ok(Self { jobs, moves: Vec::new(), axis_values: Vec::new(), axes: Vec::new() })
     }
 
     /// A file for a dataset that holds data: its steps are merged along the
@@ -666,8 +684,7 @@ impl WritePlan {
             let BlockData::Numeric(bytes) = data else {
                 return Err(mismatch(format!("the stored {dim} axis is not numeric")));
             };
-            let merge = AxisMerge::plan(&dim, &info.dtype.to_f64_vec(&bytes), &incoming)
-                .map_err(|e| mismatch(e.to_string()))?;
+            let merge = AxisMerge::plan(&dim, &info.dtype.to_f64_vec(&bytes), &incoming).map_err(axis_failure)?;
             let encoded = info.dtype.encode_f64s(&merge.merged).ok_or_else(|| {
                 mismatch(format!(
                     "{dim}: the file's values cannot be stored as {} in {to} (a step between whole units?)",
@@ -796,6 +813,21 @@ impl WritePlan {
             ));
         }
         Ok(Self { jobs, moves, axis_values, axes })
+    }
+}
+
+/// A growing axis that cannot be merged: the file's own values are wrong
+/// (not finite, repeated: the same for a first file and an append), or they
+/// do not fit the dataset's.
+fn axis_failure(e: AppendError) -> Failure {
+    match e {
+        AppendError::NotFinite { .. } | AppendError::Repeated { .. } => Failure::permanent(
+            "invalid",
+            format!(
+                "{e}; a growing axis must hold finite values without repeats: fix the file's coordinate and upload it again"
+            ),
+        ),
+        other => mismatch(other.to_string()),
     }
 }
 

@@ -22,13 +22,19 @@ pub struct Budget {
     pub max_bytes: u64,
     /// Chunks fetched.
     pub max_chunks: u64,
+    /// Bytes of the answer as encoded (estimated from the values and the
+    /// format before anything is read): what the answer and the memory to
+    /// build it cost, which the reads alone do not tell.
+    pub max_answer_bytes: u64,
 }
 
 impl Default for Budget {
     /// 50 M values, 1 GiB decoded, 4096 chunks: a 10-year daily series of
-    /// 1000 points, or a 0.25° global map of 8 levels.
+    /// 1000 points, or a 0.25° global map of 8 levels; answers up to 256 MiB
+    /// (13 M values as CoverageJSON, 33 M as NetCDF), built in well under
+    /// 1 GiB.
     fn default() -> Self {
-        Self { max_cells: 50_000_000, max_bytes: 1 << 30, max_chunks: 4096 }
+        Self { max_cells: 50_000_000, max_bytes: 1 << 30, max_chunks: 4096, max_answer_bytes: 256 << 20 }
     }
 }
 
@@ -43,6 +49,8 @@ pub struct Cost {
     pub chunks: u64,
     /// Region reads.
     pub reads: u64,
+    /// Bytes of the encoded answer (an estimate, set by who encodes it).
+    pub answer_bytes: u64,
 }
 
 impl std::ops::AddAssign for Cost {
@@ -51,6 +59,7 @@ impl std::ops::AddAssign for Cost {
         self.bytes += o.bytes;
         self.chunks += o.chunks;
         self.reads += o.reads;
+        self.answer_bytes += o.answer_bytes;
     }
 }
 
@@ -73,6 +82,7 @@ impl Cost {
             ("values", self.cells, budget.max_cells),
             ("decoded bytes", self.bytes, budget.max_bytes),
             ("chunks", self.chunks, budget.max_chunks),
+            ("answer bytes", self.answer_bytes, budget.max_answer_bytes),
         ] {
             if needed > limit {
                 return Err(OverBudget { what, needed, limit });
@@ -138,7 +148,7 @@ impl ReadPlan {
             reads = reads.saturating_mul(index_runs(&sorted(p)).len() as u64);
             chunk_elems = chunk_elems.saturating_mul(c);
         }
-        Cost { cells, bytes: chunks.saturating_mul(chunk_elems).saturating_mul(elem), chunks, reads }
+        Cost { cells, bytes: chunks.saturating_mul(chunk_elems).saturating_mul(elem), chunks, reads, answer_bytes: 0 }
     }
 
     /// The region reads: each combination of runs along the dimensions,
