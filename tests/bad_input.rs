@@ -6,6 +6,7 @@ use std::path::Path;
 use hub_core::ingest::IngestStatus;
 use hub_core::model::DatasetId;
 use hub_core::ports::{RepoError, Repository, Version};
+use hub_core::upkeep::{self, GcPolicy};
 use hub_e2e::{TestHub, assert_same_as_source};
 use hub_netcdf::fixtures::Fixture;
 use hub_testkit::{Backend, fixture};
@@ -45,6 +46,7 @@ fn damaged(dir: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
 }
 
 async fn damaged_files_leave_a_dataset_unchanged(backend: Backend) {
+    let on_s3 = matches!(backend, Backend::S3);
     let Some(root) = backend.root().await else { return };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let t = TestHub::new(root.url.clone());
@@ -72,6 +74,30 @@ async fn damaged_files_leave_a_dataset_unchanged(backend: Backend) {
     }
     assert_same_as_source(t.hub.as_ref(), "target", &good).await;
     assert_eq!(t.hub.datasets().await.unwrap_or_default(), vec![id("target")], "rejected uploads create no dataset");
+    // Nor leave a repository behind: removed at once where the ingest holds
+    // the dataset's lock, by the upkeep after its grace period on S3.
+    let left = t.hub.unfinished().await.unwrap_or_else(|e| panic!("{e}"));
+    match on_s3 {
+        true => {
+            assert!(left.iter().any(|u| u.dataset.starts_with("fresh") && u.objects > 0), "{left:?}");
+            let policy =
+                GcPolicy::at(chrono::Utc::now() + chrono::Duration::seconds(5), chrono::Duration::zero(), None, false);
+            let run = upkeep::collect_garbage(t.hub.as_ref(), None, &policy).await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(run.unfinished.iter().all(|u| u.removed), "{:?}", run.unfinished);
+            assert!(t.hub.unfinished().await.unwrap_or_default().is_empty());
+        }
+        false => assert!(left.is_empty(), "{left:?}"),
+    }
+    if let hub_store::StoreUrl::File(dir) = &root.url {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["_locks", "_reports", "target"], "folders left in the hub");
+    }
     let failed = t.reports.list("_reports/failed").await.unwrap_or_default();
     assert_eq!(failed.len(), 2 * cases.len(), "one failure report per damaged upload");
     assert!(failed.iter().all(|r| r.status == IngestStatus::Rejected && r.error.is_some()));

@@ -136,6 +136,14 @@ pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the first line printed says which).
     #[arg(long, env = "HUB_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
+    /// Seconds a client has to send a request's headers (slow or idle
+    /// connections are closed after it).
+    #[arg(long, env = "HUB_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Connections served at once (default: half the process's file
+    /// descriptor limit, at most 1024); more wait to be accepted.
+    #[arg(long, env = "HUB_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     #[command(flatten)]
     pub repo: RepoArgs,
 }

@@ -19,31 +19,45 @@ struct Input {
 }
 
 /// Files under `arg`, with their keys. Hidden entries and the hub's own folder
-/// (when it lies inside `arg`) are left out.
-fn collect(arg: &Path, skip: Option<&Path>, out: &mut Vec<Input>) -> anyhow::Result<()> {
+/// (when it lies inside `arg`) are left out. A path given on the command line
+/// is taken as it is (a link to a file is that file); inside folders,
+/// symbolic links are not followed (a `loop -> .` would ingest everything
+/// again and again) and only regular files are read (a named pipe would block
+/// the ingest forever): what is left out is said in `notes`.
+fn collect(arg: &Path, skip: Option<&Path>, out: &mut Vec<Input>, notes: &mut Vec<String>) -> anyhow::Result<()> {
     let meta = std::fs::metadata(arg).with_context(|| format!("{}", arg.display()))?;
     if meta.is_file() {
         let key = arg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         out.push(Input { path: arg.to_path_buf(), key });
         return Ok(());
     }
+    if !meta.is_dir() {
+        bail!("{}: not a regular file or a folder (a pipe or a device cannot be ingested)", arg.display());
+    }
     let mut stack = vec![arg.to_path_buf()];
     let mut found = Vec::new();
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
-            let path = entry?.path();
+            let entry = entry?;
+            let path = entry.path();
             let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
             if hidden {
                 continue;
             }
-            if path.is_dir() {
+            // The entry itself, not what a link points at.
+            let kind = entry.file_type()?;
+            if kind.is_symlink() {
+                notes.push(format!("skipped {}: a symbolic link (not followed inside folders)", path.display()));
+            } else if kind.is_dir() {
                 let is_hub = skip.is_some_and(|s| std::fs::canonicalize(&path).is_ok_and(|p| p == s));
                 if !is_hub {
                     stack.push(path);
                 }
-            } else {
+            } else if kind.is_file() {
                 let key = path.strip_prefix(arg).unwrap_or(&path).to_string_lossy().replace('\\', "/");
                 found.push(Input { path, key });
+            } else {
+                notes.push(format!("skipped {}: not a regular file (a pipe, socket or device)", path.display()));
             }
         }
     }
@@ -118,8 +132,12 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let mut inputs = Vec::new();
+    let mut notes = Vec::new();
     for p in &args.paths {
-        collect(p, hub_folder.as_deref(), &mut inputs)?;
+        collect(p, hub_folder.as_deref(), &mut inputs, &mut notes)?;
+    }
+    for n in &notes {
+        eprintln!("{n}");
     }
     let progress = Arc::new(Bar::new());
     // Files ingest `--jobs` at a time; commits to one dataset are serialized by
@@ -133,8 +151,11 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
             Ok(r) => r,
             Err(e) => return Ok::<_, anyhow::Error>(Err(format!("SKIPPED {}: {e}", input.key))),
         };
-        let upload =
-            hub_store::local_upload(&input.path, &input.key).with_context(|| format!("{}", input.path.display()))?;
+        // Hashing reads the whole file: off the async threads.
+        let (path, key) = (input.path.clone(), input.key.clone());
+        let upload = tokio::task::spawn_blocking(move || hub_store::local_upload(&path, &key))
+            .await?
+            .with_context(|| format!("{}", input.path.display()))?;
         let report = service
             .ingest_with(&resolved.dataset, &upload, &resolved.options, progress.clone())
             .await

@@ -71,6 +71,21 @@ pub struct GcReport {
     pub failed_deletes: u64,
 }
 
+/// A repository that holds no commit (see `Repository::unfinished`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Unfinished {
+    /// The dataset it was created for.
+    pub dataset: String,
+    /// Objects it holds.
+    pub objects: u64,
+    /// Bytes they hold.
+    pub bytes: u64,
+    /// When the newest of them was written (RFC 3339), when known.
+    pub last_written: Option<String>,
+    /// Whether it was removed (or, in a dry run, would be).
+    pub removed: bool,
+}
+
 /// One upkeep run over the hub: a report per dataset, and the datasets that failed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct UpkeepRun {
@@ -78,6 +93,9 @@ pub struct UpkeepRun {
     pub policy: Option<GcPolicy>,
     /// Datasets collected.
     pub reports: Vec<GcReport>,
+    /// Repositories without a commit (rejected or dead first uploads) found,
+    /// and whether they were removed.
+    pub unfinished: Vec<Unfinished>,
     /// Datasets that could not be collected, with why; the others still were.
     pub failures: Vec<UpkeepFailure>,
 }
@@ -111,6 +129,20 @@ pub async fn collect_garbage(
         None => repo.datasets().await?,
     };
     let mut run = UpkeepRun { policy: Some(policy.clone()), ..UpkeepRun::default() };
+    // Repositories no commit ever reached: removed once older than the grace.
+    for found in repo.unfinished().await? {
+        let Ok(id) = DatasetId::new(found.dataset.as_str()) else { continue };
+        if only.is_some_and(|o| *o != id) {
+            continue;
+        }
+        match repo.remove_unfinished(&id, policy.unreferenced_before, policy.dry_run).await {
+            Ok(u) => {
+                tracing::info!(dataset = %id, objects = u.objects, removed = u.removed, dry_run = policy.dry_run, "unfinished dataset");
+                run.unfinished.push(u);
+            }
+            Err(e) => run.failures.push(UpkeepFailure { dataset: id.to_string(), error: e.to_string() }),
+        }
+    }
     for id in datasets {
         match repo.collect_garbage(&id, policy).await {
             Ok(report) => {

@@ -273,6 +273,17 @@ fn to_axes_yx(param: &Parameter, shape: &[usize], values: &[f64]) -> Vec<f64> {
     out
 }
 
+/// What one extraction may cost, and how to price its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits<'a> {
+    /// The budget.
+    pub budget: &'a Budget,
+    /// Region reads in flight.
+    pub concurrency: usize,
+    /// Bytes one value takes in the answer's format (see `Format::bytes_per_value`).
+    pub answer_bytes_per_value: u64,
+}
+
 /// Plans, checks against the budget, and reads.
 pub async fn extract(
     view: &DatasetView,
@@ -280,10 +291,9 @@ pub async fn extract(
     params: &[&Parameter],
     axes: Vec<OutAxis>,
     horizontal: Horizontal,
-    budget: &Budget,
-    concurrency: usize,
-    answer_bytes_per_value: u64,
+    limits: &Limits<'_>,
 ) -> Result<Extraction, ApiError> {
+    let Limits { budget, concurrency, answer_bytes_per_value } = *limits;
     let grid = view
         .grids
         .get(params.first().map_or(0, |p| p.grid))

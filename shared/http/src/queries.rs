@@ -443,9 +443,11 @@ async fn answer(
         params,
         axes,
         horizontal,
-        &state.config.budget,
-        state.config.concurrency,
-        f.bytes_per_value(),
+        &crate::extract::Limits {
+            budget: &state.config.budget,
+            concurrency: state.config.concurrency,
+            answer_bytes_per_value: f.bytes_per_value(),
+        },
     )
     .await?;
     let x = match post {

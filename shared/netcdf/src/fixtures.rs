@@ -42,6 +42,7 @@ impl Fixture {
 
     /// Writes the fixture at `path`.
     pub fn write(self, path: &Path) -> Result<(), netcdf::Error> {
+        crate::hdf5_chunks::silence_hdf5_diagnostics();
         match self {
             Self::ClassicPacked360Day => classic_packed_360day(path),
             Self::Netcdf4NoLeapFill => netcdf4_noleap_fill(path),

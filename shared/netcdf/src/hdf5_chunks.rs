@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Mutex, Once};
+use std::sync::Mutex;
 
 use hdf5_sys::h5::{H5open, haddr_t, hsize_t};
 use hdf5_sys::h5d::{
@@ -83,17 +83,29 @@ impl Drop for Id {
     }
 }
 
-fn silence_hdf5_diagnostics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _lock = hdf5_sys::LOCK.lock();
-        // SAFETY: library initialisation and turning the automatic error printer
-        // off are valid at any time; the lock serialises HDF5 calls.
-        unsafe {
-            H5open();
-            H5Eset_auto2(H5E_DEFAULT, None, std::ptr::null_mut());
-        }
-    });
+/// Turns HDF5's automatic error printing off for the calling thread.
+///
+/// netCDF-C probes optional attributes (`_QuantizeBitRoundNumberOfSignificantBits`
+/// and the like) and HDF5 prints a stack of `HDF5-DIAG` lines for every probe
+/// that finds nothing — 165 lines for one demo file. The hub reports real
+/// errors itself, once, in its own words. In a thread-safe HDF5 (Debian's is)
+/// the setting belongs to each thread's error stack, so every thread that
+/// opens files calls this first.
+pub(crate) fn silence_hdf5_diagnostics() {
+    thread_local! {
+        static SILENCED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if SILENCED.get() {
+        return;
+    }
+    let _lock = hdf5_sys::LOCK.lock();
+    // SAFETY: library initialisation and turning the automatic error printer
+    // off are valid at any time; the lock serialises HDF5 calls.
+    unsafe {
+        H5open();
+        H5Eset_auto2(H5E_DEFAULT, None, std::ptr::null_mut());
+    }
+    SILENCED.set(true);
 }
 
 /// Indexes the chunks of the variables at `paths` (HDF5 dataset paths such as

@@ -117,6 +117,7 @@ impl NetcdfSource {
 
     fn open_with(path: &Path, fast_path: bool, limits: &DecodeLimits) -> Result<Self, DecodeError> {
         crate::classic::check_header(path, limits)?;
+        crate::hdf5_chunks::silence_hdf5_diagnostics();
         let guard = crate::open_files::FileGuard::acquire(path)?;
         let file = netcdf::open(path).map_err(|e| nc_err("cannot open as NetCDF", e))?;
         let format = format_name(path);
@@ -285,6 +286,7 @@ impl SourceDataset for NetcdfSource {
     }
 
     fn read_into(&mut self, path: &str, region: &Region, mut buf: Vec<u8>) -> Result<BlockData, DecodeError> {
+        crate::hdf5_chunks::silence_hdf5_diagnostics(); // reads run on threads of their own
         let (schema_var, kind) = self
             .schema
             .variable(path)

@@ -100,20 +100,33 @@ pub async fn stage_object(
 }
 
 /// A local file as an upload, without copying: its key is `key`, its identity
-/// its size and modification time (a changed file is a new version).
+/// the SHA-256 of its content (`sha256:<hex>`), so a correction is told from
+/// a re-delivery whatever its size and times say (a same-size file copied
+/// with `cp -p` keeps both). Hashing reads the file once, at about 1.5 GB/s
+/// where the CPU has SHA instructions.
 pub fn local_upload(path: &Path, key: &str) -> std::io::Result<StagedUpload> {
-    let meta = std::fs::metadata(path)?;
-    let mtime =
-        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    use sha2::Digest;
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf)? {
+            0 => break,
+            n => hasher.update(&buf[..n]),
+        }
+    }
     Ok(StagedUpload {
         source: SourceInfo {
             bucket: None,
             key: key.to_string(),
-            etag: Some(format!("{:x}-{mtime:x}", meta.len())),
-            size: meta.len(),
+            etag: Some(format!("sha256:{}", hex::encode(hasher.finalize()))),
+            size,
         },
         path: path.to_path_buf(),
-        fetch_ms: 0,
+        fetch_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use hub_core::model::DatasetId;
 use hub_core::ports::{CommitInfo, DatasetReader, RepoError, Repository, Transaction, Version};
-use hub_core::upkeep::{GcPolicy, GcReport};
+use hub_core::upkeep::{GcPolicy, GcReport, Unfinished};
 use hub_store::StoreUrl;
 use icechunk::config::{
     ManifestConfig, ManifestSplitCondition, ManifestSplitDim, ManifestSplitDimCondition, ManifestSplittingConfig,
@@ -199,6 +199,77 @@ impl IcechunkHub {
         }
     }
 
+    /// Ids under the root that could be datasets (folders or prefixes not
+    /// reserved by the hub), whether or not they hold a commit.
+    async fn candidates(&self) -> Result<Vec<DatasetId>, RepoError> {
+        Ok(match &self.root {
+            StoreUrl::Memory(name) => memory_datasets(name),
+            _ => {
+                let listing = self
+                    .root_store
+                    .list_with_delimiter(None)
+                    .await
+                    .map_err(|e| crate::error::storage("listing datasets", e))?;
+                listing
+                    .common_prefixes
+                    .iter()
+                    .map(|p| p.as_ref().trim_end_matches('/').to_string())
+                    .filter(|name| !hub_store::layout::is_reserved(name))
+                    .filter_map(|name| DatasetId::new(name).ok())
+                    .collect()
+            }
+        })
+    }
+
+    /// What an unfinished repository holds: objects, bytes, newest write.
+    async fn census(&self, id: &DatasetId) -> Result<Unfinished, RepoError> {
+        let mut u = Unfinished { dataset: id.to_string(), ..Unfinished::default() };
+        if matches!(self.root, StoreUrl::Memory(_)) {
+            return Ok(u);
+        }
+        let prefix = object_store::path::Path::from(id.as_str());
+        let mut newest: Option<chrono::DateTime<chrono::Utc>> = None;
+        let mut listing = self.root_store.list(Some(&prefix));
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| crate::error::storage(format!("listing {id}"), e))?;
+            u.objects += 1;
+            u.bytes += meta.size;
+            newest = newest.max(Some(meta.last_modified));
+        }
+        u.last_written = newest.map(|t| t.to_rfc3339());
+        Ok(u)
+    }
+
+    /// Deletes a repository's every object; the caller holds its locks and
+    /// has checked that it holds no commit.
+    async fn erase(&self, id: &DatasetId) -> Result<(), RepoError> {
+        self.repos.lock().await.remove(id);
+        match &self.root {
+            StoreUrl::Memory(name) => {
+                crate::storage::forget_memory_dataset(name, id);
+                Ok(())
+            }
+            StoreUrl::File(dir) => {
+                let path = dir.join(id.as_str());
+                match tokio::fs::remove_dir_all(&path).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(RepoError::unavailable(format!("removing the unfinished dataset {id}"), e)),
+                }
+            }
+            StoreUrl::S3 { .. } => {
+                let prefix = object_store::path::Path::from(id.as_str());
+                let locations = self.root_store.list(Some(&prefix)).map_ok(|m| m.location).boxed();
+                self.root_store
+                    .delete_stream(locations)
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .map_err(|e| crate::error::storage(format!("removing the unfinished dataset {id}"), e))?;
+                Ok(())
+            }
+        }
+    }
+
     async fn is_dataset(&self, id: &DatasetId) -> Result<bool, RepoError> {
         match self.repository(id, false).await {
             Ok(repo) => has_commits(&repo).await,
@@ -231,37 +302,12 @@ fn version_info(version: &Version) -> Result<VersionInfo, RepoError> {
 #[async_trait]
 impl Repository for IcechunkHub {
     async fn datasets(&self) -> Result<Vec<DatasetId>, RepoError> {
-        let mut out = match &self.root {
-            StoreUrl::Memory(name) => {
-                let mut ids = Vec::new();
-                for id in memory_datasets(name) {
-                    if self.is_dataset(&id).await? {
-                        ids.push(id);
-                    }
-                }
-                ids
+        let mut out = Vec::new();
+        for id in self.candidates().await? {
+            if self.is_dataset(&id).await? {
+                out.push(id);
             }
-            _ => {
-                let listing = self
-                    .root_store
-                    .list_with_delimiter(None)
-                    .await
-                    .map_err(|e| crate::error::storage("listing datasets", e))?;
-                let mut ids = Vec::new();
-                for prefix in listing.common_prefixes {
-                    let name = prefix.as_ref().trim_end_matches('/');
-                    if hub_store::layout::is_reserved(name) {
-                        continue;
-                    }
-                    if let Ok(id) = DatasetId::new(name)
-                        && self.is_dataset(&id).await?
-                    {
-                        ids.push(id);
-                    }
-                }
-                ids
-            }
-        };
+        }
         out.sort();
         Ok(out)
     }
@@ -321,6 +367,67 @@ impl Repository for IcechunkHub {
         // Expiry rewrote snapshots this process may have cached.
         self.repos.lock().await.remove(dataset);
         report
+    }
+
+    async fn abandon(&self, dataset: &DatasetId, tx: Box<dyn Transaction>) -> Result<(), RepoError> {
+        // Only where the transaction's lock keeps every other writer out.
+        let locked = matches!(self.root, StoreUrl::File(_) | StoreUrl::Memory(_));
+        let result = if locked && !self.is_dataset(dataset).await? {
+            tracing::info!(dataset = %dataset, "removing the repository of a rejected first upload");
+            self.erase(dataset).await
+        } else {
+            Ok(())
+        };
+        drop(tx);
+        result
+    }
+
+    async fn unfinished(&self) -> Result<Vec<Unfinished>, RepoError> {
+        let mut out = Vec::new();
+        for id in self.candidates().await? {
+            // Only repositories: a folder under the root that is none is
+            // not the hub's to delete.
+            let unfinished = match self.repository(&id, false).await {
+                Ok(repo) => !has_commits(&repo).await?,
+                Err(RepoError::NotFound(_)) => false,
+                Err(e) => return Err(e),
+            };
+            if unfinished {
+                out.push(self.census(&id).await?);
+            }
+        }
+        out.sort_by(|a, b| a.dataset.cmp(&b.dataset));
+        Ok(out)
+    }
+
+    async fn remove_unfinished(
+        &self,
+        dataset: &DatasetId,
+        written_before: chrono::DateTime<chrono::Utc>,
+        dry_run: bool,
+    ) -> Result<Unfinished, RepoError> {
+        // As a transaction would: no ingest of this dataset may start meanwhile.
+        let _guard = self.lock_for(dataset)?.lock_owned().await;
+        let _file_lock = match &self.root {
+            StoreUrl::File(dir) => Some(crate::folder_lock::FolderLock::acquire(dir, dataset).await?),
+            _ => None,
+        };
+        if self.is_dataset(dataset).await? {
+            return Err(RepoError::Invalid(format!("{dataset} holds commits: it is a dataset, not unfinished")));
+        }
+        let mut found = self.census(dataset).await?;
+        let old_enough = found
+            .last_written
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_none_or(|t| t.with_timezone(&chrono::Utc) < written_before);
+        if old_enough {
+            if !dry_run {
+                self.erase(dataset).await?;
+            }
+            found.removed = true;
+        }
+        Ok(found)
     }
 
     async fn history(&self, dataset: &DatasetId, limit: usize) -> Result<Vec<CommitInfo>, RepoError> {

@@ -26,6 +26,13 @@ pub(crate) fn memory_datasets(root: &str) -> Vec<DatasetId> {
         .unwrap_or_default()
 }
 
+/// Forgets an in-memory dataset's storage (its repository was removed).
+pub(crate) fn forget_memory_dataset(root: &str, dataset: &DatasetId) {
+    if let Ok(mut m) = memory_storages().lock() {
+        m.remove(&format!("{root}/{dataset}"));
+    }
+}
+
 /// The Icechunk storage of `dataset` under the hub root `root`.
 pub(crate) async fn dataset_storage(root: &StoreUrl, dataset: &DatasetId) -> Result<DynStorage, RepoError> {
     match root {

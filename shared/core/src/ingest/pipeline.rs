@@ -213,7 +213,7 @@ impl IngestService {
         let opened = tokio::task::spawn_blocking(move || Opened::open(&decoders, &path, &key, &opts, &limits, budget))
             .await
             .map_err(|e| decoder_died("opening the file", e))??;
-        let Opened { mut source, schema, coords, time, notes } = opened;
+        let Opened { source, schema, coords, time, notes } = opened;
         report.warnings.extend(notes);
         report.format = Some(source.format().to_string());
         report.warnings.extend(schema.warnings.iter().cloned());
@@ -227,6 +227,47 @@ impl IngestService {
         report.timings.open_ms = elapsed_ms(t_open);
 
         let tx = self.repository.begin(dataset).await?;
+        let mut fresh = false;
+        let filled =
+            self.fill(tx.as_ref(), source, &schema, &coords, upload, options, report, progress, &mut fresh).await;
+        match filled {
+            Ok(Some(request)) => {
+                let t_commit = Instant::now();
+                let snapshot = tx.commit(request).await?;
+                report.timings.commit_ms = elapsed_ms(t_commit);
+                report.snapshot_id = Some(snapshot);
+                report.status = IngestStatus::Committed;
+                Ok(())
+            }
+            Ok(None) => Ok(()), // a duplicate
+            Err(failure) => {
+                // A first upload that will not commit leaves no repository
+                // behind where the repository can tell (see `abandon`).
+                if fresh && let Err(e) = self.repository.abandon(dataset, tx).await {
+                    tracing::warn!(dataset = %dataset, error = %e, "the unfinished dataset was not removed");
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    /// Everything of an ingest between the transaction's start and its
+    /// commit: the duplicate check, the plan, the writes. Returns the commit
+    /// to make (`None` for a duplicate); `fresh` says whether the dataset held
+    /// nothing before.
+    #[allow(clippy::too_many_arguments)]
+    async fn fill(
+        &self,
+        tx: &dyn Transaction,
+        mut source: Box<dyn SourceDataset>,
+        schema: &DatasetSchema,
+        coords: &HashMap<String, Vec<f64>>,
+        upload: &StagedUpload,
+        options: &IngestOptions,
+        report: &mut IngestReport,
+        progress: Arc<dyn Progress>,
+        fresh: &mut bool,
+    ) -> Result<Option<CommitRequest>, Failure> {
         if let Some(marker) = tx.source_marker(&upload.source.key).await? {
             let same = match (&marker.etag, &upload.source.etag) {
                 (Some(a), Some(b)) => a == b,
@@ -235,7 +276,7 @@ impl IngestService {
             if same {
                 report.status = IngestStatus::Duplicate;
                 report.previous = Some(marker);
-                return Ok(());
+                return Ok(None);
             }
             report.warnings.push(format!(
                 "{} was ingested before (ETag {}): this delivery replaces its steps",
@@ -245,12 +286,13 @@ impl IngestService {
             report.previous = Some(marker);
         }
         let existing = tx.arrays().await?;
+        *fresh = existing.is_empty();
         let mut settings = self.settings.clone();
         settings.policy.overrides.extend(options.chunks.iter().map(|(k, v)| (k.clone(), v.clone())));
         let plan = if existing.is_empty() {
-            WritePlan::fresh(&schema, &coords, &settings, &mut report.warnings)?
+            WritePlan::fresh(schema, coords, &settings, &mut report.warnings)?
         } else {
-            WritePlan::append(tx.as_ref(), &existing, &schema, &coords, &settings).await?
+            WritePlan::append(tx, &existing, schema, coords, &settings).await?
         };
         report.axes = plan.axes.clone();
 
@@ -261,7 +303,7 @@ impl IngestService {
             }
         }
         for moves in &plan.moves {
-            apply_move(tx.as_ref(), moves, &existing, self.settings.slab_budget_bytes).await?;
+            apply_move(tx, moves, &existing, self.settings.slab_budget_bytes).await?;
         }
         for job in &plan.jobs {
             if let Some(spec) = &job.create {
@@ -302,7 +344,7 @@ impl IngestService {
             match item {
                 Ok((i, block)) => {
                     let n = block.data.nbytes() as u64;
-                    match place_block(tx.as_ref(), &plan.jobs[i], block).await {
+                    match place_block(tx, &plan.jobs[i], block).await {
                         Ok((s, spare)) => {
                             stats[i] += s;
                             if let Some(buffer) = spare {
@@ -336,7 +378,7 @@ impl IngestService {
                 region: Region::full(&[axis.values.len() as u64]),
                 data: BlockData::Numeric(axis.bytes.clone()),
             };
-            put_region(tx.as_ref(), &axis.target, block).await?;
+            put_region(tx, &axis.target, block).await?;
         }
         report.timings.write_ms = elapsed_ms(t_write);
 
@@ -358,7 +400,6 @@ impl IngestService {
             report.bytes_stored += s.bytes_stored;
         }
 
-        let t_commit = Instant::now();
         let marker = SourceMarker {
             key: upload.source.key.clone(),
             etag: upload.source.etag.clone(),
@@ -377,12 +418,7 @@ impl IngestService {
             properties.insert("hub.time_end".into(), t.end.clone().into());
         }
         let verb = if existing.is_empty() { "ingest" } else { "append" };
-        let snapshot =
-            tx.commit(CommitRequest { message: format!("{verb} {}", upload.source.key), marker, properties }).await?;
-        report.timings.commit_ms = elapsed_ms(t_commit);
-        report.snapshot_id = Some(snapshot);
-        report.status = IngestStatus::Committed;
-        Ok(())
+        Ok(Some(CommitRequest { message: format!("{verb} {}", upload.source.key), marker, properties }))
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::cf::FillValue;
 use crate::ingest::ArrayLayout;
 use crate::model::{Attributes, Block, BlockData, DataType, DatasetId, Region};
-use crate::upkeep::{GcPolicy, GcReport};
+use crate::upkeep::{GcPolicy, GcReport, Unfinished};
 
 /// Why a repository operation failed. Callers decide on the variant: a
 /// conflict is retried, a missing dataset is a 404, unavailability is transient.
@@ -196,6 +196,41 @@ pub trait Repository: Send + Sync {
     /// `policy` allows (see [`crate::upkeep`]). The newest version stays intact
     /// and readable throughout; ingests may run meanwhile.
     async fn collect_garbage(&self, dataset: &DatasetId, policy: &GcPolicy) -> Result<GcReport, RepoError>;
+
+    /// Gives up a transaction that will not commit. When the dataset holds no
+    /// commit (the upload was its first, and was rejected) and the
+    /// transaction holds the dataset's only write lock (a local folder,
+    /// memory), the repository it created is removed before the lock is let
+    /// go, so a rejected first upload leaves nothing behind. On object
+    /// storage, where writers take no lock, a concurrent first writer may be
+    /// filling the same repository: it is left for
+    /// [`remove_unfinished`](Self::remove_unfinished) after a grace period.
+    async fn abandon(&self, dataset: &DatasetId, tx: Box<dyn Transaction>) -> Result<(), RepoError> {
+        let _ = dataset;
+        drop(tx);
+        Ok(())
+    }
+
+    /// Repositories that hold no commit: first uploads that were rejected or
+    /// whose ingest died before it committed. They are not datasets (readers
+    /// never see them) but they hold storage.
+    async fn unfinished(&self) -> Result<Vec<Unfinished>, RepoError> {
+        Ok(Vec::new())
+    }
+
+    /// Removes an unfinished repository (see [`unfinished`](Self::unfinished))
+    /// when it still holds no commit and nothing in it was written after
+    /// `written_before` (an ingest still running writes later); a dry run
+    /// only counts. Returns what it found, `removed` set when it went.
+    async fn remove_unfinished(
+        &self,
+        dataset: &DatasetId,
+        written_before: chrono::DateTime<chrono::Utc>,
+        dry_run: bool,
+    ) -> Result<Unfinished, RepoError> {
+        let _ = (written_before, dry_run);
+        Err(RepoError::NotFound(format!("unfinished dataset {dataset}")))
+    }
 }
 
 /// Changes to one dataset that become visible together at `commit`, or not at
