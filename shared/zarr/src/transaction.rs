@@ -329,6 +329,48 @@ impl Transaction for IcechunkTransaction {
         Ok(total)
     }
 
+    async fn relabel(&self, path: &str, dim: usize, first: u64, moves: &[Option<u64>]) -> Result<bool, RepoError> {
+        use icechunk::format::ChunkIndices;
+        let node = icechunk::format::Path::new(&format!("/{}", path.trim_matches('/')))
+            .map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
+        let failed = |e| crate::error::storage(format!("moving the steps of {path}"), e);
+        let to_new: HashMap<u64, u64> =
+            moves.iter().enumerate().filter_map(|(i, o)| o.map(|o| (o, first + i as u64))).collect();
+        let session = self.store.session();
+        let mut session = session.write().await;
+        // Every stored unit from `first` on: read where each goes, then write
+        // all the new references, then empty what no unit moved into (as
+        // Icechunk's own reindexing does, in a form that can be awaited
+        // across threads).
+        let stored: Vec<ChunkIndices> = session
+            .chunk_coordinates(&node)
+            .await
+            .map_err(failed)?
+            .try_filter(|c| futures::future::ready(c.0.get(dim).is_some_and(|&k| u64::from(k) >= first)))
+            .try_collect()
+            .await
+            .map_err(failed)?;
+        let mut placed = Vec::new();
+        let mut destinations = HashSet::new();
+        for c in &stored {
+            let Some(&to) = to_new.get(&u64::from(c.0[dim])) else { continue };
+            let mut dest = c.0.clone();
+            dest[dim] = u32::try_from(to).map_err(|_| RepoError::Invalid(format!("{path}: unit {to} out of range")))?;
+            let payload = session.get_chunk_ref(&node, c).await.map_err(failed)?;
+            destinations.insert(dest.clone());
+            placed.push((ChunkIndices(dest), payload));
+        }
+        for (dest, payload) in placed {
+            session.set_chunk_ref(node.clone(), dest, payload).await.map_err(failed)?;
+        }
+        for c in stored {
+            if !destinations.contains(&c.0) {
+                session.set_chunk_ref(node.clone(), c, None).await.map_err(failed)?;
+            }
+        }
+        Ok(true)
+    }
+
     async fn commit(self: Box<Self>, request: CommitRequest) -> Result<String, RepoError> {
         let empty = Attributes::new();
         if nodes::read_meta(&self.store, HUB_GROUP).await?.is_none() {

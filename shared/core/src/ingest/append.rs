@@ -302,6 +302,37 @@ impl StepMove<'_> {
         }
     }
 
+    /// The move as whole write units of `unit` steps along the dimension, when
+    /// every unit moves whole (always so with one step per unit, as composite
+    /// streams and model runs are chunked): for each new unit from the one
+    /// holding the first moved step to the end (`new_len` steps), the old unit
+    /// it takes, or `None` for a unit of inserted steps only. `None` when some
+    /// unit would mix steps from different places: its data must be copied.
+    ///
+    /// A store can then move a late step's successors by relabelling chunks
+    /// instead of copying them, so a late file costs manifest entries, not a
+    /// rewrite of everything after it (and history keeps no copies).
+    pub fn unit_relabel(&self, unit: u64, new_len: u64) -> Option<(u64, Vec<Option<u64>>)> {
+        let u = unit.max(1);
+        let first = self.first_moved / u;
+        let mut out = Vec::new();
+        for m in first..new_len.div_ceil(u) {
+            let steps = m * u..((m + 1) * u).min(new_len);
+            let olds: Vec<Option<u64>> = steps.clone().map(|j| self.old_of(j)).collect();
+            if olds.iter().all(Option::is_none) {
+                out.push(None);
+                continue;
+            }
+            let o0 = olds.first().copied().flatten()?;
+            let whole = o0 % u == 0 && olds.iter().enumerate().all(|(i, o)| *o == Some(o0 + i as u64));
+            if !whole {
+                return None;
+            }
+            out.push(Some(o0 / u));
+        }
+        Some((first, out))
+    }
+
     /// The region of old steps to read to rebuild `dst` (a region of the grown
     /// array), or `None` when it holds only inserted steps.
     pub fn source(&self, dst: &Region) -> Option<Region> {
@@ -353,6 +384,24 @@ impl StepMove<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moves_of_whole_units_are_relabellings() {
+        // Stored steps 0..5; a late step lands at 2: steps 2.. move up by one.
+        let m = AxisMerge::plan("time", &[0.0, 1.0, 3.0, 4.0, 5.0], &[2.0]).unwrap_or_else(|e| panic!("{e}"));
+        let n2o = m.new_to_old();
+        let first = m.first_moved().unwrap_or(0);
+        let mv = StepMove { dim: 0, new_to_old: &n2o, first_moved: first };
+        // One step per unit: new unit 2 is the late step, 3..6 take old 2..5.
+        assert_eq!(mv.unit_relabel(1, 6), Some((2, vec![None, Some(2), Some(3), Some(4)])));
+        // Two steps per unit: units would mix old and new steps.
+        assert_eq!(mv.unit_relabel(2, 6), None);
+        // Two late steps before a two-step unit boundary move whole units.
+        let m = AxisMerge::plan("time", &[2.0, 3.0, 4.0, 5.0], &[0.0, 1.0]).unwrap_or_else(|e| panic!("{e}"));
+        let n2o = m.new_to_old();
+        let mv = StepMove { dim: 0, new_to_old: &n2o, first_moved: m.first_moved().unwrap_or(0) };
+        assert_eq!(mv.unit_relabel(2, 6), Some((0, vec![None, Some(0), Some(1)])));
+    }
     use crate::model::AttrValue;
 
     #[test]

@@ -939,6 +939,12 @@ async fn apply_move(tx: &dyn Transaction, axis: &AxisMove, existing: &[ArrayInfo
         let unit: Vec<u64> = info.shard.clone().unwrap_or_else(|| info.chunks.clone());
         let fill = info.fill_value.to_le_bytes(info.dtype);
         let mv = StepMove { dim, new_to_old: &axis.new_to_old, first_moved: first };
+        // Whole units move by relabelling where the store can: no copy.
+        if let Some((first_unit, moves)) = mv.unit_relabel(unit[dim], axis.new_len)
+            && tx.relabel(&info.path, dim, first_unit, &moves).await?
+        {
+            continue;
+        }
         // Windows along the axis, whole write units, from the end down to the first moved step.
         let u = unit[dim].max(1);
         let mut w_end = axis.new_len;

@@ -264,6 +264,16 @@ pub trait Transaction: Send + Sync {
     /// returns, the caller holds the only reference again and can reuse it.
     async fn write_block(&self, path: &str, block: Arc<Block>) -> Result<WriteStats, RepoError>;
 
+    /// Moves stored write units (chunks, or shards) along dimension `dim` of
+    /// an array by relabelling them, without reading or writing their data:
+    /// new unit `first + i` takes old unit `moves[i]`, or becomes empty (fill)
+    /// for `None`; units before `first` stay. Returns `false` when the store
+    /// cannot (the caller then copies the data).
+    async fn relabel(&self, path: &str, dim: usize, first: u64, moves: &[Option<u64>]) -> Result<bool, RepoError> {
+        let _ = (path, dim, first, moves);
+        Ok(false)
+    }
+
     /// Makes every change visible at once, with the source marker. Returns the
     /// new snapshot id.
     async fn commit(self: Box<Self>, request: CommitRequest) -> Result<String, RepoError>;
