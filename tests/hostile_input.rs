@@ -211,3 +211,31 @@ async fn a_rejected_file_in_a_multi_file_ingest_does_not_stop_the_others() {
         .await;
     assert_eq!(good.status, IngestStatus::Committed, "{:?}", good.error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nan_fill_value_on_packed_shorts_is_taken_with_no_value_missing() {
+    let Some(root) = Backend::Memory.root().await else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let t = TestHub::new(root.url.clone());
+    let path = dir.path().join("ecmwf.nc");
+    hub_netcdf::fixtures::write_nan_fill_short(&path).unwrap_or_else(|e| panic!("{e}"));
+    let r = t.ingest("nanfill", &path, "ecmwf.nc").await;
+    assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("t2m: _FillValue") && w.contains("no value is missing")),
+        "{:?}",
+        r.warnings
+    );
+    let reader = t.hub.open(&id("nanfill"), &Version::Latest).await.unwrap_or_else(|e| panic!("{e}"));
+    let arrays = reader.arrays().await.unwrap_or_default();
+    let t2m = arrays.iter().find(|a| a.path == "t2m").unwrap_or_else(|| panic!("t2m"));
+    assert!(!t2m.attrs.contains_key("_FillValue"));
+    let BlockData::Numeric(bytes) =
+        reader.read("t2m", &Region::full(&t2m.shape)).await.unwrap_or_else(|e| panic!("{e}"))
+    else {
+        panic!("numbers")
+    };
+    let raw: Vec<i16> = bytes.chunks(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let want: Vec<i16> = (0..24).map(|i| (i * 37 % 200 - 100) as i16).collect();
+    assert_eq!(raw, want, "every value kept, bit for bit");
+}

@@ -14,6 +14,11 @@ async fn xarray_reads_the_hub_like_the_source() {
     let root = dir.path().join("hub");
     let t = TestHub::new(StoreUrl::File(root.clone()));
     let mut sources: Vec<std::path::PathBuf> = Fixture::ALL.iter().map(|f| fixture(*f)).collect();
+    // Packed shorts with a NaN _FillValue: xarray drops the attribute and
+    // masks nothing; so does the hub.
+    let nan_fill = dir.path().join("nan_fill_short.nc");
+    hub_netcdf::fixtures::write_nan_fill_short(&nan_fill).unwrap_or_else(|e| panic!("{e}"));
+    sources.push(nan_fill);
     sources.extend(shared_files("netcdf"));
     let mut pairs = Vec::new();
     for (i, source) in sources.iter().enumerate() {

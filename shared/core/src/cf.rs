@@ -8,8 +8,8 @@ mod time;
 
 pub use calendar::{Calendar, UnknownCalendar};
 pub use conventions::{
-    Axis, DimRole, FillValue, VariableKind, coordinate_axis, dim_roles, fill_from_attr, is_time_coordinate,
-    netcdf_default_fill, role_from_name, storage_fill, variable_kinds,
+    Axis, DimRole, FillValue, VariableKind, coordinate_axis, dim_roles, drop_unmatchable_fills, fill_from_attr,
+    is_time_coordinate, netcdf_default_fill, role_from_name, storage_fill, variable_kinds,
 };
 pub use packing::ValueDecoding;
 pub use time::{CfDateTime, CfTime, TimeEncoding, TimeError, TimeUnit};

@@ -353,3 +353,50 @@ pub fn write_daily_steps(path: &Path, spec: &DailySteps<'_>) -> Result<(), netcd
     v.put_values(&data, (0..times.len(), 0..ny, 0..nx))?;
     Ok(())
 }
+
+/// A NetCDF-3 file as some ECMWF tools write it: `t2m(time, lat, lon)`
+/// packed as int16 (`scale_factor` 0.01, `add_offset` 273.15) with a
+/// floating-point NaN `_FillValue`, which no int16 can equal (xarray reads the
+/// file with no cell missing). netCDF-C only writes a `_FillValue` of the
+/// variable's type, so the attribute is written under another name of the
+/// same length and renamed in the header.
+pub fn write_nan_fill_short(path: &Path) -> Result<(), netcdf::Error> {
+    crate::hdf5_chunks::silence_hdf5_diagnostics();
+    {
+        let mut file = netcdf::create_with(path, Options::CLASSIC)?;
+        file.add_unlimited_dimension("time")?;
+        file.add_dimension("lat", 3)?;
+        file.add_dimension("lon", 4)?;
+        // Classic files: everything defined before any value is written.
+        let mut t = file.add_variable::<f64>("time", &["time"])?;
+        t.put_attribute("units", "hours since 2024-01-01 00:00:00")?;
+        t.put_attribute("calendar", "standard")?;
+        for name in ["lat", "lon"] {
+            let mut v = file.add_variable::<f64>(name, &[name])?;
+            v.put_attribute("units", if name == "lat" { "degrees_north" } else { "degrees_east" })?;
+        }
+        let mut v = file.add_variable::<i16>("t2m", &["time", "lat", "lon"])?;
+        v.put_attribute("scale_factor", 0.01f64)?;
+        v.put_attribute("add_offset", 273.15f64)?;
+        v.put_attribute("units", "K")?;
+        v.put_attribute("FillValue_X", f64::NAN)?;
+        file.enddef()?;
+        let put = |file: &mut netcdf::FileMut, name: &str, values: &[f64]| -> Result<(), netcdf::Error> {
+            file.variable_mut(name).ok_or_else(|| netcdf::Error::Str(format!("no {name}")))?.put_values(values, ..)
+        };
+        file.variable_mut("time").ok_or("time")?.put_values(&[0.0, 6.0], 0..2)?;
+        put(&mut file, "lat", &[60.0, 59.0, 58.0])?;
+        put(&mut file, "lon", &[20.0, 21.0, 22.0, 23.0])?;
+        let raw: Vec<i16> = (0..24).map(|i| (i * 37 % 200 - 100) as i16).collect();
+        file.variable_mut("t2m").ok_or("t2m")?.put_values(&raw, (0..2, 0..3, 0..4))?;
+    }
+    let mut bytes = std::fs::read(path).map_err(|e| netcdf::Error::Str(e.to_string()))?;
+    let at =
+        bytes.windows(11).position(|w| w == b"FillValue_X").ok_or_else(|| netcdf::Error::Str("no attribute".into()))?;
+    bytes[at..at + 11].copy_from_slice(b"_FillValue\0");
+    // The name's length field (the 4 bytes before it) shrinks by one; the
+    // padded length stays 12.
+    let len = u32::from_be_bytes([bytes[at - 4], bytes[at - 3], bytes[at - 2], bytes[at - 1]]);
+    bytes[at - 4..at].copy_from_slice(&(len - 1).to_be_bytes());
+    std::fs::write(path, bytes).map_err(|e| netcdf::Error::Str(e.to_string()))
+}

@@ -187,6 +187,12 @@ impl Transaction for IcechunkTransaction {
         if spec.layout.chunks.len() != spec.shape.len() || spec.dims.len() != spec.shape.len() {
             return Err(RepoError::Invalid(format!("{}: dims, shape and chunks disagree", spec.path)));
         }
+        if spec.dtype.is_integer() && matches!(spec.fill_value, hub_core::cf::FillValue::Float(_)) {
+            return Err(RepoError::Invalid(format!(
+                "{}: the fill value {:?} (from its _FillValue or missing_value attribute) is not a {} value",
+                spec.path, spec.fill_value, spec.dtype
+            )));
+        }
         self.set_json(&spec.path, &metadata::array_json(spec)).await?;
         self.created.lock().map_err(|_| poisoned())?.insert(spec.path.clone());
         self.arrays.lock().map_err(|_| poisoned())?.remove(&spec.path);

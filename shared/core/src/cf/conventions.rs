@@ -299,6 +299,33 @@ pub fn fill_from_attr(value: &AttrValue, dtype: DataType) -> Option<FillValue> {
     }
 }
 
+/// Drops the fill attributes (`_FillValue`, `missing_value`) of integer
+/// variables that no stored integer can equal: NaN (some ECMWF tools write a
+/// NaN `_FillValue` on packed shorts), a fraction, or a number outside the
+/// type. CF decoding masks nothing for them — xarray reads such a file with
+/// no cell missing — and Zarr cannot hold them as an integer array's fill
+/// value, so the hub stores the variable as xarray reads it: without the
+/// attribute, every value kept. Returns a note per attribute dropped.
+pub fn drop_unmatchable_fills(schema: &mut DatasetSchema) -> Vec<String> {
+    let mut notes = Vec::new();
+    for var in &mut schema.variables {
+        if !var.dtype.is_integer() {
+            continue;
+        }
+        for name in ["_FillValue", "missing_value"] {
+            let Some(values) = var.attrs.get(name).and_then(AttrValue::as_f64s) else { continue };
+            if values.iter().any(|&v| var.dtype.encode_f64s(&[v]).is_none()) {
+                notes.push(format!(
+                    "{}: {name} {values:?} cannot equal any {} value, so no value is missing; stored without it (as xarray reads the file)",
+                    var.path, var.dtype
+                ));
+                var.attrs.shift_remove(name);
+            }
+        }
+    }
+    notes
+}
+
 /// The value that stands for "no data" in storage: `_FillValue` when declared,
 /// else the first `missing_value`, else NetCDF's default fill for the type.
 /// Chunks holding only this value need not be stored.
@@ -332,6 +359,31 @@ mod tests {
             variables: vars,
             warnings: vec![],
         }
+    }
+
+    #[test]
+    fn fills_no_integer_can_equal_are_dropped() {
+        let mut v = var(
+            "t2m",
+            &["y", "x"],
+            &[
+                ("_FillValue", AttrValue::Floats(DataType::Float64, vec![f64::NAN])),
+                ("missing_value", AttrValue::Ints(DataType::Int16, vec![-32767])),
+                ("scale_factor", AttrValue::f64(0.01)),
+            ],
+        );
+        v.dtype = DataType::Int16;
+        let mut s = schema(vec![v]);
+        let notes = drop_unmatchable_fills(&mut s);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("t2m: _FillValue") && notes[0].contains("int16"), "{notes:?}");
+        assert!(!s.variables[0].attrs.contains_key("_FillValue"));
+        assert!(s.variables[0].attrs.contains_key("missing_value"), "a fill that fits stays");
+        assert_eq!(storage_fill(&s.variables[0]), FillValue::Int(-32767));
+        // Floats keep NaN fills: they are how floats say missing.
+        let mut f =
+            schema(vec![var("pr", &["t"], &[("_FillValue", AttrValue::Floats(DataType::Float32, vec![f64::NAN]))])]);
+        assert!(drop_unmatchable_fills(&mut f).is_empty());
     }
 
     #[test]

@@ -512,7 +512,8 @@ impl Opened {
         } else {
             source
         };
-        let schema = source.schema().clone();
+        let mut schema = source.schema().clone();
+        notes.extend(cf::drop_unmatchable_fills(&mut schema));
         let growing = growing_dims(&schema);
         let mut coords = HashMap::new();
         for var in &schema.variables {
