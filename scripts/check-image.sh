@@ -138,7 +138,7 @@ upload() {
   cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file "$WORK/event.json" 2>&1 \
     || { log "the invocation failed"; cat "$WORK/function.log" "$WORK/api.log" >&2; return 1; }
 }
-samples="$WORK/hub-samples"
+samples="$WORK/local/_samples"
 printf 'not a forecast, just notes\n' > "$WORK/readme.txt"
 for case in "s3-put-netcdf.json incoming/image-netcdf/demo_daily_2d.nc $samples/demo_daily_2d.nc committed" \
             "s3-put-geotiff.json incoming/image-radar/202406011200_COMP.tif $samples/202406011200_COMP.tif committed" \

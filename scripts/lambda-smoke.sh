@@ -30,7 +30,7 @@ curl -sf -X PUT "$AWS_ENDPOINT_URL/$repo" >/dev/null
 
 # A real NetCDF file (the hub's demo sample), uploaded under its dataset's prefix.
 (cd "$WORK" && "$OLDPWD/target/debug/hub" demo --days 3 --repo "$WORK/local" >/dev/null)
-file="$WORK/hub-samples/demo_daily_3d.nc"
+file="$WORK/local/_samples/demo_daily_3d.nc"
 # Uploaded under a key with spaces and parentheses; the event as S3 sends it.
 curl -sf -D "$WORK/headers" -o /dev/null -X PUT -H "Content-Type: application/octet-stream" --data-binary @"$file" \
   "$AWS_ENDPOINT_URL/$uploads/incoming/demo-daily/demo%20daily%20%28run%2000%29.nc"

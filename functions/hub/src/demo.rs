@@ -16,7 +16,13 @@ use crate::progress::Bar;
 /// Runs `hub demo`.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let hub = app::hub(&args.repo.repo)?;
-    let samples = std::env::current_dir()?.join("hub-samples");
+    // The sample files live with the hub they were made for (under `_samples`,
+    // a name the hub keeps for itself), not in whatever folder the demo ran
+    // from; a hub that is not a folder gets them in the temp dir.
+    let samples = match hub.root() {
+        hub_store::StoreUrl::File(dir) => dir.join("_samples"),
+        _ => std::env::temp_dir().join("hub-samples"),
+    };
     std::fs::create_dir_all(&samples)?;
     let sample = samples.join(format!("demo_daily_{}d.nc", args.days));
     if !sample.exists() {

@@ -106,7 +106,7 @@ pub(crate) fn scan(src: &(impl ReadAt + ?Sized), limits: &DecodeLimits) -> Resul
             break;
         }
         // Padding or a bulletin header may come before the next message.
-        match find(src, end, b"GRIB")? {
+        match next_message(src, end)? {
             Some(next) => {
                 skipped += next - end;
                 offset = next;
@@ -121,6 +121,22 @@ pub(crate) fn scan(src: &(impl ReadAt + ?Sized), limits: &DecodeLimits) -> Resul
         out.warnings.push(format!("{skipped} bytes between GRIB messages (bulletin headers or padding) skipped"));
     }
     Ok(out)
+}
+
+/// Where the next message starts at or after `from`: `GRIB` followed by a
+/// known edition byte (text that merely says "GRIB" is not a message), or
+/// `GRIB` too close to the end to tell (a message cut short, refused by the
+/// caller).
+fn next_message(src: &(impl ReadAt + ?Sized), from: u64) -> Result<Option<u64>, DecodeError> {
+    let mut at = from;
+    while let Some(found) = find(src, at, b"GRIB")? {
+        let mut head = [0u8; 8];
+        if src.read_exact_at(found, &mut head).is_err() || matches!(head[7], 1 | 2) {
+            return Ok(Some(found));
+        }
+        at = found + 1;
+    }
+    Ok(None)
 }
 
 /// Walks the sections of message `n` between `from` and its `7777` at
@@ -256,11 +272,12 @@ mod tests {
         let cut = &file[..file.len() - 1];
         let e = scan(cut, &DecodeLimits::default()).map(|_| String::new()).unwrap_or_else(|e| e.to_string());
         assert!(e.contains("truncated") && e.contains("message 2"), "{e}");
-        // Trailing bytes with no message after them are ignored, truthfully.
+        // Trailing bytes with no message after them are ignored, truthfully,
+        // even when they say "GRIB".
         let mut trailing = message(2, 2, false);
-        trailing.extend([0u8; 10]);
+        trailing.extend(b"end of GRIB data");
         let s = scan(trailing.as_slice(), &DecodeLimits::default()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.warnings, vec!["10 bytes after the last GRIB message ignored".to_string()]);
+        assert_eq!(s.warnings, vec!["16 bytes after the last GRIB message ignored".to_string()]);
     }
 
     #[test]

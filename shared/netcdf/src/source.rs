@@ -45,8 +45,14 @@ pub struct NetcdfSource {
     kinds: Vec<(String, Kind)>,
 }
 
+/// netCDF-C's own words, with what to do: its messages ("NetCDF: HDF error")
+/// say what failed, not what a user can do about it.
 fn nc_err(context: &str, e: netcdf::Error) -> DecodeError {
-    DecodeError::Corrupt(format!("{context}: {e}"))
+    let said = e.to_string();
+    let said = said.split_once("): ").map_or(said.as_str(), |(_, m)| m).to_string();
+    DecodeError::Corrupt(format!(
+        "{context} (netCDF-C: {said}); the file is damaged or not NetCDF/HDF5: check it with `ncdump -h` and upload it again"
+    ))
 }
 
 fn dtype_of(t: &NcVariableType) -> Option<(DataType, Kind)> {
@@ -119,7 +125,7 @@ impl NetcdfSource {
         crate::classic::check_header(path, limits)?;
         crate::hdf5_chunks::silence_hdf5_diagnostics();
         let guard = crate::open_files::FileGuard::acquire(path)?;
-        let file = netcdf::open(path).map_err(|e| nc_err("cannot open as NetCDF", e))?;
+        let file = netcdf::open(path).map_err(|e| nc_err("netCDF-C cannot open it", e))?;
         let format = format_name(path);
         let mut schema = DatasetSchema::default();
         let mut kinds = Vec::new();
@@ -145,7 +151,7 @@ impl NetcdfSource {
             // one file must not overlap (see `open_files`).
             drop(file);
             fast = crate::hdf5_chunks::index_file(path, &candidates);
-            file = netcdf::open(path).map_err(|e| nc_err("cannot open as NetCDF", e))?;
+            file = netcdf::open(path).map_err(|e| nc_err("netCDF-C cannot open it", e))?;
         }
         let raw = std::fs::File::open(path)?;
         Ok(Self { file, fast, raw, _guard: guard, format, schema, kinds })

@@ -30,7 +30,15 @@ pub fn s3_builder(bucket: &str) -> AmazonS3Builder {
     if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
         builder = builder.with_region("us-east-1");
     }
-    builder
+    // object_store retries for up to 3 minutes by default: longer than the
+    // HTTP API may take (29 s), and an unreachable store would hold every
+    // request that long before its 503. A few quick retries absorb S3's
+    // throttling; what still fails is transient for the caller to retry.
+    builder.with_retry(object_store::RetryConfig {
+        max_retries: 4,
+        retry_timeout: std::time::Duration::from_secs(15),
+        ..object_store::RetryConfig::default()
+    })
 }
 
 /// The S3 endpoint from `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, when set
