@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -17,6 +18,9 @@ use object_store::ObjectStore;
 use serde::Serialize;
 
 use hub_store::events::{QueuedUpload, UploadRef, uploads};
+use hub_store::queue::{IngestQueue, SqsQueue};
+
+use crate::inflight::{Earlier, InFlight, Marker};
 
 /// A failure that should make Lambda try the event again.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,13 @@ pub struct Config {
     pub decoders: DecoderRegistry,
     /// What one file may declare ([`crate::limits_from_env`]).
     pub limits: DecodeLimits,
+    /// The longest an ingest may run (`HUB_INGEST_TIMEOUT_SECONDS`, default
+    /// 900: the function's time-out); a queued upload whose earlier attempt
+    /// began longer ago than this and never finished died on it.
+    pub max_run: Duration,
+    /// The ingest queue's dead-letter queue (`HUB_INGEST_DLQ_URL`), where
+    /// uploads an attempt died on are sent; `None`: reported only.
+    pub dead_letters: Option<String>,
 }
 
 impl Config {
@@ -92,7 +103,12 @@ impl Config {
         let staging = var("HUB_STAGING_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
         let decoders = crate::isolated_decoders(None)?;
         let limits = crate::limits_from_env()?;
-        Ok(Self { repo, rule, policy, staging, decoders, limits })
+        let max_run = match var("HUB_INGEST_TIMEOUT_SECONDS") {
+            Some(s) => Duration::from_secs(s.parse()?),
+            None => Duration::from_secs(900),
+        };
+        let dead_letters = var("HUB_INGEST_DLQ_URL");
+        Ok(Self { repo, rule, policy, staging, decoders, limits, max_run, dead_letters })
     }
 }
 
@@ -104,6 +120,9 @@ pub struct Handler {
     rule: DatasetRule,
     staging: PathBuf,
     buckets: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+    inflight: InFlight,
+    dead_letters: Option<String>,
+    dead_letter_queue: tokio::sync::OnceCell<SqsQueue>,
 }
 
 impl Handler {
@@ -119,7 +138,17 @@ impl Handler {
             IngestSettings { policy: config.policy, limits: config.limits, ..IngestSettings::default() },
         );
         std::fs::create_dir_all(&config.staging)?;
-        Ok(Self { service, root, rule: config.rule, staging: config.staging, buckets: Mutex::new(HashMap::new()) })
+        let inflight = InFlight::new(Arc::clone(&root), config.max_run);
+        Ok(Self {
+            service,
+            root,
+            rule: config.rule,
+            staging: config.staging,
+            buckets: Mutex::new(HashMap::new()),
+            inflight,
+            dead_letters: config.dead_letters,
+            dead_letter_queue: tokio::sync::OnceCell::new(),
+        })
     }
 
     fn bucket(&self, name: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -150,7 +179,10 @@ impl Handler {
     /// Ingests the uploads of a batch from the ingest queue (SQS FIFO, one
     /// message group per dataset, in order). A transient failure fails that
     /// message and every later one of the batch, so SQS redelivers them in
-    /// the same order; permanent failures are reported and acknowledged.
+    /// the same order; permanent failures are reported and acknowledged. An
+    /// upload an earlier attempt died on (see [`crate::inflight`]) is
+    /// reported, sent to the dead-letter queue and acknowledged: it is tried
+    /// once, and never holds its group up again.
     pub async fn handle_queue(&self, event: SqsEvent) -> SqsBatchResponse {
         let ids: Vec<String> = event.records.iter().map(|r| r.message_id.clone().unwrap_or_default()).collect();
         let fail_from = |i: usize| {
@@ -178,7 +210,35 @@ impl Handler {
                     continue;
                 }
             };
-            match self.one(&item.upload, &datasets).await {
+            let id = record.message_id.clone().unwrap_or_default();
+            let receives: u32 =
+                record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+            match self.inflight.earlier(&id, chrono::Utc::now()).await {
+                Ok(Earlier::None) => {}
+                Ok(Earlier::Died(marker)) => {
+                    if let Err(e) = self.set_aside(&item, &marker, receives).await {
+                        tracing::error!(key = %item.upload.key, error = %e, "an upload an attempt died on could not be set aside: retried");
+                        return fail_from(i);
+                    }
+                    self.inflight.finish(&id).await;
+                    continue;
+                }
+                Ok(Earlier::Running(marker)) => {
+                    tracing::warn!(key = %item.upload.key, started = %marker.started_at, "an earlier attempt may still be running: left for later");
+                    return fail_from(i);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the in-flight markers cannot be read: retried");
+                    return fail_from(i);
+                }
+            }
+            if let Err(e) = self.inflight.start(&id, &item, receives).await {
+                tracing::error!(error = %e, "the in-flight marker cannot be written: retried");
+                return fail_from(i);
+            }
+            let result = self.one(&item.upload, &datasets).await;
+            self.inflight.finish(&id).await;
+            match result {
                 Ok(outcome) => {
                     tracing::info!(key = %outcome.key, status = ?outcome.status, dataset = ?outcome.dataset, "ingested from the queue")
                 }
@@ -189,6 +249,29 @@ impl Handler {
             }
         }
         SqsBatchResponse::default()
+    }
+
+    /// An upload an earlier attempt died on: a failed report, the
+    /// dead-letter queue when there is one, then acknowledged.
+    async fn set_aside(&self, item: &QueuedUpload, marker: &Marker, receives: u32) -> anyhow::Result<()> {
+        let source = SourceInfo {
+            bucket: Some(item.upload.bucket.clone()),
+            key: item.upload.key.clone(),
+            etag: item.upload.etag.clone(),
+            size: item.upload.size.unwrap_or(0),
+        };
+        let message = format!(
+            "an earlier attempt at this upload (started {}, delivery {receives}) stopped before it finished: the function timed out or ran out of memory on it. It is not tried again{}; ingest it by hand (hub ingest) or give the ingest function more time or memory (IngestTimeout, IngestMemorySize)",
+            marker.started_at.to_rfc3339(),
+            if self.dead_letters.is_some() { " and went to the dead-letter queue" } else { "" }
+        );
+        self.service.record_rejection(&item.dataset, source, "ingest_died", message).await?;
+        if let Some(url) = &self.dead_letters {
+            let queue = self.dead_letter_queue.get_or_init(|| SqsQueue::from_env(url.clone())).await;
+            queue.send(item).await?;
+        }
+        tracing::error!(key = %item.upload.key, dataset = %item.dataset, "an attempt died on this upload: set aside");
+        Ok(())
     }
 
     /// Ingests the uploads of an S3 event.

@@ -22,6 +22,7 @@
 
 pub use hub_store::events as event;
 pub mod handler;
+pub mod inflight;
 
 pub use handler::{Config, Handler, Outcome, Response, RetryableError};
 

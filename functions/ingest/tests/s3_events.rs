@@ -53,6 +53,8 @@ async fn setup() -> Option<Setup> {
         decoders: ingest_fn::isolated_decoders(Some(env!("CARGO_BIN_EXE_ingest").into()))
             .unwrap_or_else(|e| panic!("{e}")),
         limits: hub_core::ports::DecodeLimits::default(),
+        max_run: std::time::Duration::from_secs(900),
+        dead_letters: None,
     };
     let handler = Handler::new(config).unwrap_or_else(|e| panic!("{e}"));
     Some(Setup { uploads, repo, handler, _staging: staging })
@@ -163,6 +165,8 @@ async fn other_events_are_ignored_and_storage_trouble_is_retried() {
         decoders: ingest_fn::isolated_decoders(Some(env!("CARGO_BIN_EXE_ingest").into()))
             .unwrap_or_else(|e| panic!("{e}")),
         limits: hub_core::ports::DecodeLimits::default(),
+        max_run: std::time::Duration::from_secs(900),
+        dead_letters: None,
     };
     let broken = Handler::new(config).unwrap_or_else(|e| panic!("{e}"));
     let bytes = std::fs::read(fixture(Fixture::ClassicPacked360Day)).unwrap_or_default();

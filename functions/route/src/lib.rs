@@ -18,7 +18,7 @@
 //! `HUB_DATASET` / `HUB_DATASET_PATTERN` (the naming when no rule matches).
 
 pub mod handler;
-pub mod queue;
+pub use hub_store::queue;
 
 pub use handler::{Config, Handler, Routed};
 pub use queue::{IngestQueue, QueueError, QueuedUpload, SqsQueue};

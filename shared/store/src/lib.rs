@@ -16,6 +16,8 @@ mod config;
 pub mod events;
 pub mod layout;
 mod logging;
+#[cfg(feature = "sqs")]
+pub mod queue;
 mod reports;
 mod staging;
 mod stores;

@@ -1,8 +1,10 @@
 //! The ingest queue: a port (so the routing is tested against any queue) and
-//! its SQS FIFO adapter.
+//! its SQS FIFO adapter. The route function sends uploads to it; the ingest
+//! function sends the uploads an earlier attempt died on to its dead-letter
+//! queue, through the same adapter.
 
+pub use crate::events::QueuedUpload;
 use async_trait::async_trait;
-pub use hub_store::events::QueuedUpload;
 
 /// Why a message could not be queued. Always transient for the caller: the
 /// event is retried by Lambda.
@@ -62,7 +64,7 @@ impl IngestQueue for SqsQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hub_store::events::UploadRef;
+    use crate::events::UploadRef;
 
     fn item(etag: &str) -> QueuedUpload {
         QueuedUpload {
