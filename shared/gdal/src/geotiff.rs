@@ -14,6 +14,8 @@ use crate::metadata;
 /// An open GeoTIFF.
 pub struct GeoTiffSource {
     dataset: Dataset,
+    /// The file, to keep its path out of messages.
+    path: std::path::PathBuf,
     schema: DatasetSchema,
     /// Coordinates and grid mapping.
     grid: Grid,
@@ -152,15 +154,15 @@ impl GeoTiffSource {
             variables,
             warnings,
         };
-        Ok(Self { dataset, schema, grid, bands })
+        Ok(Self { dataset, path: path.to_path_buf(), schema, grid, bands })
     }
 
     fn read_band(&self, index: usize, dt: DataType, region: &Region) -> Result<Vec<u8>, DecodeError> {
-        let band = self.dataset.rasterband(index).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+        let band = self.dataset.rasterband(index).map_err(|e| corrupt(&self.path, e))?;
         let (y0, x0) = (region.start[0], region.start[1]);
         let (h, w) = (region.shape[0] as usize, region.shape[1] as usize);
         let window = (x0 as isize, y0 as isize);
-        let bad = |e: gdal::errors::GdalError| DecodeError::Corrupt(format!("band {index}: {e}"));
+        let bad = |e: gdal::errors::GdalError| corrupt(&self.path, format!("band {index}: {e}"));
         macro_rules! read {
             ($t:ty) => {
                 band.read_as::<$t>(window, (w, h), (w, h), None)

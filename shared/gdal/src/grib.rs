@@ -106,6 +106,8 @@ type FieldBands = (Vec<String>, HashMap<Vec<u64>, usize>);
 /// An open GRIB2 file.
 pub struct GribSource {
     dataset: Dataset,
+    /// The file, to keep its path out of messages.
+    path: std::path::PathBuf,
     schema: DatasetSchema,
     grid: Grid,
     /// Axis values by coordinate name (times in seconds, levels in their units).
@@ -399,7 +401,7 @@ impl GribSource {
             variables,
             warnings,
         };
-        Ok(Self { dataset, schema, grid, axes, bands, valid })
+        Ok(Self { dataset, path: path.to_path_buf(), schema, grid, axes, bands, valid })
     }
 
     /// Reads one field's window as float32, nodata as NaN.
@@ -412,11 +414,11 @@ impl GribSource {
         w: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), DecodeError> {
-        let band = self.dataset.rasterband(band).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+        let band = self.dataset.rasterband(band).map_err(|e| corrupt(&self.path, e))?;
         let nodata = band.no_data_value();
         let data = band
             .read_as::<f64>((x0 as isize, y0 as isize), (w, h), (w, h), None)
-            .map_err(|e| DecodeError::Corrupt(format!("GRIB field: {e}")))?;
+            .map_err(|e| corrupt(&self.path, format!("GRIB field: {e}")))?;
         for &v in data.data() {
             let v = if nodata == Some(v) { f32::NAN } else { v as f32 };
             out.extend_from_slice(&v.to_le_bytes());

@@ -80,13 +80,15 @@ impl Header<'_> {
     fn name(&mut self, what: &str) -> Result<String, DecodeError> {
         let n = self.non_neg()?;
         if n > NC_MAX_NAME {
-            return Err(corrupt(format!("a {what} name of {n} bytes, over netCDF's limit of {NC_MAX_NAME}")));
+            return Err(corrupt(format!(
+                "the name of a {what} is {n} bytes long, over netCDF's limit of {NC_MAX_NAME}"
+            )));
         }
         let n = usize::try_from(n).map_err(|_| corrupt("name too long"))?;
         let padded = self.take(n.div_ceil(4) * 4)?;
         let name = std::str::from_utf8(&padded[..n]).map_err(|_| {
             DecodeError::Unsupported(format!(
-                "a {what} name that is not UTF-8 ({:?}); rename it (e.g. with ncrename) and upload the file again",
+                "the name of a {what}, {:?}, is not UTF-8; rename it (e.g. with ncrename) and upload the file again",
                 String::from_utf8_lossy(&padded[..n])
             ))
         })?;

@@ -158,7 +158,10 @@ impl IsolatedSource {
             .and_then(|()| read_frame::<_, Reply>(&mut self.output));
         self.watchdog.disarm();
         match exchanged {
-            Ok(Some(Reply::Failed { kind, detail })) => Err(DecodeError::from_kind(&kind, detail)),
+            // Reports name the upload, never the machine's files.
+            Ok(Some(Reply::Failed { kind, detail })) => {
+                Err(DecodeError::from_kind(&kind, detail.replace(&*self.staged.to_string_lossy(), "the file")))
+            }
             Ok(Some(reply)) => Ok(reply),
             Ok(None) | Err(_) => Err(self.died(doing)),
         }

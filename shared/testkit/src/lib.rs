@@ -1,6 +1,7 @@
 //! Test-only helpers shared by the workspace's tests.
 //!
-//! - [`hostile`]: hostile and damaged inputs written by the project's own code.
+//! - [`hostile`]: hostile and damaged inputs written by the project's own code
+//!   (from `hub-fuzzing`, which fuzzes with them).
 //! - [`Backend`]: the storage matrix every adapter runs its contract suite on:
 //!   in-memory, a local folder, and a real S3-compatible server on 127.0.0.1.
 //! - [`s3_endpoint`]: the S3 test server the test script started
@@ -13,7 +14,7 @@
 //! When a resource is absent the helpers print why and the test skips, unless
 //! `HUB_TEST_STRICT=1` (set by the test script), where absence is a failure.
 
-pub mod hostile;
+pub use hub_fuzzing::hostile;
 pub mod lambda;
 
 use std::path::{Path, PathBuf};

@@ -228,28 +228,38 @@ pub struct Variant {
 
 /// Damaged copies of `bytes`: cuts at `cuts` places (the first bytes, the
 /// header's end, the middle, one byte short), `flips` single-bit flips and
-/// `words` 4-byte overwrites with huge values, in the first `header` bytes.
-pub fn mutations(bytes: &[u8], header: usize, cuts: usize, flips: usize, words: usize, seed: u64) -> Vec<Variant> {
+/// `words` 4-byte overwrites with huge values, at positions in `header` (the
+/// byte range where the format keeps what it declares).
+pub fn mutations(
+    bytes: &[u8],
+    header: std::ops::Range<usize>,
+    cuts: usize,
+    flips: usize,
+    words: usize,
+    seed: u64,
+) -> Vec<Variant> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let n = bytes.len();
-    let header = header.min(n).max(1);
-    let mut places: Vec<usize> = vec![n.saturating_sub(1), n / 2, header, header / 2, 8, 1];
+    let lo = header.start.min(n.saturating_sub(1));
+    let span = header.end.min(n).saturating_sub(lo).max(1);
+    let at_header = |rng: &mut Rng| lo + rng.below(span);
+    let mut places: Vec<usize> = vec![n.saturating_sub(1), n / 2, lo + span, lo + span / 2, 8, 1];
     while places.len() < cuts {
         places.push(rng.below(n));
     }
     places.truncate(cuts);
-    for at in places {
+    for at in places.into_iter().map(|p| p.min(n)) {
         out.push(Variant { what: format!("cut at byte {at} of {n}"), bytes: bytes[..at].to_vec() });
     }
     for _ in 0..flips {
-        let (at, bit) = (rng.below(header), rng.below(8));
+        let (at, bit) = (at_header(&mut rng), rng.below(8));
         let mut b = bytes.to_vec();
         b[at] ^= 1 << bit;
         out.push(Variant { what: format!("bit {bit} of byte {at} flipped"), bytes: b });
     }
     for _ in 0..words {
-        let at = rng.below(header.saturating_sub(4).max(1));
+        let at = at_header(&mut rng).min(n.saturating_sub(4));
         let value: u32 = [u32::MAX, 0x7FFF_FFFF, 0x0100_0000, 0xFFFF_0000][rng.below(4)];
         let mut b = bytes.to_vec();
         if at + 4 <= b.len() {
@@ -277,8 +287,8 @@ mod tests {
     #[test]
     fn mutations_are_deterministic_and_counted() {
         let bytes: Vec<u8> = (0..=255).collect();
-        let a = mutations(&bytes, 64, 8, 10, 5, 7);
-        let b = mutations(&bytes, 64, 8, 10, 5, 7);
+        let a = mutations(&bytes, 0..64, 8, 10, 5, 7);
+        let b = mutations(&bytes, 0..64, 8, 10, 5, 7);
         assert_eq!(a.len(), 23);
         assert!(a.iter().zip(&b).all(|(x, y)| x.bytes == y.bytes));
     }
