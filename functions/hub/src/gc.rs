@@ -20,6 +20,19 @@ pub async fn run(args: GcArgs) -> anyhow::Result<()> {
         for r in &run.reports {
             println!("{}", summary(r));
         }
+        for u in &run.unfinished {
+            let verb = match (u.removed, args.dry_run) {
+                (true, true) => "would be removed",
+                (true, false) => "removed",
+                (false, _) => "kept (written within the grace period)",
+            };
+            println!(
+                "{}: an unfinished dataset (no commit: a rejected or dead first upload), {} objects, {:.1} MB: {verb}",
+                u.dataset,
+                u.objects,
+                u.bytes as f64 / 1e6
+            );
+        }
         for f in &run.failures {
             println!("{}: failed: {}", f.dataset, f.error);
         }

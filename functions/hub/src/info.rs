@@ -130,17 +130,32 @@ pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
     for id in &ids {
         all.push(summarise(hub.as_ref(), id, args.history).await?);
     }
+    // Repositories no commit reached: not datasets, but they hold storage.
+    let unfinished = if args.dataset.is_none() { hub.unfinished().await? } else { Vec::new() };
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "repo": hub.root().to_string(), "datasets": all }))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "repo": hub.root().to_string(), "datasets": all, "unfinished": unfinished })
+            )?
         );
-    } else if all.is_empty() {
-        println!("no datasets in {}", hub.root());
     } else {
-        println!("hub {}", hub.root());
-        for s in &all {
-            print(s);
+        if all.is_empty() {
+            println!("no datasets in {}", hub.root());
+        } else {
+            println!("hub {}", hub.root());
+            for s in &all {
+                print(s);
+            }
+        }
+        for u in &unfinished {
+            println!(
+                "unfinished: {} ({} objects, {:.1} MB, last written {}): a first upload that never committed; hub gc removes it after the grace period",
+                u.dataset,
+                u.objects,
+                u.bytes as f64 / 1e6,
+                u.last_written.as_deref().unwrap_or("?")
+            );
         }
     }
     Ok(())

@@ -129,6 +129,8 @@ pub fn seeds(target: &str, dir: &std::path::Path) -> Vec<Vec<u8>> {
             "2024-01-01T00:00:00+02:00/2024-02-01",
             "850,500,250",
             "10/20",
+            // Found by cargo fuzz: an offset sliced inside a character.
+            "/6-2T4-\u{fffd}4",
         ]),
         "dataset_config" => text(&[
             r#"{"rules": [{"key": "^radar/fmi/.*_FINUTM\\.tif$", "dataset": "fmi-radar", "valid_time": {"key": "{YYYY}{MM}{DD}{hh}{mm}"}, "variables": ["band1"], "chunks": {"band1": [1, 1226, 760]}, "crs": "EPSG:3067", "publication_deadline_minutes": 10}, {"key": "^nwp/(?P<dataset>[a-z0-9-]+)/", "valid_time": "metadata"}]}"#,
@@ -140,8 +142,8 @@ pub fn seeds(target: &str, dir: &std::path::Path) -> Vec<Vec<u8>> {
 
 /// A deterministic mutation of `seed` (the `k`-th of a run): bit flips,
 /// bytes set to boundary values, 4-byte words set to huge or zero values,
-/// cuts, insertions, deletions and repeated ranges — what damage and hostile
-/// writers do to headers. Mutations stay near the start, where headers are.
+/// cuts, insertions, deletions, repeated ranges and multi-byte characters —
+/// what damage and hostile writers do to headers and query strings. Mutations stay near the start, where headers are.
 pub fn mutate(seed: &[u8], k: u64) -> Vec<u8> {
     let mut rng = hostile::Rng::new(k.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ seed.len() as u64);
     let mut out = seed.to_vec();
@@ -151,7 +153,7 @@ pub fn mutate(seed: &[u8], k: u64) -> Vec<u8> {
         // Headers are near the start: bias positions there.
         let reach = if rng.below(4) == 0 { n } else { n.min(4096) };
         let at = rng.below(reach);
-        match rng.below(8) {
+        match rng.below(9) {
             0 | 1 => {
                 if let Some(b) = out.get_mut(at) {
                     *b ^= 1 << rng.below(8);
@@ -181,12 +183,18 @@ pub fn mutate(seed: &[u8], k: u64) -> Vec<u8> {
                     out.drain(at..end);
                 }
             }
-            _ => {
+            7 => {
                 let end = (at + rng.below(64) + 1).min(out.len());
                 if at < end {
                     let piece = out[at..end].to_vec();
                     out.splice(at..at, piece);
                 }
+            }
+            _ => {
+                // Characters of more than one byte, where text parsers slice.
+                let c = ["é", "€", "\u{fffd}", "💥", "\u{0}"][rng.below(5)];
+                let at = at.min(out.len());
+                out.splice(at..at, c.bytes());
             }
         }
     }

@@ -29,9 +29,13 @@ impl Sandbox {
         Self { program: program.into(), limits }
     }
 
-    /// Children are this very binary.
+    /// Children are this very binary: `/proc/self/exe`, or where there is no
+    /// `/proc` (a bare chroot), the path it was started by.
     pub fn current_exe(limits: SandboxLimits) -> std::io::Result<Self> {
-        Ok(Self::new(std::env::current_exe()?, limits))
+        let exe = std::env::current_exe().or_else(|e| {
+            std::env::args_os().next().map(PathBuf::from).filter(|p| p.components().count() > 1).ok_or(e)
+        })?;
+        Ok(Self::new(exe, limits))
     }
 
     /// The limits.

@@ -158,7 +158,9 @@ fn parse_offset(tz: &str) -> Option<i32> {
     let body = body.trim();
     let (h, m) = match body.split_once(':') {
         Some((h, m)) => (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?),
-        None if body.len() == 4 => (body[..2].parse().ok()?, body[2..].parse().ok()?),
+        None if body.len() == 4 && body.bytes().all(|b| b.is_ascii_digit()) => {
+            (body[..2].parse().ok()?, body[2..].parse().ok()?)
+        }
         None => (body.parse().ok()?, 0),
     };
     (h <= 14 && m < 60).then_some(sign * (h * 60 + m))
@@ -398,6 +400,16 @@ impl TimeEncoding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: a UTC offset of four bytes that are not four ASCII
+    /// digits was sliced inside a character.
+    #[test]
+    fn offsets_with_multibyte_characters_are_errors_not_panics() {
+        for text in ["6-2T4-\u{fffd}4", "2024-01-01T00:00-é1", "2024-01-01T00:00+1é"] {
+            assert!(CfDateTime::parse(text).is_err(), "{text}");
+        }
+        assert_eq!(CfDateTime::parse("2024-01-01T00:00-0130").map(|d| d.utc_offset_minutes).ok(), Some(-90));
+    }
 
     fn enc(units: &str, cal: &str) -> TimeEncoding {
         TimeEncoding::from_attrs(units, Some(cal)).unwrap_or_else(|e| panic!("{e}"))
