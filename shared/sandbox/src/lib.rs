@@ -15,7 +15,8 @@
 //!   protocol (what a library prints goes to stderr);
 //! - every request (open, read one slab) has a wall-clock limit
 //!   (`HUB_DECODE_TIMEOUT_SECONDS`) enforced by the parent;
-//! - a crash, a kill or a time-out becomes a permanent [`DecodeError`]
+//! - a crash, a kill or a time-out becomes a permanent
+//!   [`DecodeError`](hub_core::ports::DecodeError)
 //!   (`decoder_crashed`, `too_large`, `timeout`) with the child's last words,
 //!   so the ingest records a failed report and goes on with the next upload.
 //!
