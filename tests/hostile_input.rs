@@ -239,3 +239,42 @@ async fn a_nan_fill_value_on_packed_shorts_is_taken_with_no_value_missing() {
     let want: Vec<i16> = (0..24).map(|i| (i * 37 % 200 - 100) as i16).collect();
     assert_eq!(raw, want, "every value kept, bit for bit");
 }
+
+/// A tiled GeoTIFF of a few MB that decodes to 512 MiB: ingested with the
+/// decoder's memory held to GDAL's bounded block cache and a slab or two
+/// (it took 1.8 GB for a 10 GB file when GDAL kept 5 % of the machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_file_that_decodes_to_half_a_gigabyte_stays_within_two_slabs() {
+    use gdal::raster::{Buffer, RasterCreationOptions};
+    let Some(root) = Backend::Memory.root().await else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("201609281600_BIG.tif");
+    let (w, h) = (32_768usize, 16_384usize);
+    {
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap_or_else(|e| panic!("{e}"));
+        let options =
+            RasterCreationOptions::from_iter(["COMPRESS=DEFLATE", "TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512"]);
+        let mut ds = driver
+            .create_with_band_type_with_options::<u8, _>(&path, w, h, 1, &options)
+            .unwrap_or_else(|e| panic!("{e}"));
+        ds.set_geo_transform(&[50_000.0, 100.0, 0.0, 7_800_000.0, 0.0, -100.0]).unwrap_or_else(|e| panic!("{e}"));
+        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(3067).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut band = ds.rasterband(1).unwrap_or_else(|e| panic!("{e}"));
+        let rows = 512;
+        for r0 in (0..h).step_by(rows) {
+            let data: Vec<u8> =
+                (r0..r0 + rows).flat_map(|r| (0..w).map(move |c| ((r / 7 + c / 11) % 250) as u8)).collect();
+            band.write((0, r0 as isize), (w, rows), &mut Buffer::new((w, rows), data))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let file_mb = std::fs::metadata(&path).map(|m| m.len() >> 20).unwrap_or(0);
+    let t = TestHub::new(root.url.clone());
+    let r = t.ingest("big", &path, "201609281600_BIG.tif").await;
+    assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+    assert!(r.bytes_in >= (w * h) as u64, "every cell read: {}", r.bytes_in);
+    let child = hub_sandbox::stats().peak_rss_bytes;
+    eprintln!("a {file_mb} MB file decoding to {} MiB: decoder child peaked at {} MiB", (w * h) >> 20, child >> 20);
+    assert!(child > 0 && child < 400 << 20, "the decoder child peaked at {} MiB", child >> 20);
+}

@@ -1105,7 +1105,18 @@ impl Failure {
 
 impl From<DecodeError> for Failure {
     fn from(e: DecodeError) -> Self {
-        if e.is_transient() { Self::Transient(e.into()) } else { Self::permanent(e.kind(), e.to_string()) }
+        if e.is_transient() {
+            return Self::Transient(e.into());
+        }
+        // Every rejection says what to do; a damaged file whose decoder's
+        // words do not, gets the one thing there is to do.
+        let mut message = e.to_string();
+        if matches!(e, DecodeError::Corrupt(_)) && !message.contains("upload it again") {
+            message.push_str(
+                "; the file is damaged: check it with its format's tools (ncdump -h, gdalinfo, grib_ls) and upload it again",
+            );
+        }
+        Self::permanent(e.kind(), message)
     }
 }
 
