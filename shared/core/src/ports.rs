@@ -8,7 +8,9 @@ mod reports;
 mod repository;
 
 pub use answers::{AnswerStoreError, LargeAnswers};
-pub use decoder::{DecodeError, DecodeHints, DecodeLimits, DecoderRegistry, HEAD_BYTES, SourceDataset, SourceDecoder};
+pub use decoder::{
+    DecodeError, DecodeHints, DecodeLimits, DecoderRegistry, HEAD_BYTES, SourceDataset, SourceDecoder, checked_read,
+};
 pub use reports::{ReportError, ReportSink};
 pub use repository::{
     ArrayInfo, ArraySpec, CommitInfo, CommitRequest, DatasetReader, GroupInfo, RepoError, Repository, SourceMarker,

@@ -6,7 +6,7 @@ use gdal::Dataset;
 use gdal::Metadata;
 use gdal::raster::GdalDataType;
 use hub_core::model::{AttrValue, Attributes, BlockData, DataType, DatasetSchema, GroupSchema, Region, VariableSchema};
-use hub_core::ports::{DecodeError, DecodeHints, SourceDataset};
+use hub_core::ports::{DecodeError, DecodeHints, SourceDataset, checked_read};
 
 use crate::grid::{CRS_VAR, Grid, corrupt};
 use crate::metadata;
@@ -196,11 +196,7 @@ impl SourceDataset for GeoTiffSource {
     }
 
     fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
-        let var =
-            self.schema.variable(path).ok_or_else(|| DecodeError::InvalidRequest(format!("no variable {path}")))?;
-        if !region.fits(&var.shape) {
-            return Err(DecodeError::InvalidRequest(format!("{path}: region {region:?} outside {:?}", var.shape)));
-        }
+        checked_read(&self.schema, path, region)?;
         if let Some(bytes) = self.grid.read(path, region) {
             return Ok(BlockData::Numeric(bytes));
         }

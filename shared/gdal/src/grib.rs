@@ -33,7 +33,7 @@ use gdal::{Dataset, Metadata};
 use hub_core::model::{
     AttrValue, Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema,
 };
-use hub_core::ports::{DecodeError, DecodeLimits, SourceDataset};
+use hub_core::ports::{DecodeError, DecodeLimits, SourceDataset, checked_read};
 
 use crate::grid::{CRS_VAR, Grid, corrupt};
 
@@ -441,11 +441,7 @@ impl SourceDataset for GribSource {
     }
 
     fn read_into(&mut self, path: &str, region: &Region, mut buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
-        let var =
-            self.schema.variable(path).ok_or_else(|| DecodeError::InvalidRequest(format!("no variable {path}")))?;
-        if !region.fits(&var.shape) {
-            return Err(DecodeError::InvalidRequest(format!("{path}: region {region:?} outside {:?}", var.shape)));
-        }
+        let var = checked_read(&self.schema, path, region)?;
         if let Some(bytes) = self.grid.read(path, region) {
             return Ok(BlockData::Numeric(bytes));
         }

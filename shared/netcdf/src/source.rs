@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use hub_core::model::{Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema};
-use hub_core::ports::{DecodeError, DecodeHints, DecodeLimits, SourceDataset};
+use hub_core::ports::{DecodeError, DecodeHints, DecodeLimits, SourceDataset, checked_read};
 use netcdf::types::{FloatType, IntType, NcVariableType};
 use netcdf::{Extent, Extents, Group, Variable};
 
@@ -293,17 +293,13 @@ impl SourceDataset for NetcdfSource {
 
     fn read_into(&mut self, path: &str, region: &Region, mut buf: Vec<u8>) -> Result<BlockData, DecodeError> {
         crate::hdf5_chunks::silence_hdf5_diagnostics(); // reads run on threads of their own
-        let (schema_var, kind) = self
-            .schema
-            .variable(path)
-            .zip(self.kinds.iter().find(|(p, _)| p == path).map(|(_, k)| *k))
+        let schema_var = checked_read(&self.schema, path, region)?;
+        let kind = self
+            .kinds
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, k)| *k)
             .ok_or_else(|| DecodeError::InvalidRequest(format!("no variable {path}")))?;
-        if !region.fits(&schema_var.shape) {
-            return Err(DecodeError::InvalidRequest(format!(
-                "{path}: region {region:?} outside {:?}",
-                schema_var.shape
-            )));
-        }
         let elem = schema_var.dtype.size().unwrap_or(1);
         let n = usize::try_from(region.len()).map_err(|_| DecodeError::InvalidRequest("region too large".into()))?;
         if kind == Kind::Numeric {

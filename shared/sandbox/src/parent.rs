@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use hub_core::model::{BlockData, DataType, DatasetSchema, Region};
-use hub_core::ports::{DecodeError, DecodeHints, DecoderRegistry, SourceDataset, SourceDecoder};
+use hub_core::ports::{DecodeError, DecodeHints, DecoderRegistry, SourceDataset, SourceDecoder, checked_read};
 
 use crate::protocol::{CHILD_ARG, Reply, Request, read_frame, write_frame};
 use crate::{STATS, SandboxLimits};
@@ -285,11 +285,7 @@ impl SourceDataset for IsolatedSource {
     }
 
     fn read_into(&mut self, path: &str, region: &Region, mut buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
-        let var =
-            self.schema.variable(path).ok_or_else(|| DecodeError::InvalidRequest(format!("no variable {path}")))?;
-        if !region.fits(&var.shape) {
-            return Err(DecodeError::InvalidRequest(format!("{path}: region {region:?} outside {:?}", var.shape)));
-        }
+        let var = checked_read(&self.schema, path, region)?;
         let dtype = var.dtype;
         let request = Request::Read { path: path.to_string(), region: region.clone() };
         let doing = format!("reading {path}");

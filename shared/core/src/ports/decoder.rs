@@ -123,6 +123,21 @@ pub trait SourceDataset: Send {
     }
 }
 
+/// The variable at `path` when `region` lies inside it: what every
+/// [`SourceDataset::read`] checks first.
+pub fn checked_read<'a>(
+    schema: &'a DatasetSchema,
+    path: &str,
+    region: &Region,
+) -> Result<&'a crate::model::VariableSchema, DecodeError> {
+    let var = schema.variable(path).ok_or_else(|| DecodeError::InvalidRequest(format!("no variable {path}")))?;
+    if region.fits(&var.shape) {
+        Ok(var)
+    } else {
+        Err(DecodeError::InvalidRequest(format!("{path}: region {region:?} outside {:?}", var.shape)))
+    }
+}
+
 /// A file format: recognises its files by their first bytes and opens them.
 pub trait SourceDecoder: Send + Sync {
     /// Short name for reports and logs, e.g. `netcdf`.
