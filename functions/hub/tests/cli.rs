@@ -1,19 +1,11 @@
 //! The `hub` binary as a user runs it: ingest files and folders, inspect the
 //! hub, re-run an ingest, and fail clearly on a bad file.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use common::{http_get, hub, serve, text};
 use hub_netcdf::fixtures::Fixture;
 use hub_testkit::fixture;
-
-fn hub(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hub")).args(args).current_dir(cwd).output().unwrap_or_else(|e| panic!("hub: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 #[test]
 fn ingest_then_info_then_reingest() {
@@ -72,53 +64,15 @@ fn a_bad_file_fails_the_command_with_the_reason() {
     assert!(!o.status.success() && text(&o).contains("invalid compression"), "{}", text(&o));
 }
 
-/// Kills the server when the test ends, however it ends.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A plain HTTP/1.1 GET: status and body.
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap_or_else(|e| panic!("{e}"));
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap_or_else(|e| panic!("{e}"));
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap_or_else(|e| panic!("read: {e}"));
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, body.to_string())
-}
-
 #[test]
 fn serve_answers_over_http() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let file = fixture(Fixture::ClassicPacked360Day);
     let o = hub(&["ingest", "--repo", "hub-data", "--dataset", "monthly", file.to_str().unwrap_or("")], dir.path());
     assert!(o.status.success(), "{}", text(&o));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(["serve", "--repo", "hub-data", "--addr", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("hub serve: {e}"));
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
-    let server = Server(child);
-    let mut first = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut first).unwrap_or_else(|e| panic!("{e}"));
-    let addr = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .map(|a| a.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    let server = serve(dir.path(), &["--repo", "hub-data"], &[]);
+    let addr = server.addr.clone();
 
     let (status, body) = http_get(&addr, "/collections");
     assert_eq!(status, 200, "{body}");

@@ -3,69 +3,23 @@
 //! is pure JSON whatever the libraries print, folders with links and pipes
 //! are walked safely, and a same-size correction is told from a duplicate.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{http_get, hub, serve, text};
 use hub_netcdf::fixtures::Fixture;
 use hub_testkit::fixture;
-
-fn hub(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hub")).args(args).current_dir(cwd).output().unwrap_or_else(|e| panic!("hub: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Server(std::process::Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `hub serve` on a free port, with `args` and `env`.
-fn serve(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hub"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(args).current_dir(dir).stdout(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("hub serve: {e}"));
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
-    let mut first = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut first).unwrap_or_else(|e| panic!("{e}"));
-    let addr = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .map(|a| a.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-    Server(child, addr)
-}
-
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("{e}"));
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap_or_else(|e| panic!("{e}"));
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap_or_else(|e| panic!("read: {e}"));
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0), body.to_string())
-}
 
 #[test]
 fn slow_requests_are_cut_off_and_do_not_starve_the_others() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let server =
         serve(dir.path(), &["--repo", "hub-data", "--header-timeout-secs", "1", "--max-connections", "8"], &[]);
-    let addr = server.1.clone();
+    let addr = server.addr.clone();
     // 40 clients that send half a request and then nothing (bounded: 40, on
     // 127.0.0.1, for seconds).
     let started = Instant::now();
@@ -106,7 +60,7 @@ fn unreachable_storage_answers_503() {
     ];
     let server = serve(dir.path(), &["--repo", "s3://hub-nowhere/hub"], &env);
     let started = Instant::now();
-    let (status, body) = http_get(&server.1, "/collections");
+    let (status, body) = http_get(&server.addr, "/collections");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("ServiceUnavailable"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(25), "within the HTTP API's time: {:?}", started.elapsed());
