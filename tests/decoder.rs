@@ -4,7 +4,8 @@
 //! abort, hang or allocate without end on purpose once the hub refuses the
 //! files that did, so a file starting with `HUBFAULT <what>` makes that
 //! decoder do what such a library does: `abort`, `panic`, `hang`, `spin`,
-//! `allocate`, or `stdout` (print to stdout, then open normally).
+//! `allocate`, `stdout` (print to stdout, then open normally) or `fail_read`
+//! (open normally; reads from index 2 on fail).
 
 fn main() {
     hub_sandbox::run_if_child(hub_e2e::test_decoders);

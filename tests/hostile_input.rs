@@ -278,3 +278,85 @@ async fn a_small_file_that_decodes_to_half_a_gigabyte_stays_within_two_slabs() {
     eprintln!("a {file_mb} MB file decoding to {} MiB: decoder child peaked at {} MiB", (w * h) >> 20, child >> 20);
     assert!(child > 0 && child < 400 << 20, "the decoder child peaked at {} MiB", child >> 20);
 }
+
+/// Opens `path` as the binaries do: in a decoder child.
+fn open_isolated(path: &Path) -> Box<dyn hub_core::ports::SourceDataset> {
+    let registry =
+        hub_sandbox::Sandbox::new(hub_e2e::decoder_program(), SandboxLimits::default()).wrap(&hub_e2e::test_decoders());
+    let head = std::fs::read(path).unwrap_or_default();
+    let head = &head[..head.len().min(hub_core::ports::HEAD_BYTES)];
+    let decoder = registry.detect(head).unwrap_or_else(|e| panic!("{e}"));
+    decoder.open_with(path, &DecodeHints::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn reads_asked_ahead_of_the_child_give_the_same_bytes_in_any_order() {
+    use hub_netcdf::fixtures::Fixture;
+    let file = hub_testkit::fixture(Fixture::Netcdf4NoLeapFill);
+    let mut local = hub_netcdf::NetcdfSource::open_reference(&file).unwrap_or_else(|e| panic!("{e}"));
+    let schema = hub_core::ports::SourceDataset::schema(&local).clone();
+    // Every variable in two halves along its first axis (or whole).
+    let reads: Vec<(String, Region)> = schema
+        .variables
+        .iter()
+        .flat_map(|v| {
+            let full = Region::full(&v.shape);
+            match v.shape.first() {
+                Some(&n) if n >= 2 => {
+                    let mut a = full.clone();
+                    a.shape[0] = n / 2;
+                    let mut b = full.clone();
+                    b.start[0] = n / 2;
+                    b.shape[0] = n - n / 2;
+                    vec![(v.path.clone(), a), (v.path.clone(), b)]
+                }
+                _ => vec![(v.path.clone(), full)],
+            }
+        })
+        .collect();
+    assert!(reads.len() >= 4, "{reads:?}");
+    let want: Vec<BlockData> = reads
+        .iter()
+        .map(|(p, r)| hub_core::ports::SourceDataset::read(&mut local, p, r).unwrap_or_else(|e| panic!("{p}: {e}")))
+        .collect();
+    let check = |order: &[usize], ahead: bool| {
+        let mut child = open_isolated(&file);
+        if ahead {
+            child.read_ahead(reads.clone());
+        }
+        for &i in order {
+            let (p, r) = &reads[i];
+            let got = child.read_into(p, r, Vec::new()).unwrap_or_else(|e| panic!("{p} {r:?}: {e}"));
+            assert!(got == want[i], "{p} {r:?} (order {order:?}, ahead {ahead}) differs");
+        }
+    };
+    let in_order: Vec<usize> = (0..reads.len()).collect();
+    check(&in_order, true);
+    check(&in_order, false);
+    // Announced one way, asked another: what was asked ahead is dropped.
+    let mut shuffled = in_order.clone();
+    shuffled.reverse();
+    shuffled.swap(0, 1);
+    check(&shuffled, true);
+    // Left with reads in flight: the child is ended at once, not waited for.
+    let started = std::time::Instant::now();
+    let mut child = open_isolated(&file);
+    child.read_ahead(reads.clone());
+    drop(child);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_read_asked_ahead_that_fails_is_reported_on_its_read() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut child = open_isolated(&fault(dir.path(), "fail_read"));
+    let half = |start| Region { start: vec![start], shape: vec![2] };
+    child.read_ahead(vec![("x".into(), half(0)), ("x".into(), half(2))]);
+    let first = child.read_into("x", &half(0), Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(first == BlockData::Numeric([0i32, 1].iter().flat_map(|v| v.to_le_bytes()).collect()));
+    let second = child.read_into("x", &half(2), Vec::new());
+    assert!(
+        matches!(&second, Err(hub_core::ports::DecodeError::Corrupt(m)) if m.contains("damaged block")),
+        "{second:?}"
+    );
+}

@@ -102,32 +102,37 @@ impl SourceDecoder for Fault {
             "stdout" => {
                 let mut out = std::io::stdout();
                 let _ = out.write_all(b"Warning 1: a library printing to stdout\n").and_then(|()| out.flush());
-                Ok(Box::new(Tiny::new()))
+                Ok(Box::new(Tiny::new(None)))
             }
+            "fail_read" => Ok(Box::new(Tiny::new(Some(2)))),
             other => Err(DecodeError::Unsupported(format!("unknown fault {other:?}"))),
         }
     }
 }
 
-/// One small variable: `x(x)` = 0, 1, 2, 3.
-struct Tiny(DatasetSchema);
+/// One small variable: `x(x)` = 0, 1, 2, 3; reads from index `fail_from`
+/// on fail as corrupt, when set.
+struct Tiny(DatasetSchema, Option<u64>);
 
 impl Tiny {
-    fn new() -> Self {
+    fn new(fail_from: Option<u64>) -> Self {
         let mut attrs = Attributes::new();
         attrs.insert("units".into(), AttrValue::text("1"));
-        Self(DatasetSchema {
-            groups: vec![GroupSchema { path: String::new(), attrs: Attributes::new() }],
-            variables: vec![VariableSchema {
-                path: "x".into(),
-                dims: vec!["x".into()],
-                shape: vec![4],
-                dtype: DataType::Int32,
-                attrs,
-                source_chunks: None,
-            }],
-            ..DatasetSchema::default()
-        })
+        Self(
+            DatasetSchema {
+                groups: vec![GroupSchema { path: String::new(), attrs: Attributes::new() }],
+                variables: vec![VariableSchema {
+                    path: "x".into(),
+                    dims: vec!["x".into()],
+                    shape: vec![4],
+                    dtype: DataType::Int32,
+                    attrs,
+                    source_chunks: None,
+                }],
+                ..DatasetSchema::default()
+            },
+            fail_from,
+        )
     }
 }
 
@@ -143,6 +148,9 @@ impl SourceDataset for Tiny {
     fn read(&mut self, _path: &str, region: &Region) -> Result<BlockData, DecodeError> {
         let start = region.start.first().copied().unwrap_or(0);
         let n = region.shape.first().copied().unwrap_or(0);
+        if self.1.is_some_and(|from| start + n > from) {
+            return Err(DecodeError::Corrupt(format!("x[{start}..{}]: a damaged block", start + n)));
+        }
         Ok(BlockData::Numeric((start..start + n).flat_map(|i| (i as i32).to_le_bytes()).collect()))
     }
 }

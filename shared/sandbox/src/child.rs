@@ -87,6 +87,8 @@ fn serve(decoders: &DecoderRegistry, limits: &ChildLimits) -> i32 {
     let mut out = BufWriter::with_capacity(1 << 20, protocol);
     let mut input = BufReader::new(std::io::stdin().lock());
     let mut source: Option<Box<dyn SourceDataset>> = None;
+    // The last slab's buffer, reused for the next: no fresh pages per slab.
+    let mut spare = Vec::new();
     loop {
         let request: Request = match read_frame(&mut input) {
             Ok(Some(r)) => r,
@@ -117,7 +119,8 @@ fn serve(decoders: &DecoderRegistry, limits: &ChildLimits) -> i32 {
                     eprintln!("hub decoder: read before open");
                     return 2;
                 };
-                match guarded(|| s.read(&path, &region)) {
+                let buffer = std::mem::take(&mut spare);
+                match guarded(|| s.read_into(&path, &region, buffer)) {
                     Ok(Ok(BlockData::Numeric(bytes))) => {
                         (Reply::Numeric { len: bytes.len() as u64 }, Some(bytes), false)
                     }
@@ -136,6 +139,9 @@ fn serve(decoders: &DecoderRegistry, limits: &ChildLimits) -> i32 {
         let sent = write_frame(&mut out, &reply)
             .and_then(|()| payload.as_deref().map_or(Ok(()), |p| out.write_all(p)))
             .and_then(|()| out.flush());
+        if let Some(bytes) = payload {
+            spare = bytes;
+        }
         if sent.is_err() {
             return 2; // the parent is gone
         }

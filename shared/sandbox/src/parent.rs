@@ -15,6 +15,9 @@ use hub_core::ports::{DecodeError, DecodeHints, DecoderRegistry, SourceDataset, 
 use crate::protocol::{CHILD_ARG, Reply, Request, read_frame, write_frame};
 use crate::{STATS, SandboxLimits};
 
+/// The pipe size asked for the child's answers.
+const PIPE_BYTES: usize = 1 << 20;
+
 /// How a decoder child is started and limited.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -84,6 +87,10 @@ impl Sandbox {
             let _ = child.wait();
             return Err(DecodeError::Io(std::io::Error::other("the decoder process has no pipes")));
         };
+        // Slabs are tens of MiB: a larger pipe means fewer wake-ups per slab
+        // (the kernel's default is 64 KiB; unprivileged processes may ask for
+        // up to its pipe-max-size, 1 MiB by default). An error keeps the default.
+        let _ = rustix::pipe::fcntl_setpipe_size(&stdout, PIPE_BYTES);
         let tail = Tail::collect(stderr);
         let watchdog = Watchdog::start(child.id());
         let mut source = IsolatedSource {
@@ -97,6 +104,8 @@ impl Sandbox {
             format: String::new(),
             schema: DatasetSchema::default(),
             broken: None,
+            ahead: VecDeque::new(),
+            in_flight: VecDeque::new(),
         };
         let request = Request::Open { path: path.to_path_buf(), hints: hints.clone() };
         match source.call(&request, "opening the file")? {
@@ -148,18 +157,41 @@ struct IsolatedSource {
     schema: DatasetSchema,
     /// Once the child is gone, every later call fails the same way.
     broken: Option<(String, String)>,
+    /// Reads announced by [`SourceDataset::read_ahead`] and not yet asked for.
+    ahead: VecDeque<(String, Region)>,
+    /// Reads asked of the child whose replies are not read yet, oldest first.
+    in_flight: VecDeque<(String, Region)>,
 }
+
+/// Reads asked of the child at once: the one being answered and the next, so
+/// the child decodes the next slab while this one crosses the pipe and is
+/// written. The child holds one slab either way; its replies wait in the pipe.
+const IN_FLIGHT: usize = 2;
 
 impl IsolatedSource {
     /// Sends a request and waits for its reply, under the time limit.
     fn call(&mut self, request: &Request, doing: &str) -> Result<Reply, DecodeError> {
+        self.send(request, doing)?;
+        self.receive(doing)
+    }
+
+    fn send(&mut self, request: &Request, doing: &str) -> Result<(), DecodeError> {
         if let Some((kind, detail)) = &self.broken {
             return Err(DecodeError::from_kind(kind, detail.clone()));
         }
         self.watchdog.arm(self.limits.timeout);
-        let exchanged = write_frame(&mut self.input, request)
-            .and_then(|()| self.input.flush())
-            .and_then(|()| read_frame::<_, Reply>(&mut self.output));
+        let sent = write_frame(&mut self.input, request).and_then(|()| self.input.flush());
+        self.watchdog.disarm();
+        sent.map_err(|_| self.died(doing))
+    }
+
+    /// The next reply, under the time limit.
+    fn receive(&mut self, doing: &str) -> Result<Reply, DecodeError> {
+        if let Some((kind, detail)) = &self.broken {
+            return Err(DecodeError::from_kind(kind, detail.clone()));
+        }
+        self.watchdog.arm(self.limits.timeout);
+        let exchanged = read_frame::<_, Reply>(&mut self.output);
         self.watchdog.disarm();
         match exchanged {
             // Reports name the upload, never the machine's files.
@@ -284,12 +316,71 @@ impl SourceDataset for IsolatedSource {
         self.read_into(path, region, Vec::new())
     }
 
-    fn read_into(&mut self, path: &str, region: &Region, mut buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
-        let var = checked_read(&self.schema, path, region)?;
-        let dtype = var.dtype;
-        let request = Request::Read { path: path.to_string(), region: region.clone() };
+    fn read_into(&mut self, path: &str, region: &Region, buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
+        let dtype = checked_read(&self.schema, path, region)?.dtype;
         let doing = format!("reading {path}");
-        match self.call(&request, &doing)? {
+        let wanted = (path.to_string(), region.clone());
+        if self.in_flight.front() != Some(&wanted) {
+            // Not the read announced: the plan no longer holds.
+            self.discard_in_flight(&doing)?;
+            self.ahead.clear();
+            self.ask(wanted, &doing)?;
+        } else if self.ahead.front() == Some(&wanted) {
+            self.ahead.pop_front();
+        }
+        while self.in_flight.len() < IN_FLIGHT
+            && let Some(next) = self.ahead.pop_front()
+        {
+            self.ask(next, &doing)?;
+        }
+        self.in_flight.pop_front();
+        let reply = self.receive(&doing)?;
+        self.take_reply(reply, dtype, region, buffer, &doing)
+    }
+
+    fn read_ahead(&mut self, reads: Vec<(String, Region)>) {
+        self.ahead = reads.into_iter().filter(|(p, r)| checked_read(&self.schema, p, r).is_ok()).collect();
+        if self.in_flight.is_empty()
+            && let Some(first) = self.ahead.pop_front()
+        {
+            let _ = self.ask(first, "reading the file"); // a failure shows on the read
+        }
+    }
+}
+
+impl IsolatedSource {
+    /// Asks the child for a read whose reply is taken later.
+    fn ask(&mut self, (path, region): (String, Region), doing: &str) -> Result<(), DecodeError> {
+        self.send(&Request::Read { path: path.clone(), region: region.clone() }, doing)?;
+        self.in_flight.push_back((path, region));
+        Ok(())
+    }
+
+    /// Reads and drops the replies to reads asked ahead and no longer wanted.
+    fn discard_in_flight(&mut self, doing: &str) -> Result<(), DecodeError> {
+        while self.in_flight.pop_front().is_some() {
+            if let Reply::Numeric { len } = self.receive(doing)? {
+                self.watchdog.arm(self.limits.timeout);
+                let skipped = std::io::copy(&mut (&mut self.output).take(len), &mut std::io::sink());
+                self.watchdog.disarm();
+                if !matches!(skipped, Ok(n) if n == len) {
+                    return Err(self.died(doing));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A read's reply and its bytes, checked against what was asked.
+    fn take_reply(
+        &mut self,
+        reply: Reply,
+        dtype: DataType,
+        region: &Region,
+        mut buffer: Vec<u8>,
+        doing: &str,
+    ) -> Result<BlockData, DecodeError> {
+        match reply {
             Reply::Numeric { len } if dtype != DataType::String => {
                 let expected = region.len().saturating_mul(dtype.size().unwrap_or(1) as u64);
                 if len != expected {
@@ -304,7 +395,7 @@ impl SourceDataset for IsolatedSource {
                 self.watchdog.arm(self.limits.timeout);
                 let got = self.output.read_exact(&mut buffer);
                 self.watchdog.disarm();
-                got.map_err(|_| self.died(&doing))?;
+                got.map_err(|_| self.died(doing))?;
                 Ok(BlockData::Numeric(buffer))
             }
             Reply::Strings { values } if dtype == DataType::String => Ok(BlockData::Strings(values)),
@@ -315,7 +406,14 @@ impl SourceDataset for IsolatedSource {
 
 impl Drop for IsolatedSource {
     fn drop(&mut self) {
-        if self.child.is_none() {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        if !self.in_flight.is_empty() {
+            // Left before its reads were answered (a failure elsewhere): the
+            // child's work is not wanted.
+            let _ = child.kill();
+            self.stop();
             return;
         }
         self.watchdog.arm(Duration::from_secs(5));

@@ -323,6 +323,8 @@ impl IngestService {
         let paths: Vec<String> = plan.jobs.iter().map(|j| j.path.clone()).collect();
         let handle = tokio::runtime::Handle::current();
         let reader = tokio::task::spawn_blocking(move || {
+            let reads = paths.iter().zip(&regions).flat_map(|(p, rs)| rs.iter().map(|r| (p.clone(), r.clone())));
+            source.read_ahead(reads.collect());
             for (i, (path, regions)) in paths.iter().zip(regions).enumerate() {
                 for region in regions {
                     let Ok(permit) = handle.block_on(sender.reserve()) else {

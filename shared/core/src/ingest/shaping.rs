@@ -141,6 +141,20 @@ impl SourceDataset for ShapedSource {
             None => self.inner.read_into(path, region, buffer),
         }
     }
+
+    fn read_ahead(&mut self, reads: Vec<(String, Region)>) {
+        // The stamp's value is this source's own; the rest in the file's terms.
+        let inner = reads
+            .into_iter()
+            .filter(|(path, _)| path != STAMP_DIM || self.time.is_none())
+            .filter_map(|(path, region)| match self.inner_region(&path, &region) {
+                Ok(Some(inner)) => Some((path, inner)),
+                Ok(None) => Some((path, region)),
+                Err(_) => None,
+            })
+            .collect();
+        self.inner.read_ahead(inner);
+    }
 }
 
 #[cfg(test)]

@@ -121,6 +121,14 @@ pub trait SourceDataset: Send {
         drop(buffer);
         self.read(path, region)
     }
+
+    /// The reads that will follow, in order (the ingest knows its slabs up
+    /// front): a source that can work ahead — a decoder in another process —
+    /// decodes the next slab while this one is written. Only a hint: reads
+    /// may still come in any order, and most sources ignore it.
+    fn read_ahead(&mut self, reads: Vec<(String, Region)>) {
+        drop(reads);
+    }
 }
 
 /// The variable at `path` when `region` lies inside it: what every
