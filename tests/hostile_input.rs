@@ -338,12 +338,13 @@ fn reads_asked_ahead_of_the_child_give_the_same_bytes_in_any_order() {
     shuffled.reverse();
     shuffled.swap(0, 1);
     check(&shuffled, true);
-    // Left with reads in flight: the child is ended at once, not waited for.
-    let started = std::time::Instant::now();
+    // Left with reads in flight: the child is ended at once, not asked to
+    // close and then waited for (that path polls it for 2 s before a kill).
     let mut child = open_isolated(&file);
     child.read_ahead(reads.clone());
+    let started = std::time::Instant::now();
     drop(child);
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_millis(1500), "{:?}", started.elapsed());
 }
 
 #[test]
@@ -359,4 +360,10 @@ fn a_read_asked_ahead_that_fails_is_reported_on_its_read() {
         matches!(&second, Err(hub_core::ports::DecodeError::Corrupt(m)) if m.contains("damaged block")),
         "{second:?}"
     );
+    // A failing read asked ahead and then not wanted is not the failure of the
+    // read asked instead.
+    let mut child = open_isolated(&fault(dir.path(), "fail_read"));
+    child.read_ahead(vec![("x".into(), half(2)), ("x".into(), half(0))]);
+    let instead = child.read_into("x", &half(0), Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(instead == first);
 }

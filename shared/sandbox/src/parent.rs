@@ -325,8 +325,6 @@ impl SourceDataset for IsolatedSource {
             self.discard_in_flight(&doing)?;
             self.ahead.clear();
             self.ask(wanted, &doing)?;
-        } else if self.ahead.front() == Some(&wanted) {
-            self.ahead.pop_front();
         }
         while self.in_flight.len() < IN_FLIGHT
             && let Some(next) = self.ahead.pop_front()
@@ -357,9 +355,15 @@ impl IsolatedSource {
     }
 
     /// Reads and drops the replies to reads asked ahead and no longer wanted.
+    /// Such a read that failed is not this read's failure; a child that died is.
     fn discard_in_flight(&mut self, doing: &str) -> Result<(), DecodeError> {
         while self.in_flight.pop_front().is_some() {
-            if let Reply::Numeric { len } = self.receive(doing)? {
+            let reply = match self.receive(doing) {
+                Ok(reply) => reply,
+                Err(e) if self.broken.is_some() => return Err(e),
+                Err(_) => continue,
+            };
+            if let Reply::Numeric { len } = reply {
                 self.watchdog.arm(self.limits.timeout);
                 let skipped = std::io::copy(&mut (&mut self.output).take(len), &mut std::io::sink());
                 self.watchdog.disarm();
