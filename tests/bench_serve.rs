@@ -77,7 +77,7 @@ async fn inproc(repo: &str, dataset: &str, lat: f64, lon: f64, runs: usize) {
     let url: StoreUrl = repo.parse().unwrap();
     let t = Instant::now();
     // As the serve binaries run: the decoded-chunk cache per HUB_CHUNK_CACHE_BYTES (0: none).
-    let settings = HubSettings::serving_from_env();
+    let settings = HubSettings::serving_from_env().unwrap_or_else(|e| panic!("{e}"));
     let tag = if settings.chunk_cache.is_some() { "inproc" } else { "inproc_nocache" };
     let hub = Arc::new(IcechunkHub::new(url, settings).unwrap());
     let app = router(Arc::new(AppState::new(hub, ServeConfig::default())));
@@ -111,7 +111,7 @@ async fn inproc(repo: &str, dataset: &str, lat: f64, lon: f64, runs: usize) {
 async fn first(repo: &str, dataset: &str, lat: f64, lon: f64) {
     let t = Instant::now();
     let url: StoreUrl = repo.parse().unwrap();
-    let hub = Arc::new(IcechunkHub::new(url, HubSettings::serving_from_env()).unwrap());
+    let hub = Arc::new(IcechunkHub::new(url, HubSettings::serving_from_env().unwrap()).unwrap());
     let app = router(Arc::new(AppState::new(hub, ServeConfig::default())));
     let built = t.elapsed().as_secs_f64();
     let (status, _) = oneshot(&app, &format!("/collections/{dataset}")).await;

@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use chrono::NaiveDateTime;
 use hub_core::ingest::{IngestOptions, IngestService, IngestSettings, IngestStatus, NoProgress, ShapedSource};
-use hub_core::model::{BlockData, DatasetId, DatasetSchema, Region};
+use hub_core::model::{BlockData, DatasetId, DatasetSchema, Hyperslab};
 use hub_core::ports::{DecodeError, DecoderRegistry, Repository, SourceDataset, SourceDecoder, Version};
 use hub_gdal::GdalDecoder;
 use hub_gdal::fixtures::{Composite, write_composite};
@@ -97,7 +97,7 @@ impl SourceDataset for Repeated {
     fn schema(&self) -> &DatasetSchema {
         &self.schema
     }
-    fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+    fn read(&mut self, path: &str, region: &Hyperslab) -> Result<BlockData, DecodeError> {
         if path == "time" {
             let t0 = t0().and_utc().timestamp();
             let (a, n) = (region.start[0] as i64, region.shape[0] as i64);
@@ -176,7 +176,7 @@ async fn append(steps: u64, runs: usize, dir: &Path) {
             // Queryable: a fresh reader (as a serve function would open) sees the step.
             let reader = hub.open(&id, &Version::Latest).await.unwrap();
             let BlockData::Numeric(v) =
-                reader.read("band1", &Region { start: vec![i, 600, 400], shape: vec![1, 1, 1] }).await.unwrap()
+                reader.read("band1", &Hyperslab { start: vec![i, 600, 400], shape: vec![1, 1, 1] }).await.unwrap()
             else {
                 unreachable!()
             };

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use hub_core::ingest::{IngestReport, IngestSettings, IngestStatus};
-use hub_core::model::{BlockData, DatasetId, Region};
+use hub_core::model::{BlockData, DatasetId, Hyperslab};
 use hub_core::ports::{DecodeHints, DecodeLimits, RepoError, Repository, SourceDecoder, Version};
 use hub_e2e::TestHub;
 use hub_gdal::fixtures::{Forecast, write_forecast};
@@ -148,7 +148,7 @@ async fn grib2_bulletins_are_read_and_cut_or_reduced_grids_are_refused() {
                 let r = hub.open(&id(d), &Version::Latest).await.unwrap_or_else(|e| panic!("{e}"));
                 let info = r.arrays().await.unwrap_or_default().into_iter().find(|a| a.path == var);
                 let info = info.unwrap_or_else(|| panic!("{d}: no {var}"));
-                r.read(var, &Region::full(&info.shape)).await.unwrap_or_else(|e| panic!("{e}"))
+                r.read(var, &Hyperslab::full(&info.shape)).await.unwrap_or_else(|e| panic!("{e}"))
             }
         };
         let (x, y) = (read("plain").await, read("bulletins").await);
@@ -231,7 +231,7 @@ async fn a_nan_fill_value_on_packed_shorts_is_taken_with_no_value_missing() {
     let t2m = arrays.iter().find(|a| a.path == "t2m").unwrap_or_else(|| panic!("t2m"));
     assert!(!t2m.attrs.contains_key("_FillValue"));
     let BlockData::Numeric(bytes) =
-        reader.read("t2m", &Region::full(&t2m.shape)).await.unwrap_or_else(|e| panic!("{e}"))
+        reader.read("t2m", &Hyperslab::full(&t2m.shape)).await.unwrap_or_else(|e| panic!("{e}"))
     else {
         panic!("numbers")
     };
@@ -296,11 +296,11 @@ fn reads_asked_ahead_of_the_child_give_the_same_bytes_in_any_order() {
     let mut local = hub_netcdf::NetcdfSource::open_reference(&file).unwrap_or_else(|e| panic!("{e}"));
     let schema = hub_core::ports::SourceDataset::schema(&local).clone();
     // Every variable in two halves along its first axis (or whole).
-    let reads: Vec<(String, Region)> = schema
+    let reads: Vec<(String, Hyperslab)> = schema
         .variables
         .iter()
         .flat_map(|v| {
-            let full = Region::full(&v.shape);
+            let full = Hyperslab::full(&v.shape);
             match v.shape.first() {
                 Some(&n) if n >= 2 => {
                     let mut a = full.clone();
@@ -351,7 +351,7 @@ fn reads_asked_ahead_of_the_child_give_the_same_bytes_in_any_order() {
 fn a_read_asked_ahead_that_fails_is_reported_on_its_read() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut child = open_isolated(&fault(dir.path(), "fail_read"));
-    let half = |start| Region { start: vec![start], shape: vec![2] };
+    let half = |start| Hyperslab { start: vec![start], shape: vec![2] };
     child.read_ahead(vec![("x".into(), half(0)), ("x".into(), half(2))]);
     let first = child.read_into("x", &half(0), Vec::new()).unwrap_or_else(|e| panic!("{e}"));
     assert!(first == BlockData::Numeric([0i32, 1].iter().flat_map(|v| v.to_le_bytes()).collect()));

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use hub_core::ingest::{IngestReport, IngestStatus};
-use hub_core::model::{BlockData, DatasetId, Region};
+use hub_core::model::{BlockData, DatasetId, Hyperslab};
 use hub_core::ports::{Repository, Version};
 use hub_e2e::TestHub;
 use hub_netcdf::fixtures::{DailySteps, write_daily_steps};
@@ -34,13 +34,13 @@ async fn assert_steps(hub: &dyn Repository, dataset: &str, version: &Version, wa
         }
         BlockData::Strings(_) => Vec::<f64>::new(),
     };
-    let time = f64s(reader.read("time", &Region::full(&[n])).await.unwrap_or_else(|e| panic!("time: {e}")));
+    let time = f64s(reader.read("time", &Hyperslab::full(&[n])).await.unwrap_or_else(|e| panic!("time: {e}")));
     let expected: Vec<f64> = want.iter().map(|&(d, _)| d as f64 + 0.5).collect();
     assert_eq!(time, expected, "time axis in the dataset's units (days since 2025-01-01)");
-    let bnds = f64s(reader.read("time_bnds", &Region::full(&[n, 2])).await.unwrap_or_else(|e| panic!("{e}")));
+    let bnds = f64s(reader.read("time_bnds", &Hyperslab::full(&[n, 2])).await.unwrap_or_else(|e| panic!("{e}")));
     let expected: Vec<f64> = want.iter().flat_map(|&(d, _)| [d as f64, d as f64 + 1.0]).collect();
     assert_eq!(bnds, expected, "time bounds follow their steps");
-    let full = Region::full(&[n, ny as u64, nx as u64]);
+    let full = Hyperslab::full(&[n, ny as u64, nx as u64]);
     let BlockData::Numeric(tas) = reader.read("tas", &full).await.unwrap_or_else(|e| panic!("{e}")) else {
         panic!("tas is numeric")
     };

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use gdal::Metadata;
 use hub_core::ingest::IngestStatus;
-use hub_core::model::{BlockData, DatasetId, Region, attr_text};
+use hub_core::model::{BlockData, DatasetId, Hyperslab, attr_text};
 use hub_core::ports::{Repository, SourceDecoder, Version};
 use hub_e2e::TestHub;
 use hub_gdal::GdalDecoder;
@@ -68,8 +68,9 @@ fn every_shared_grib2_file_decodes_to_the_values_gdal_reads() {
                 region_start.extend([0, 0]);
                 let mut shape = vec![1; k];
                 shape.extend([ny as u64, nx as u64]);
-                let got =
-                    f32s(src.read(&var.path, &Region { start: region_start, shape }).unwrap_or_else(|e| panic!("{e}")));
+                let got = f32s(
+                    src.read(&var.path, &Hyperslab { start: region_start, shape }).unwrap_or_else(|e| panic!("{e}")),
+                );
                 if got.iter().all(|v| v.is_nan()) {
                     continue; // a combination the file does not hold
                 }
@@ -101,7 +102,7 @@ fn every_shared_grib2_file_decodes_to_the_values_gdal_reads() {
             let tmp = fields.iter().find(|v| v.path == "tmp_isobaric").unwrap_or_else(|| panic!("tmp_isobaric"));
             assert_eq!(tmp.dims, ["reference_time", "lead_time", "isobaric", "lat", "lon"]);
             assert_eq!(attr_text(&tmp.attrs, "units"), Some("K"), "raw GRIB units");
-            let lead = f32s(src.read("lead_time", &Region::full(&[1])).unwrap_or_else(|e| panic!("{e}")));
+            let lead = f32s(src.read("lead_time", &Hyperslab::full(&[1])).unwrap_or_else(|e| panic!("{e}")));
             assert!(!lead.is_empty());
         }
         if name.starts_with("missing") {
@@ -109,7 +110,8 @@ fn every_shared_grib2_file_decodes_to_the_values_gdal_reads() {
             let mut shape = var.shape.clone();
             shape.iter_mut().take(var.dims.len() - 2).for_each(|s| *s = 1);
             let got = f32s(
-                src.read(&var.path, &Region { start: vec![0; shape.len()], shape }).unwrap_or_else(|e| panic!("{e}")),
+                src.read(&var.path, &Hyperslab { start: vec![0; shape.len()], shape })
+                    .unwrap_or_else(|e| panic!("{e}")),
             );
             assert_eq!(got.iter().filter(|v| v.is_nan()).count(), 952, "the bitmap's missing points");
         }
@@ -149,20 +151,20 @@ async fn runs(backend: Backend) {
     let id = DatasetId::new("nwp").unwrap_or_else(|e| panic!("{e}"));
     let reader = t.hub.open(&id, &Version::Latest).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        i64s(reader.read("reference_time", &Region::full(&[2])).await.unwrap_or_else(|e| panic!("{e}"))),
+        i64s(reader.read("reference_time", &Hyperslab::full(&[2])).await.unwrap_or_else(|e| panic!("{e}"))),
         vec![run0, run1]
     );
     assert_eq!(
-        i64s(reader.read("lead_time", &Region::full(&[3])).await.unwrap_or_else(|e| panic!("{e}"))),
+        i64s(reader.read("lead_time", &Hyperslab::full(&[3])).await.unwrap_or_else(|e| panic!("{e}"))),
         vec![0, 3 * 3600, 6 * 3600]
     );
-    let valid = i64s(reader.read("valid_time", &Region::full(&[2, 3])).await.unwrap_or_else(|e| panic!("{e}")));
+    let valid = i64s(reader.read("valid_time", &Hyperslab::full(&[2, 3])).await.unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(valid, vec![run0, run0 + 10_800, run0 + 21_600, run1, run1 + 10_800, run1 + 21_600]);
     let (h, w) = FORECAST_GRID;
     let n = FORECAST_LEVELS.len();
     let tmp = f32s(
         reader
-            .read("tmp_isobaric", &Region::full(&[2, 3, n as u64, h as u64, w as u64]))
+            .read("tmp_isobaric", &Hyperslab::full(&[2, 3, n as u64, h as u64, w as u64]))
             .await
             .unwrap_or_else(|e| panic!("{e}")),
     );
@@ -221,7 +223,7 @@ async fn every_shared_grib2_file_ingests() {
         // The first and the last field of the file, whole.
         let fields: Vec<_> = src.schema().variables.iter().filter(|v| v.dims.len() >= 4).cloned().collect();
         for var in [fields.first(), fields.last()].into_iter().flatten() {
-            let full = Region::full(&var.shape);
+            let full = Hyperslab::full(&var.shape);
             let want = f32s(src.read(&var.path, &full).unwrap_or_else(|e| panic!("{e}")));
             let got = f32s(reader.read(&var.path, &full).await.unwrap_or_else(|e| panic!("{e}")));
             assert!(
@@ -258,7 +260,7 @@ async fn members_arrive_one_by_one() {
     let arrays = reader.arrays().await.unwrap_or_default();
     let var = arrays.iter().find(|a| a.path == "tmp_height_above_ground").unwrap_or_else(|| panic!("2 m temperature"));
     assert_eq!(var.dims, ["reference_time", "lead_time", "member", "height_above_ground", "lat", "lon"]);
-    let BlockData::Numeric(m) = reader.read("member", &Region::full(&[3])).await.unwrap_or_else(|e| panic!("{e}"))
+    let BlockData::Numeric(m) = reader.read("member", &Hyperslab::full(&[3])).await.unwrap_or_else(|e| panic!("{e}"))
     else {
         panic!("numeric members")
     };
@@ -267,7 +269,7 @@ async fn members_arrive_one_by_one() {
     let (h, w) = FORECAST_GRID;
     let values = f32s(
         reader
-            .read("tmp_height_above_ground", &Region::full(&[1, 1, 3, 1, h as u64, w as u64]))
+            .read("tmp_height_above_ground", &Hyperslab::full(&[1, 1, 3, 1, h as u64, w as u64]))
             .await
             .unwrap_or_else(|e| panic!("{e}")),
     );

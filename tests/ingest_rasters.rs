@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use hub_core::ingest::{DatasetConfig, IngestStatus};
-use hub_core::model::{BlockData, DatasetId, Region, attr_text};
+use hub_core::model::{BlockData, DatasetId, Hyperslab, attr_text};
 use hub_core::ports::{Repository, Version};
 use hub_e2e::TestHub;
 use hub_gdal::fixtures::{Composite, write_composite};
@@ -51,7 +51,7 @@ fn stamp(step: u32) -> String {
     format!("2016092816{:02}", step * 5)
 }
 
-async fn read_u8(hub: &dyn Repository, dataset: &str, path: &str, region: &Region) -> Vec<u8> {
+async fn read_u8(hub: &dyn Repository, dataset: &str, path: &str, region: &Hyperslab) -> Vec<u8> {
     let reader = hub
         .open(&DatasetId::new(dataset).unwrap_or_else(|e| panic!("{e}")), &Version::Latest)
         .await
@@ -96,11 +96,11 @@ async fn composites_in_any_order(backend: Backend) {
     assert_eq!(band.shape, vec![6, 30, 40]);
     assert_eq!(band.chunks, vec![1, 30, 40], "chunks from the configuration");
     assert_eq!(attr_text(&band.attrs, "grid_mapping"), Some("spatial_ref"));
-    let time = read_u8(t.hub.as_ref(), "fmi-radar", "time", &Region::full(&[6])).await;
+    let time = read_u8(t.hub.as_ref(), "fmi-radar", "time", &Hyperslab::full(&[6])).await;
     let seconds: Vec<i64> = time.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
     let want: Vec<i64> = (0..6).map(|s| 1_475_078_400 + 300 * s).collect();
     assert_eq!(seconds, want, "2016-09-28T16:00Z every five minutes, in order");
-    let codes = read_u8(t.hub.as_ref(), "fmi-radar", "band1", &Region::full(&[6, 30, 40])).await;
+    let codes = read_u8(t.hub.as_ref(), "fmi-radar", "band1", &Hyperslab::full(&[6, 30, 40])).await;
     for step in 0..6u32 {
         let version = if step == 1 { 3 } else { 0 };
         let want: Vec<u8> = (0..30).flat_map(|r| (0..40).map(move |col| c(step, version).code(r, col))).collect();
@@ -172,9 +172,9 @@ async fn shared_geotiffs_store_what_gdal_reads() {
                 .data()
                 .to_vec();
             let region = if stamped {
-                Region { start: vec![0, y0 as u64, x0 as u64], shape: vec![1, h as u64, w as u64] }
+                Hyperslab { start: vec![0, y0 as u64, x0 as u64], shape: vec![1, h as u64, w as u64] }
             } else {
-                Region { start: vec![y0 as u64, x0 as u64], shape: vec![h as u64, w as u64] }
+                Hyperslab { start: vec![y0 as u64, x0 as u64], shape: vec![h as u64, w as u64] }
             };
             let got = read_u8(t.hub.as_ref(), dataset, &format!("band{}", k + 1), &region).await;
             assert!(got == want, "{name} band {}: values differ from GDAL's", k + 1);
@@ -263,7 +263,7 @@ async fn interleaved_late_composites_do_not_multiply_storage() {
             assert_eq!(r.status, IngestStatus::Committed, "{dataset} {name}: {:?}", r.error);
         }
         for step in 0..n {
-            let region = Region { start: vec![u64::from(step), 0, 0], shape: vec![1, BIG.1 as u64, BIG.0 as u64] };
+            let region = Hyperslab { start: vec![u64::from(step), 0, 0], shape: vec![1, BIG.1 as u64, BIG.0 as u64] };
             let got = read_u8(t.hub.as_ref(), dataset, "band1", &region).await;
             assert!(Some(&got) == want.get(&step), "{dataset} step {step}");
         }

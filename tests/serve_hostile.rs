@@ -127,8 +127,8 @@ async fn answers_are_budgeted_before_anything_is_read() {
             .await;
     assert_eq!(a.status, StatusCode::OK, "{}", String::from_utf8_lossy(&a.body));
     // The estimate depends on the format: NetCDF carries fewer bytes per value.
-    let per_value = |f: hub_http::queries::Format| f.bytes_per_value();
-    assert!(per_value(hub_http::queries::Format::NetCdf) < per_value(hub_http::queries::Format::CoverageJson));
+    let per_value = |f: hub_http::encode::Format| f.encoder().bytes_per_value;
+    assert!(per_value(hub_http::encode::Format::NetCdf) < per_value(hub_http::encode::Format::CoverageJson));
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hub_core::ingest::{DatasetConfig, DatasetRule, IngestReport, IngestService, IngestSettings, NoProgress};
 use hub_core::model::{
-    AttrValue, Attributes, Block, BlockData, DataType, DatasetId, DatasetSchema, GroupSchema, Region, VariableSchema,
+    AttrValue, Attributes, Block, BlockData, DataType, DatasetId, DatasetSchema, GroupSchema, Hyperslab, VariableSchema,
 };
 use hub_core::ports::{DecodeError, DecoderRegistry, Repository, SourceDataset, SourceDecoder, Version};
 use hub_sandbox::{Sandbox, SandboxLimits};
@@ -145,7 +145,7 @@ impl SourceDataset for Tiny {
         &self.0
     }
 
-    fn read(&mut self, _path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+    fn read(&mut self, _path: &str, region: &Hyperslab) -> Result<BlockData, DecodeError> {
         let start = region.start.first().copied().unwrap_or(0);
         let n = region.shape.first().copied().unwrap_or(0);
         if self.1.is_some_and(|from| start + n > from) {
@@ -199,7 +199,7 @@ pub async fn assert_same_as_source(hub: &dyn Repository, dataset: &str, source_p
                 _ => assert_eq!(v.to_json(), got.to_json(), "{}: attribute {k}", var.path),
             }
         }
-        let full = Region::full(&var.shape);
+        let full = Hyperslab::full(&var.shape);
         let want = source.read(&var.path, &full).unwrap();
         let got = reader.read(&var.path, &full).await.unwrap();
         match (&want, &got) {
@@ -239,7 +239,7 @@ pub async fn abandoned_write(hub: &dyn Repository, dataset: &DatasetId, array: &
     let tx = hub.begin(dataset).await.unwrap();
     let arrays = tx.arrays().await.unwrap();
     let info = arrays.iter().find(|a| a.path == array).unwrap_or_else(|| panic!("no array {array}"));
-    let region = Region::full(&info.shape);
+    let region = Hyperslab::full(&info.shape);
     let chunks: u64 = info.shape.iter().zip(&info.chunks).map(|(n, c)| n.div_ceil(*c)).product();
     let bytes = region.len() * info.dtype.size().unwrap() as u64;
     // xorshift: no structure for a compressor to find.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use hub_core::ingest::IngestStatus;
-use hub_core::model::{BlockData, DatasetId, Region};
+use hub_core::model::{BlockData, DatasetId, Hyperslab};
 use hub_core::ports::{RepoError, Repository, Version};
 use hub_core::upkeep::{GcPolicy, collect_garbage};
 use hub_e2e::TestHub;
@@ -19,7 +19,7 @@ const UNITS: &str = "days since 2025-01-01";
 
 async fn tas(hub: &dyn Repository, id: &DatasetId, version: &Version, steps: u64) -> Vec<u8> {
     let reader = hub.open(id, version).await.unwrap_or_else(|e| panic!("{e}"));
-    let full = Region::full(&[steps, GRID.0 as u64, GRID.1 as u64]);
+    let full = Hyperslab::full(&[steps, GRID.0 as u64, GRID.1 as u64]);
     match reader.read("tas", &full).await.unwrap_or_else(|e| panic!("{e}")) {
         BlockData::Numeric(b) => b,
         BlockData::Strings(_) => panic!("tas is numeric"),

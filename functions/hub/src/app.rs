@@ -36,8 +36,8 @@ pub fn hub_with(repo: &str, settings: HubSettings) -> anyhow::Result<Arc<Icechun
 /// this binary, under the limits of the environment (as on Lambda).
 pub fn ingest_service(hub: &Arc<IcechunkHub>, policy: ChunkPolicy) -> anyhow::Result<IngestService> {
     let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
-    let decoders = ingest_fn::isolated_decoders(None).context("the decoder processes")?;
-    let limits = ingest_fn::limits_from_env()?;
+    let decoders = hub_decoders::isolated_decoders(None).context("the decoder processes")?;
+    let limits = hub_decoders::limits_from_env()?;
     Ok(IngestService::new(
         decoders,
         Arc::clone(hub) as _,

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use hub_core::cf;
 use hub_core::ingest::TimeRange;
-use hub_core::model::{BlockData, DatasetId, Region};
+use hub_core::model::{BlockData, DatasetId, Hyperslab};
 use hub_core::ports::{ArrayInfo, CommitInfo, Repository, Version};
 use serde::Serialize;
 
@@ -44,7 +44,7 @@ pub async fn summarise(hub: &dyn Repository, id: &DatasetId, history: usize) -> 
         let uncompressed = info.shape.iter().product::<u64>() * info.dtype.size().unwrap_or(8) as u64;
         let name = info.path.rsplit('/').next().unwrap_or(&info.path);
         if cf::is_time_coordinate(name, &info.dims, &info.attrs)
-            && let BlockData::Numeric(bytes) = reader.read(&info.path, &Region::full(&info.shape)).await?
+            && let BlockData::Numeric(bytes) = reader.read(&info.path, &Hyperslab::full(&info.shape)).await?
         {
             match TimeRange::from_values(&info.path, &info.attrs, &info.dtype.to_f64_vec(&bytes)) {
                 Ok(Some(t)) => time.push(t),

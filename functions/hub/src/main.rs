@@ -14,7 +14,7 @@ use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     // Started as a decoder child (see `hub_sandbox`): decode one file and exit.
-    hub_sandbox::run_if_child(ingest_fn::decoders);
+    hub_sandbox::run_if_child(hub_decoders::decoders);
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
 }
 

@@ -28,8 +28,10 @@ fn default_max_connections() -> usize {
 
 /// Runs `hub serve` until interrupted.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let hub = app::hub_with(&args.repo.repo, hub_zarr::HubSettings::serving_from_env())?;
-    let state = Arc::new(AppState::new(hub, ServeConfig::from_env()));
+    // Settings first: an unusable HUB_* value stops the start, naming it.
+    let config = ServeConfig::from_env()?;
+    let hub = app::hub_with(&args.repo.repo, hub_zarr::HubSettings::serving_from_env()?)?;
+    let state = Arc::new(AppState::new(hub, config));
     let listener =
         tokio::net::TcpListener::bind(&args.addr).await.with_context(|| format!("listening on {}", args.addr))?;
     let addr = listener.local_addr()?;

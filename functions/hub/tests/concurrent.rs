@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use hub_core::model::{BlockData, DatasetId, Region};
+use hub_core::model::{BlockData, DatasetId, Hyperslab};
 use hub_core::ports::{Repository, Version};
 use hub_netcdf::fixtures::{DailySteps, write_daily_steps};
 use hub_testkit::Backend;
@@ -77,7 +77,7 @@ async fn many_writers(backend: Backend) {
     assert_eq!(history.len() as i64, FILES + 1, "one commit per file, none lost (plus the repository's first)");
     let reader = hub.open(&id, &Version::Latest).await.unwrap_or_else(|e| panic!("{e}"));
     let n = FILES as u64;
-    let BlockData::Numeric(time) = reader.read("time", &Region::full(&[n])).await.unwrap_or_else(|e| panic!("{e}"))
+    let BlockData::Numeric(time) = reader.read("time", &Hyperslab::full(&[n])).await.unwrap_or_else(|e| panic!("{e}"))
     else {
         panic!("numeric time")
     };
@@ -85,7 +85,7 @@ async fn many_writers(backend: Backend) {
     let want: Vec<f64> = (0..FILES).map(|d| d as f64 + 0.5).collect();
     assert_eq!(time, want, "every day exactly once, in order");
     let (ny, nx) = GRID;
-    let full = Region::full(&[n, ny as u64, nx as u64]);
+    let full = Hyperslab::full(&[n, ny as u64, nx as u64]);
     let BlockData::Numeric(tas) = reader.read("tas", &full).await.unwrap_or_else(|e| panic!("{e}")) else {
         panic!("numeric tas")
     };

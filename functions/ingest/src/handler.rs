@@ -8,9 +8,9 @@ use std::time::Duration;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use hub_core::ingest::{
-    ChunkPolicy, DatasetConfig, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, SourceInfo,
+    ChunkPolicy, DatasetConfig, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, RejectionKind,
+    SourceInfo,
 };
-use hub_core::model::DatasetId;
 use hub_core::ports::{DecodeLimits, DecoderRegistry};
 use hub_store::{FetchError, ObjectStoreReports, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
@@ -83,33 +83,41 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the environment.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let repo: StoreUrl = var("HUB_REPO").ok_or_else(|| anyhow::anyhow!("HUB_REPO is not set"))?.parse()?;
-        let rule = match (var("HUB_DATASET"), var("HUB_DATASET_PATTERN")) {
-            (Some(id), _) => DatasetRule::fixed(DatasetId::new(id)?),
-            (None, Some(p)) => DatasetRule::with_pattern(&p)?,
-            (None, None) => DatasetRule::default(),
-        };
+    /// Reads the environment. A variable that is set but unusable stops
+    /// the function's start with its name and what it should be.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        use hub_core::settings::{checked, parsed, text};
+        let repo = StoreUrl::repo_from_env()?;
+        let rule = DatasetRule::from_env()?;
         let mut policy = ChunkPolicy::default();
-        if let Some(c) = var("HUB_COMPRESSION") {
-            policy.compression = c.parse().map_err(anyhow::Error::msg)?;
+        if let Some(c) = checked("HUB_COMPRESSION", "a compression such as zstd:3 or none", |c| c.parse().ok())? {
+            policy.compression = c;
         }
-        if let Some(mib) = var("HUB_CHUNK_MIB") {
-            let mib: f64 = mib.parse()?;
+        if let Some(mib) = checked("HUB_CHUNK_MIB", "a positive number of MiB", |m| {
+            m.parse::<f64>().ok().filter(|m| m.is_finite() && *m > 0.0)
+        })? {
             policy.target_chunk_bytes = (mib * 1024.0 * 1024.0) as u64;
         }
-        let staging = var("HUB_STAGING_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+        let staging = text("HUB_STAGING_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
         let decoders = crate::isolated_decoders(None)?;
         let limits = crate::limits_from_env()?;
-        let max_run = match var("HUB_INGEST_TIMEOUT_SECONDS") {
-            Some(s) => Duration::from_secs(s.parse()?),
-            None => Duration::from_secs(900),
-        };
-        let dead_letters = var("HUB_INGEST_DLQ_URL");
+        let max_run =
+            Duration::from_secs(parsed("HUB_INGEST_TIMEOUT_SECONDS", "a whole number of seconds")?.unwrap_or(900));
+        let dead_letters = text("HUB_INGEST_DLQ_URL");
         Ok(Self { repo, rule, policy, staging, decoders, limits, max_run, dead_letters })
     }
+}
+
+/// A setting the function cannot start with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A variable that is missing or unusable.
+    #[error(transparent)]
+    Env(#[from] hub_core::settings::EnvError),
+    /// The decoders cannot be set up.
+    #[error(transparent)]
+    Decoders(#[from] hub_decoders::SetupError),
 }
 
 /// Built once per container and reused by warm invocations.
@@ -265,7 +273,7 @@ impl Handler {
             marker.started_at.to_rfc3339(),
             if self.dead_letters.is_some() { " and went to the dead-letter queue" } else { "" }
         );
-        self.service.record_rejection(&item.dataset, source, "ingest_died", message).await?;
+        self.service.record_rejection(&item.dataset, source, RejectionKind::IngestDied, message).await?;
         if let Some(url) = &self.dead_letters {
             let queue = self.dead_letter_queue.get_or_init(|| SqsQueue::from_env(url.clone())).await;
             queue.send(item).await?;
@@ -320,8 +328,10 @@ impl Handler {
         let resolved = match datasets.resolve(&upload.key, &self.rule) {
             Ok(r) => r,
             Err(e) => {
-                let report =
-                    self.service.record_rejection("_unassigned", source, "dataset_rule", e.to_string()).await?;
+                let report = self
+                    .service
+                    .record_rejection("_unassigned", source, RejectionKind::DatasetRule, e.to_string())
+                    .await?;
                 outcome.error = report.error.map(|e| e.message);
                 return Ok(outcome);
             }
@@ -340,7 +350,8 @@ impl Handler {
         {
             Ok(s) => s,
             Err(e @ (FetchError::NotFound(_) | FetchError::Superseded { .. })) => {
-                let kind = if matches!(e, FetchError::NotFound(_)) { "gone" } else { "superseded" };
+                let kind =
+                    if matches!(e, FetchError::NotFound(_)) { RejectionKind::Gone } else { RejectionKind::Superseded };
                 let report = self.service.record_rejection(dataset.as_str(), source, kind, e.to_string()).await?;
                 outcome.error = report.error.map(|e| e.message);
                 return Ok(outcome);

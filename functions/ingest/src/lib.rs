@@ -17,71 +17,13 @@
 //! Environment: `HUB_REPO` (required, e.g. `s3://repository-bucket/hub`),
 //! `HUB_DATASET` or `HUB_DATASET_PATTERN`, `HUB_COMPRESSION`, `HUB_CHUNK_MIB`,
 //! `HUB_STAGING_DIR`, the limits (`HUB_LIMIT_*`, `HUB_DECODE_*`: see
-//! [`limits_from_env`] and `hub_sandbox::SandboxLimits`), and the standard
+//! `hub_decoders`), and the standard
 //! AWS variables.
 
 pub use hub_store::events as event;
 pub mod handler;
 pub mod inflight;
 
-pub use handler::{Config, Handler, Outcome, Response, RetryableError};
+pub use handler::{Config, ConfigError, Handler, Outcome, Response, RetryableError};
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use hub_core::ports::{DecodeLimits, DecoderRegistry};
-use hub_sandbox::{Sandbox, SandboxLimits};
-
-/// The decoders, picked by content: NetCDF-3/4 and HDF5 (netCDF-C), GeoTIFF
-/// and GRIB2 (GDAL), in this process. What a decoder child runs.
-pub fn decoders() -> DecoderRegistry {
-    DecoderRegistry::new().with(Arc::new(hub_netcdf::NetcdfDecoder)).with(Arc::new(hub_gdal::GdalDecoder))
-}
-
-/// The decoders as the ingest path runs them: each file opened in a child
-/// process of `program` (this binary when `None`) under the limits of the
-/// environment. `HUB_DECODE_ISOLATION=off` decodes in this process instead,
-/// for debugging only: a file that crashes a library then ends the ingest.
-pub fn isolated_decoders(program: Option<PathBuf>) -> std::io::Result<DecoderRegistry> {
-    if std::env::var("HUB_DECODE_ISOLATION").is_ok_and(|v| v == "off") {
-        tracing::warn!("HUB_DECODE_ISOLATION=off: files are decoded in this process");
-        return Ok(decoders());
-    }
-    let limits = SandboxLimits::from_env()?;
-    let sandbox = match program {
-        Some(p) => Sandbox::new(p, limits),
-        None => Sandbox::current_exe(limits)?,
-    };
-    Ok(sandbox.wrap(&decoders()))
-}
-
-/// What one file may declare: the defaults ([`DecodeLimits::DEFAULT`]),
-/// overridden by `HUB_LIMIT_DECODED_GIB`, `HUB_LIMIT_GRID_CELLS`,
-/// `HUB_LIMIT_VARIABLES`, `HUB_LIMIT_BANDS` and `HUB_LIMIT_RANK`.
-pub fn limits_from_env() -> anyhow::Result<DecodeLimits> {
-    let var = |name: &str| -> anyhow::Result<Option<u64>> {
-        match std::env::var(name) {
-            Ok(v) if !v.trim().is_empty() => {
-                Ok(Some(v.trim().parse().map_err(|_| anyhow::anyhow!("{name}={v:?} is not a whole number"))?))
-            }
-            _ => Ok(None),
-        }
-    };
-    let mut limits = DecodeLimits::default();
-    if let Some(gib) = var("HUB_LIMIT_DECODED_GIB")? {
-        limits.max_decoded_bytes = gib.saturating_mul(1 << 30);
-    }
-    if let Some(n) = var("HUB_LIMIT_GRID_CELLS")? {
-        limits.max_grid_cells = n;
-    }
-    if let Some(n) = var("HUB_LIMIT_VARIABLES")? {
-        limits.max_variables = n;
-    }
-    if let Some(n) = var("HUB_LIMIT_BANDS")? {
-        limits.max_bands = n;
-    }
-    if let Some(n) = var("HUB_LIMIT_RANK")? {
-        limits.max_rank = n;
-    }
-    Ok(limits)
-}
+pub use hub_decoders::{decoders, isolated_decoders, limits_from_env};

@@ -206,7 +206,7 @@ async fn composites_and_model_runs_from_events() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let hub_core::model::BlockData::Numeric(t) =
-        reader.read("time", &hub_core::model::Region::full(&[3])).await.unwrap_or_else(|e| panic!("{e}"))
+        reader.read("time", &hub_core::model::Hyperslab::full(&[3])).await.unwrap_or_else(|e| panic!("{e}"))
     else {
         panic!("numeric time")
     };

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
-use hub_core::ingest::{DatasetConfig, DatasetRule, FailureInfo, IngestReport, SourceInfo, now_rfc3339};
-use hub_core::model::DatasetId;
+use hub_core::ingest::{DatasetConfig, DatasetRule, IngestReport, RejectionKind, SourceInfo};
 use hub_core::ports::ReportSink;
 use hub_store::events::{UploadRef, uploads};
 use hub_store::{ObjectStoreReports, StoreUrl};
@@ -26,17 +25,10 @@ pub struct Config {
 
 impl Config {
     /// Reads `HUB_REPO`, `HUB_INGEST_QUEUE_URL`, `HUB_DATASET`, `HUB_DATASET_PATTERN`.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let repo: StoreUrl = var("HUB_REPO").ok_or_else(|| anyhow::anyhow!("HUB_REPO is not set"))?.parse()?;
-        let queue_url =
-            var("HUB_INGEST_QUEUE_URL").ok_or_else(|| anyhow::anyhow!("HUB_INGEST_QUEUE_URL is not set"))?;
-        let rule = match (var("HUB_DATASET"), var("HUB_DATASET_PATTERN")) {
-            (Some(id), _) => DatasetRule::fixed(DatasetId::new(id)?),
-            (None, Some(p)) => DatasetRule::with_pattern(&p)?,
-            (None, None) => DatasetRule::default(),
-        };
-        Ok(Self { repo, rule, queue_url })
+    pub fn from_env() -> Result<Self, hub_core::settings::EnvError> {
+        let repo = StoreUrl::repo_from_env()?;
+        let queue_url = hub_core::settings::required("HUB_INGEST_QUEUE_URL", "the ingest FIFO queue's URL")?;
+        Ok(Self { repo, rule: DatasetRule::from_env()?, queue_url })
     }
 }
 
@@ -103,9 +95,12 @@ impl Handler {
                         etag: upload.etag.clone(),
                         size: upload.size.unwrap_or(0),
                     };
-                    let mut report = IngestReport::start("_unassigned", source);
-                    report.error = Some(FailureInfo { kind: "dataset_rule".into(), message: e.to_string() });
-                    report.finished_at = now_rfc3339();
+                    let report = IngestReport::rejection(
+                        "_unassigned",
+                        source,
+                        RejectionKind::DatasetRule.as_str(),
+                        e.to_string(),
+                    );
                     self.reports
                         .record(&report)
                         .await

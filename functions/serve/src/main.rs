@@ -27,17 +27,19 @@ const LAMBDA_INLINE_LIMIT: u64 = 6_000_000;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     hub_store::init_lambda_logging();
-    let repo = std::env::var("HUB_REPO").map_err(|_| anyhow::anyhow!("HUB_REPO is not set (e.g. s3://bucket/hub)"))?;
-    let url: StoreUrl = repo.parse().map_err(|e| anyhow::anyhow!("HUB_REPO: {e}"))?;
-    let hub = IcechunkHub::new(url, HubSettings::serving_from_env()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut config = ServeConfig::from_env();
+    // Settings first: a variable that is set but unusable stops the start,
+    // naming it, before anything is built.
+    let url = StoreUrl::repo_from_env()?;
+    let mut config = ServeConfig::from_env()?;
     config.inline_limit = config.inline_limit.or(Some(LAMBDA_INLINE_LIMIT));
+    let answers =
+        hub_core::settings::checked("HUB_ANSWERS", "an s3://bucket/prefix URL", |a| a.parse::<StoreUrl>().ok())?;
+    let ttl =
+        hub_core::settings::parsed::<u64>("HUB_ANSWER_URL_TTL_SECS", "a whole number of seconds")?.unwrap_or(3600);
+    let hub = IcechunkHub::new(url, HubSettings::serving_from_env()?)?;
     let mut state = AppState::new(Arc::new(hub), config);
-    if let Ok(answers) = std::env::var("HUB_ANSWERS") {
-        let url: StoreUrl = answers.parse().map_err(|e| anyhow::anyhow!("HUB_ANSWERS: {e}"))?;
-        let ttl = std::env::var("HUB_ANSWER_URL_TTL_SECS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(3600);
-        let store =
-            PresignedAnswers::new(&url, Duration::from_secs(ttl)).map_err(|e| anyhow::anyhow!("HUB_ANSWERS: {e}"))?;
+    if let Some(url) = answers {
+        let store = PresignedAnswers::new(&url, Duration::from_secs(ttl))?;
         state = state.with_large_answers(Arc::new(store));
     }
     let state = Arc::new(state);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::cf::FillValue;
 use crate::ingest::{ArrayLayout, Compression};
-use crate::model::{AttrValue, Attributes, Block, BlockData, DataType, DatasetId, Region};
+use crate::model::{AttrValue, Attributes, Block, BlockData, DataType, DatasetId, Hyperslab};
 use crate::ports::{ArraySpec, CommitRequest, RepoError, Repository, SourceMarker, Version};
 
 fn id(name: &str) -> DatasetId {
@@ -58,8 +58,8 @@ async fn write_field(repo: &dyn Repository, ds: &DatasetId, key: &str) -> String
     tx.create_array(&spec("t", &[7, 5, 6], &[4, 3, 6], None)).await.unwrap();
     let data = field();
     // Two blocks aligned to chunks along the first axis.
-    let first = Region { start: vec![0, 0, 0], shape: vec![4, 5, 6] };
-    let second = Region { start: vec![4, 0, 0], shape: vec![3, 5, 6] };
+    let first = Hyperslab { start: vec![0, 0, 0], shape: vec![4, 5, 6] };
+    let second = Hyperslab { start: vec![4, 0, 0], shape: vec![3, 5, 6] };
     tx.write_block("t", Arc::new(Block { region: first, data: BlockData::Numeric(f32_bytes(&data[..4 * 30])) }))
         .await
         .unwrap();
@@ -105,8 +105,8 @@ pub async fn write_commit_read(repo: &dyn Repository) {
     let groups = reader.groups().await.unwrap();
     let root = groups.iter().find(|g| g.path.is_empty()).expect("root group");
     assert_eq!(root.attrs.get("title").and_then(AttrValue::as_text), Some("contract"));
-    assert_eq!(as_f32(reader.read("t", &Region::full(&[7, 5, 6])).await.unwrap()), field());
-    let part = Region { start: vec![3, 1, 2], shape: vec![3, 4, 3] };
+    assert_eq!(as_f32(reader.read("t", &Hyperslab::full(&[7, 5, 6])).await.unwrap()), field());
+    let part = Hyperslab { start: vec![3, 1, 2], shape: vec![3, 4, 3] };
     let got = as_f32(reader.read("t", &part).await.unwrap());
     let all = field();
     let want: Vec<f32> = (3..6)
@@ -125,9 +125,12 @@ pub async fn uncommitted_changes_are_invisible(repo: &dyn Repository) {
         let tx = repo.begin(&ds).await.unwrap();
         tx.create_array(&spec("other", &[2, 2, 2], &[2, 2, 2], None)).await.unwrap();
         let data = f32_bytes(&[1.0; 8]);
-        tx.write_block("other", Arc::new(Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(data) }))
-            .await
-            .unwrap();
+        tx.write_block(
+            "other",
+            Arc::new(Block { region: Hyperslab::full(&[2, 2, 2]), data: BlockData::Numeric(data) }),
+        )
+        .await
+        .unwrap();
         // dropped here
     }
     let reader = repo.open(&ds, &Version::Latest).await.unwrap();
@@ -159,18 +162,18 @@ pub async fn fill_chunks_are_skipped(repo: &dyn Repository) {
     let stats = tx
         .write_block(
             "s",
-            Arc::new(Block { region: Region::full(&[4, 4]), data: BlockData::Numeric(f32_bytes(&values)) }),
+            Arc::new(Block { region: Hyperslab::full(&[4, 4]), data: BlockData::Numeric(f32_bytes(&values)) }),
         )
         .await
         .unwrap();
     assert_eq!((stats.chunks_written, stats.chunks_skipped), (1, 3));
     tx.commit(commit("s.nc")).await.unwrap();
     let reader = repo.open(&ds, &Version::Latest).await.unwrap();
-    assert_eq!(as_f32(reader.read("s", &Region::full(&[4, 4])).await.unwrap()), values);
+    assert_eq!(as_f32(reader.read("s", &Hyperslab::full(&[4, 4])).await.unwrap()), values);
     // Parts of stored and of absent chunks.
-    let part = Region { start: vec![1, 1], shape: vec![2, 3] };
+    let part = Hyperslab { start: vec![1, 1], shape: vec![2, 3] };
     assert_eq!(as_f32(reader.read("s", &part).await.unwrap()), vec![-9999.0; 6]);
-    let part = Region { start: vec![0, 0], shape: vec![1, 3] };
+    let part = Hyperslab { start: vec![0, 0], shape: vec![1, 3] };
     assert_eq!(as_f32(reader.read("s", &part).await.unwrap()), vec![1.0, -9999.0, -9999.0]);
 }
 
@@ -182,7 +185,7 @@ pub async fn history_and_time_travel(repo: &dyn Repository) {
     tx.create_array(&spec("more", &[2, 2, 2], &[2, 2, 2], None)).await.unwrap();
     tx.write_block(
         "more",
-        Arc::new(Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[3.0; 8])) }),
+        Arc::new(Block { region: Hyperslab::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[3.0; 8])) }),
     )
     .await
     .unwrap();
@@ -210,7 +213,7 @@ pub async fn strings_and_scalars(repo: &dyn Repository) {
     names.attrs.clear();
     tx.create_array(&names).await.unwrap();
     let texts = vec!["Hà Nội".to_string(), String::new(), "Montréal".to_string()];
-    tx.write_block("name", Arc::new(Block { region: Region::full(&[3]), data: BlockData::Strings(texts.clone()) }))
+    tx.write_block("name", Arc::new(Block { region: Hyperslab::full(&[3]), data: BlockData::Strings(texts.clone()) }))
         .await
         .unwrap();
     let mut height = spec("height", &[], &[], None);
@@ -218,14 +221,14 @@ pub async fn strings_and_scalars(repo: &dyn Repository) {
     tx.create_array(&height).await.unwrap();
     tx.write_block(
         "height",
-        Arc::new(Block { region: Region::full(&[]), data: BlockData::Numeric(f32_bytes(&[2.0])) }),
+        Arc::new(Block { region: Hyperslab::full(&[]), data: BlockData::Numeric(f32_bytes(&[2.0])) }),
     )
     .await
     .unwrap();
     tx.commit(commit("t.nc")).await.unwrap();
     let reader = repo.open(&ds, &Version::Latest).await.unwrap();
-    assert_eq!(reader.read("name", &Region::full(&[3])).await.unwrap(), BlockData::Strings(texts));
-    assert_eq!(as_f32(reader.read("height", &Region::full(&[])).await.unwrap()), vec![2.0]);
+    assert_eq!(reader.read("name", &Hyperslab::full(&[3])).await.unwrap(), BlockData::Strings(texts));
+    assert_eq!(as_f32(reader.read("height", &Hyperslab::full(&[])).await.unwrap()), vec![2.0]);
 }
 
 /// Sharded arrays: whole shards written, any region read back.
@@ -236,15 +239,15 @@ pub async fn sharded_arrays(repo: &dyn Repository) {
     tx.create_array(&spec("t", &[7, 5, 6], &[2, 3, 3], Some(vec![4, 3, 6]))).await.unwrap();
     tx.write_block(
         "t",
-        Arc::new(Block { region: Region::full(&[7, 5, 6]), data: BlockData::Numeric(f32_bytes(&field())) }),
+        Arc::new(Block { region: Hyperslab::full(&[7, 5, 6]), data: BlockData::Numeric(f32_bytes(&field())) }),
     )
     .await
     .unwrap();
     tx.commit(commit("sh.nc")).await.unwrap();
     let reader = repo.open(&ds, &Version::Latest).await.unwrap();
     assert_eq!(reader.arrays().await.unwrap()[0].shard, Some(vec![4, 3, 6]));
-    assert_eq!(as_f32(reader.read("t", &Region::full(&[7, 5, 6])).await.unwrap()), field());
-    let part = Region { start: vec![3, 2, 1], shape: vec![2, 2, 4] };
+    assert_eq!(as_f32(reader.read("t", &Hyperslab::full(&[7, 5, 6])).await.unwrap()), field());
+    let part = Hyperslab { start: vec![3, 2, 1], shape: vec![2, 2, 4] };
     let all = field();
     let want: Vec<f32> = (3..5)
         .flat_map(|t| (2..4).flat_map(move |y| (1..5).map(move |x| (t, y, x))))
@@ -259,17 +262,17 @@ pub async fn sharded_arrays(repo: &dyn Repository) {
     let stats = tx
         .write_block(
             "sparse",
-            Arc::new(Block { region: Region::full(&[8, 4]), data: BlockData::Numeric(f32_bytes(&values)) }),
+            Arc::new(Block { region: Hyperslab::full(&[8, 4]), data: BlockData::Numeric(f32_bytes(&values)) }),
         )
         .await
         .unwrap();
     assert_eq!((stats.chunks_written, stats.chunks_skipped), (1, 1));
     tx.commit(commit("sparse.nc")).await.unwrap();
     let reader = repo.open(&ds, &Version::Latest).await.unwrap();
-    let part = Region { start: vec![0, 1], shape: vec![6, 2] };
+    let part = Hyperslab { start: vec![0, 1], shape: vec![6, 2] };
     let got = as_f32(reader.read("sparse", &part).await.unwrap());
     assert_eq!(got, vec![-9999.0; 12]);
-    assert_eq!(as_f32(reader.read("sparse", &Region::full(&[8, 4])).await.unwrap()), values);
+    assert_eq!(as_f32(reader.read("sparse", &Hyperslab::full(&[8, 4])).await.unwrap()), values);
 }
 
 /// Blocks that do not fit the array are refused with `Invalid`.
@@ -277,17 +280,17 @@ pub async fn bad_blocks_are_refused(repo: &dyn Repository) {
     let ds = id("refusals");
     let tx = repo.begin(&ds).await.unwrap();
     tx.create_array(&spec("t", &[7, 5, 6], &[4, 3, 6], None)).await.unwrap();
-    let misaligned = Region { start: vec![1, 0, 0], shape: vec![2, 5, 6] };
+    let misaligned = Hyperslab { start: vec![1, 0, 0], shape: vec![2, 5, 6] };
     let r = tx
         .write_block("t", Arc::new(Block { region: misaligned, data: BlockData::Numeric(f32_bytes(&[0.0; 60])) }))
         .await;
     assert!(matches!(r, Err(RepoError::Invalid(_))), "misaligned: {r:?}");
-    let outside = Region { start: vec![4, 0, 0], shape: vec![4, 5, 6] };
+    let outside = Hyperslab { start: vec![4, 0, 0], shape: vec![4, 5, 6] };
     let r = tx
         .write_block("t", Arc::new(Block { region: outside, data: BlockData::Numeric(f32_bytes(&[0.0; 120])) }))
         .await;
     assert!(matches!(r, Err(RepoError::Invalid(_))), "outside: {r:?}");
-    let short = Region { start: vec![0, 0, 0], shape: vec![4, 5, 6] };
+    let short = Hyperslab { start: vec![0, 0, 0], shape: vec![4, 5, 6] };
     let r = tx.write_block("t", Arc::new(Block { region: short, data: BlockData::Numeric(vec![0; 7]) })).await;
     assert!(matches!(r, Err(RepoError::Invalid(_))), "short: {r:?}");
 }
@@ -301,7 +304,7 @@ pub async fn concurrent_transactions_serialize(repo: &dyn Repository) {
         tx.create_array(&spec("a", &[2, 2, 2], &[2, 2, 2], None)).await.unwrap();
         tx.write_block(
             "a",
-            Arc::new(Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[1.0; 8])) }),
+            Arc::new(Block { region: Hyperslab::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[1.0; 8])) }),
         )
         .await
         .unwrap();
@@ -312,7 +315,7 @@ pub async fn concurrent_transactions_serialize(repo: &dyn Repository) {
         tx.create_array(&spec("b", &[2, 2, 2], &[2, 2, 2], None)).await.unwrap();
         tx.write_block(
             "b",
-            Arc::new(Block { region: Region::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[2.0; 8])) }),
+            Arc::new(Block { region: Hyperslab::full(&[2, 2, 2]), data: BlockData::Numeric(f32_bytes(&[2.0; 8])) }),
         )
         .await
         .unwrap();

@@ -10,6 +10,7 @@
 //! # Ok::<(), hub_core::cf::TimeError>(())
 //! ```
 
+pub mod analytics;
 pub mod cf;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -17,4 +18,18 @@ pub mod ingest;
 pub mod model;
 pub mod ports;
 pub mod query;
+pub mod settings;
 pub mod upkeep;
+
+/// An error and its sources, `: `-separated: what logs and operator reports
+/// carry (answers to users never do).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -1,14 +1,26 @@
 //! The domain vocabulary: identifiers, element types, attributes, schemas and
-//! regions. Plain data, no I/O.
+//! hyperslabs, ingest reports and layouts. Plain data, no I/O: the ports speak
+//! only this vocabulary.
 
 mod attrs;
 mod dtype;
+mod hyperslab;
 mod ids;
-mod region;
+mod layout;
+mod maintenance;
+mod report;
 mod schema;
 
 pub use attrs::{AttrValue, Attributes, attr_text, float_json};
 pub use dtype::DataType;
+pub use hyperslab::{
+    Block, BlockData, Hyperslab, copy_subregion, copy_subregion_into, paste_subregion, runs, units_in,
+};
 pub use ids::{DatasetId, InvalidId};
-pub use region::{Block, BlockData, Region, copy_subregion, copy_subregion_into, paste_subregion, runs};
+pub use layout::{ArrayLayout, Compression};
+pub use maintenance::{GcPolicy, GcReport, Unfinished};
+pub use report::{
+    AxisReport, FailureInfo, IngestReport, IngestStatus, SourceInfo, SourceMarker, TimeRange, Timings, VariableReport,
+    now_rfc3339,
+};
 pub use schema::{DatasetSchema, Dimension, GroupSchema, VariableSchema};

@@ -3,16 +3,29 @@
 //! dataset view queries run against, and read plans with their budget.
 //! Pure domain: reading goes through the repository port.
 
+pub mod catalog;
+pub mod error;
+pub mod execute;
+pub mod extraction;
 pub mod geometry;
 pub mod grid;
+pub mod picks;
 pub mod plan;
+pub mod request;
 pub mod rotated_pole;
 pub mod select;
 pub mod view;
 
+pub use catalog::{Catalog, Opened};
+pub use error::QueryError;
+pub use execute::{Limits, execute, extract, parameters, select_axes};
+pub use extraction::{Extraction, Horizontal, OutAxis, ParamValues, PointPick, TimePick, to_axes_yx};
 pub use geometry::{Geometry, LonLat, Vertex, WktError};
-pub use grid::{Axis1d, Cell, HorizontalGrid, OutsideGrid, Projector, Window};
+pub use grid::{Axis1d, Cell, CellWeights, HorizontalGrid, OutsideGrid, Projector, Window};
 pub use plan::{Budget, Cost, OverBudget, ReadPlan};
+pub use request::{DimSelection, EdrQuery, Instance, Interpolation, Place, Selections};
 pub use rotated_pole::RotatedPole;
 pub use select::{AxisSelection, SelectionError, index_runs, parse_datetime, parse_numbers, same_number, select};
-pub use view::{AxisValues, DatasetView, DimInfo, GridInfo, NoProjections, Parameter, ProjectorFactory};
+pub use view::{
+    AxisValues, DatasetView, DimInfo, GridInfo, NoProjections, Parameter, ProjectionError, ProjectorFactory,
+};

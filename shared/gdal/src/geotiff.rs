@@ -5,7 +5,9 @@ use std::path::Path;
 use gdal::Dataset;
 use gdal::Metadata;
 use gdal::raster::GdalDataType;
-use hub_core::model::{AttrValue, Attributes, BlockData, DataType, DatasetSchema, GroupSchema, Region, VariableSchema};
+use hub_core::model::{
+    AttrValue, Attributes, BlockData, DataType, DatasetSchema, GroupSchema, Hyperslab, VariableSchema,
+};
 use hub_core::ports::{DecodeError, DecodeHints, SourceDataset, checked_read};
 
 use crate::grid::{CRS_VAR, Grid, corrupt};
@@ -157,7 +159,7 @@ impl GeoTiffSource {
         Ok(Self { dataset, path: path.to_path_buf(), schema, grid, bands })
     }
 
-    fn read_band(&self, index: usize, dt: DataType, region: &Region) -> Result<Vec<u8>, DecodeError> {
+    fn read_band(&self, index: usize, dt: DataType, region: &Hyperslab) -> Result<Vec<u8>, DecodeError> {
         let band = self.dataset.rasterband(index).map_err(|e| corrupt(&self.path, e))?;
         let (y0, x0) = (region.start[0], region.start[1]);
         let (h, w) = (region.shape[0] as usize, region.shape[1] as usize);
@@ -195,7 +197,7 @@ impl SourceDataset for GeoTiffSource {
         &self.schema
     }
 
-    fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+    fn read(&mut self, path: &str, region: &Hyperslab) -> Result<BlockData, DecodeError> {
         checked_read(&self.schema, path, region)?;
         if let Some(bytes) = self.grid.read(path, region) {
             return Ok(BlockData::Numeric(bytes));

@@ -31,7 +31,7 @@ use std::path::Path;
 
 use gdal::{Dataset, Metadata};
 use hub_core::model::{
-    AttrValue, Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema,
+    AttrValue, Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Hyperslab, VariableSchema,
 };
 use hub_core::ports::{DecodeError, DecodeLimits, SourceDataset, checked_read};
 
@@ -436,11 +436,11 @@ impl SourceDataset for GribSource {
         &self.schema
     }
 
-    fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+    fn read(&mut self, path: &str, region: &Hyperslab) -> Result<BlockData, DecodeError> {
         self.read_into(path, region, Vec::new())
     }
 
-    fn read_into(&mut self, path: &str, region: &Region, mut buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
+    fn read_into(&mut self, path: &str, region: &Hyperslab, mut buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
         let var = checked_read(&self.schema, path, region)?;
         if let Some(bytes) = self.grid.read(path, region) {
             return Ok(BlockData::Numeric(bytes));
@@ -475,7 +475,7 @@ impl SourceDataset for GribSource {
         let (h, w) = (region.shape[k] as usize, region.shape[k + 1] as usize);
         buffer.clear();
         buffer.reserve(usize::try_from(region.len()).unwrap_or(0) * 4);
-        let outer = Region { start: region.start[..k].to_vec(), shape: region.shape[..k].to_vec() };
+        let outer = Hyperslab { start: region.start[..k].to_vec(), shape: region.shape[..k].to_vec() };
         let count = outer.len();
         let mut idx = outer.start.clone();
         for _ in 0..count {

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use gdal::Dataset;
-use hub_core::model::{AttrValue, Attributes, DataType, Dimension, Region, VariableSchema};
+use hub_core::model::{AttrValue, Attributes, DataType, Dimension, Hyperslab, VariableSchema};
 use hub_core::ports::DecodeError;
 
 /// Name of the grid mapping variable.
@@ -163,7 +163,7 @@ impl Grid {
     }
 
     /// The values of a grid variable (`None` for any other path).
-    pub(crate) fn read(&self, path: &str, region: &Region) -> Option<Vec<u8>> {
+    pub(crate) fn read(&self, path: &str, region: &Hyperslab) -> Option<Vec<u8>> {
         let (start, n) = (*region.start.first().unwrap_or(&0), *region.shape.first().unwrap_or(&0));
         if path == self.y.name {
             return self.y.read(start, n);

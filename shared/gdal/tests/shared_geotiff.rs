@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use hub_core::model::{BlockData, Region, attr_text};
+use hub_core::model::{BlockData, Hyperslab, attr_text};
 use hub_core::ports::SourceDecoder;
 use hub_gdal::GdalDecoder;
 
@@ -29,7 +29,7 @@ fn every_shared_geotiff_decodes_to_the_values_gdal_reads() {
                 .is_some_and(|w| ["PROJCS", "GEOGCS", "PROJCRS", "GEOGCRS"].iter().any(|k| w.starts_with(k)))
         );
         let x = schema.variables.iter().find(|v| v.path == "x").unwrap();
-        let BlockData::Numeric(xb) = src.read("x", &Region::full(&x.shape)).unwrap() else { panic!() };
+        let BlockData::Numeric(xb) = src.read("x", &Hyperslab::full(&x.shape)).unwrap() else { panic!() };
         let x0 = f64::from_le_bytes(xb[..8].try_into().unwrap());
         assert!((x0 - (gt[0] + gt[1] / 2.0)).abs() < 1e-6, "first x centre");
         let bands: Vec<_> = schema.variables.iter().filter(|v| v.path.starts_with("band")).cloned().collect();
@@ -40,7 +40,7 @@ fn every_shared_geotiff_decodes_to_the_values_gdal_reads() {
             // A window in the middle, against GDAL's own read of the band as bytes.
             let (h, w) = (ny.min(300), nx.min(400));
             let (y0, x0) = ((ny - h) / 2, (nx - w) / 2);
-            let region = Region { start: vec![y0 as u64, x0 as u64], shape: vec![h as u64, w as u64] };
+            let region = Hyperslab { start: vec![y0 as u64, x0 as u64], shape: vec![h as u64, w as u64] };
             let BlockData::Numeric(got) = src.read(&var.path, &region).unwrap() else { panic!() };
             let band = gdal.rasterband(k + 1).unwrap();
             let want: Vec<u8> =

@@ -14,7 +14,9 @@ use hub_core::cf::{Calendar, DimRole};
 use hub_core::query::{AxisValues, Cell, HorizontalGrid, LonLat, Window};
 use serde_json::{Map, Value, json};
 
-use crate::extract::{Extraction, Horizontal, OutAxis};
+use hub_core::query::{Extraction, Horizontal, OutAxis};
+
+use crate::encode::EncodeError;
 
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 
@@ -44,13 +46,13 @@ impl<'a> Ranges<'a> {
     }
 
     /// The document's bytes with every placeholder replaced by its values.
-    fn write(&self, doc: &Value) -> Vec<u8> {
-        let skeleton = serde_json::to_vec(doc).unwrap_or_default();
+    fn write(&self, doc: &Value) -> Result<Vec<u8>, serde_json::Error> {
+        let skeleton = serde_json::to_vec(doc)?;
         let total: usize = self.values.iter().map(|v| v.len()).sum();
         let mut out = Vec::with_capacity(skeleton.len() + total * 12);
         let mut rest = skeleton.as_slice();
         for (k, values) in self.values.iter().enumerate() {
-            let needle = serde_json::to_vec(&self.placeholder(k)).unwrap_or_default();
+            let needle = serde_json::to_vec(&self.placeholder(k))?;
             let Some(at) = rest.windows(needle.len()).position(|w| w == needle.as_slice()) else { continue };
             out.extend_from_slice(&rest[..at]);
             out.push(b'[');
@@ -60,7 +62,7 @@ impl<'a> Ranges<'a> {
                 }
                 match v.filter(|v| v.is_finite()) {
                     Some(v) => {
-                        let _ = serde_json::to_writer(&mut out, &v);
+                        serde_json::to_writer(&mut out, &v)?;
                     }
                     None => out.extend_from_slice(b"null"),
                 }
@@ -69,15 +71,15 @@ impl<'a> Ranges<'a> {
             rest = &rest[at + needle.len()..];
         }
         out.extend_from_slice(rest);
-        out
+        Ok(out)
     }
 }
 
 /// The CoverageJSON document of an extraction, encoded.
-pub fn coverage_json(x: &Extraction) -> Vec<u8> {
+pub fn coverage_json(x: &Extraction) -> Result<Vec<u8>, EncodeError> {
     let mut ranges = Ranges::new();
     let doc = document(x, &mut ranges);
-    ranges.write(&doc)
+    ranges.write(&doc).map_err(|e| EncodeError::failed("CoverageJSON", e))
 }
 
 fn document<'a>(x: &'a Extraction, sink: &mut Ranges<'a>) -> Value {
@@ -178,7 +180,7 @@ fn document<'a>(x: &'a Extraction, sink: &mut Ranges<'a>) -> Value {
 fn curvilinear_window<'a>(x: &'a Extraction, w: &Window, sink: &mut Ranges<'a>) -> Value {
     let per_cell = w.js.len() * w.is.len();
     let kept: Vec<(usize, LonLat)> = (0..per_cell)
-        .filter(|&k| w.mask.as_ref().is_none_or(|m| m.get(k).copied().unwrap_or(false)))
+        .filter(|&k| w.covers(k))
         .filter_map(|k| {
             let cell = Cell { j: w.js[k / w.is.len()], i: w.is[k % w.is.len()] };
             x.grid.grid.center(cell).map(|at| (k, at))
@@ -356,7 +358,7 @@ mod tests {
         let values = [Some(1.5), None, Some(f64::NAN), Some(-2.0), Some(1e-7)];
         let mut ranges = Ranges::new();
         let doc = json!({"title": "text that looks like \u{1}values-0-0000000000000000", "ranges": {"a": ndarray(&["x".into()], &[5], Cow::Borrowed(&values[..]), &mut ranges)}});
-        let bytes = ranges.write(&doc);
+        let bytes = ranges.write(&doc).unwrap_or_else(|e| panic!("{e}"));
         let back: Value =
             serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)));
         assert_eq!(back["ranges"]["a"]["values"], json!([1.5, null, null, -2.0, 1e-7]));

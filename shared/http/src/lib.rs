@@ -9,13 +9,13 @@
 //! narrow it. Dataset views (metadata and coordinates) are cached across
 //! requests and warm invocations, and rebuilt only when the dataset moves.
 
-pub mod catalog;
 pub mod covjson;
+pub mod encode;
 pub mod error;
-pub mod extract;
 pub mod instances;
 pub mod netcdf;
 pub mod openapi;
+pub mod params;
 pub mod projection;
 pub mod queries;
 pub mod resources;
@@ -28,8 +28,9 @@ use axum::Router;
 use axum::routing::get;
 use hub_core::ports::{LargeAnswers, Repository};
 pub use hub_core::query::Budget;
+use hub_core::query::Catalog;
+use hub_core::settings::{EnvError, checked, parsed};
 
-use crate::catalog::Catalog;
 use crate::error::ApiError;
 
 /// Tunables of the API.
@@ -37,7 +38,7 @@ use crate::error::ApiError;
 pub struct ServeConfig {
     /// What one request may read.
     pub budget: Budget,
-    /// Region reads in flight per request.
+    /// Hyperslab reads in flight per request.
     pub concurrency: usize,
     /// How long a dataset view is trusted before the branch tip is checked again.
     pub view_ttl: Duration,
@@ -69,38 +70,36 @@ impl ServeConfig {
     /// The defaults, overridden by `HUB_MAX_CELLS`, `HUB_MAX_BYTES`,
     /// `HUB_MAX_CHUNKS`, `HUB_MAX_ANSWER_BYTES`, `HUB_READ_CONCURRENCY`,
     /// `HUB_VIEW_TTL_SECS`, `HUB_INLINE_LIMIT_BYTES` and `HUB_PUBLIC_URL`
-    /// (ignored, with a warning, unless it is an `http://` or `https://` URL).
-    pub fn from_env() -> Self {
-        let num = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u64>().ok());
+    /// (an `http://` or `https://` URL). A value that is set but unusable is
+    /// an error naming the variable: the process does not start.
+    pub fn from_env() -> Result<Self, EnvError> {
+        const WHOLE: &str = "a whole number";
         let mut c = Self::default();
-        if let Some(v) = num("HUB_MAX_CELLS") {
+        if let Some(v) = parsed("HUB_MAX_CELLS", WHOLE)? {
             c.budget.max_cells = v;
         }
-        if let Some(v) = num("HUB_MAX_BYTES") {
+        if let Some(v) = parsed("HUB_MAX_BYTES", WHOLE)? {
             c.budget.max_bytes = v;
         }
-        if let Some(v) = num("HUB_MAX_CHUNKS") {
+        if let Some(v) = parsed("HUB_MAX_CHUNKS", WHOLE)? {
             c.budget.max_chunks = v;
         }
-        if let Some(v) = num("HUB_MAX_ANSWER_BYTES") {
+        if let Some(v) = parsed("HUB_MAX_ANSWER_BYTES", WHOLE)? {
             c.budget.max_answer_bytes = v;
         }
-        if let Some(v) = num("HUB_READ_CONCURRENCY") {
-            c.concurrency = usize::try_from(v).unwrap_or(16).max(1);
+        if let Some(v) = checked("HUB_READ_CONCURRENCY", "a whole number from 1 to 1024", |v| {
+            v.parse::<usize>().ok().filter(|n| (1..=1024).contains(n))
+        })? {
+            c.concurrency = v;
         }
-        if let Some(v) = num("HUB_VIEW_TTL_SECS") {
+        if let Some(v) = parsed("HUB_VIEW_TTL_SECS", WHOLE)? {
             c.view_ttl = Duration::from_secs(v);
         }
-        if let Some(v) = num("HUB_INLINE_LIMIT_BYTES") {
+        if let Some(v) = parsed("HUB_INLINE_LIMIT_BYTES", WHOLE)? {
             c.inline_limit = Some(v);
         }
-        if let Ok(url) = std::env::var("HUB_PUBLIC_URL") {
-            match resources::public_base(&url) {
-                Some(base) => c.public_url = Some(base),
-                None => tracing::warn!(url, "HUB_PUBLIC_URL is not an http(s) URL: ignored"),
-            }
-        }
-        c
+        c.public_url = checked("HUB_PUBLIC_URL", "an http:// or https:// URL", resources::public_base)?;
+        Ok(c)
     }
 }
 
@@ -137,14 +136,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api", get(resources::api))
         .route("/collections", get(resources::collections))
         .route("/collections/{id}", get(resources::collection))
-        .route("/collections/{id}/position", get(queries::position))
-        .route("/collections/{id}/radius", get(queries::radius))
-        .route("/collections/{id}/area", get(queries::area))
-        .route("/collections/{id}/cube", get(queries::cube))
-        .route("/collections/{id}/trajectory", get(queries::trajectory))
         .route("/collections/{id}/instances", get(instances::list))
         .route("/collections/{id}/instances/{run}", get(instances::instance))
-        .route("/collections/{id}/instances/{run}/{query}", get(instances::query))
+        .route("/collections/{id}/instances/{run}/{query}", get(queries::instance_query))
+        .route("/collections/{id}/{query}", get(queries::collection_query))
         .fallback(|| async { ApiError::NotFound("no such resource: see /api".into()) })
         .with_state(state)
 }

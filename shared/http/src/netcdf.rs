@@ -20,8 +20,9 @@ use hub_core::model::{AttrValue, DataType};
 use hub_core::query::{AxisValues, Cell, HorizontalGrid, Window};
 use netcdf3::{DataSet, FileWriter, Version};
 
-use crate::error::ApiError;
-use crate::extract::{Extraction, Horizontal, OutAxis};
+use hub_core::query::{Extraction, Horizontal, OutAxis};
+
+use crate::encode::EncodeError;
 
 /// The media type of the answers.
 pub const MEDIA_TYPE: &str = "application/x-netcdf";
@@ -44,11 +45,11 @@ fn nc3<E: std::fmt::Debug>(e: E) -> Nc3 {
 }
 
 /// The bytes of the CF NetCDF-3 file of a gridded extraction.
-pub fn netcdf(x: &Extraction) -> Result<Vec<u8>, ApiError> {
+pub fn netcdf(x: &Extraction) -> Result<Vec<u8>, EncodeError> {
     let Horizontal::Window(w) = &x.horizontal else {
-        return Err(ApiError::bad("f", "NetCDF answers are for gridded queries (cube, area)".to_string()));
+        return Err(EncodeError::NotOffered { format: "NetCDF", what: "gridded queries (cube, area)" });
     };
-    build(x, w).map_err(|e| ApiError::Internal(format!("writing the NetCDF answer failed: {e}")))
+    build(x, w).map_err(|e| EncodeError::failed("NetCDF", e))
 }
 
 /// A NetCDF-3 name: letters, digits, `_`, `.`, `-`, `+`, `@`, starting with a

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::queries::QUERIES;
+use crate::encode::QUERIES;
 
 fn param(name: &str, description: &str, required: bool) -> Value {
     json!({"name": name, "in": "query", "required": required, "description": description, "schema": {"type": "string"}})

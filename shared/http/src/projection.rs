@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use hub_core::model::{Attributes, attr_text};
-use hub_core::query::{LonLat, Projector, ProjectorFactory, RotatedPole};
+use hub_core::query::{LonLat, ProjectionError, Projector, ProjectorFactory, RotatedPole};
 use proj4rs::proj::Proj;
 
 /// Projectors from CF `grid_mapping` attributes.
@@ -14,12 +14,14 @@ use proj4rs::proj::Proj;
 pub struct Proj4Projections;
 
 impl ProjectorFactory for Proj4Projections {
-    fn projector(&self, gm: &Attributes) -> Result<Arc<dyn Projector>, String> {
+    fn projector(&self, gm: &Attributes) -> Result<Arc<dyn Projector>, ProjectionError> {
         let name = attr_text(gm, "grid_mapping_name").unwrap_or("");
         let num = |k: &str| gm.get(k).and_then(|v| v.as_f64());
         if name == "rotated_latitude_longitude" {
-            let plat = num("grid_north_pole_latitude").ok_or("grid_north_pole_latitude missing")?;
-            let plon = num("grid_north_pole_longitude").ok_or("grid_north_pole_longitude missing")?;
+            let plat = num("grid_north_pole_latitude")
+                .ok_or_else(|| ProjectionError::new("grid_north_pole_latitude missing"))?;
+            let plon = num("grid_north_pole_longitude")
+                .ok_or_else(|| ProjectionError::new("grid_north_pole_longitude missing"))?;
             let nplon = num("north_pole_grid_longitude").unwrap_or(0.0);
             return Ok(Arc::new(RotatedPole { pole_lat: plat, pole_lon: plon, north_pole_grid_lon: nplon }));
         }
@@ -64,8 +66,8 @@ impl ProjectorFactory for Proj4Projections {
                 let lat_ts = num("standard_parallel").unwrap_or(0.0);
                 format!("+proj=merc +lon_0={lon0} +lat_ts={lat_ts}")
             }
-            "" => return Err("no grid_mapping_name".into()),
-            other => return Err(format!("grid mapping {other:?} is not supported yet")),
+            "" => return Err(ProjectionError::new("no grid_mapping_name")),
+            other => return Err(ProjectionError::new(format!("grid mapping {other:?} is not supported yet"))),
         };
         ProjString::new(&format!("{def} +x_0={fe} +y_0={fn_} {earth} +units=m"))
             .map(|p| Arc::new(p) as Arc<dyn Projector>)
@@ -82,9 +84,11 @@ pub struct ProjString {
 
 impl ProjString {
     /// Parses the definition.
-    pub fn new(def: &str) -> Result<Self, String> {
-        let proj = Proj::from_proj_string(def).map_err(|e| format!("{def:?}: {e:?}"))?;
-        let geo = Proj::from_proj_string("+proj=longlat +ellps=WGS84").map_err(|e| format!("{e:?}"))?;
+    pub fn new(def: &str) -> Result<Self, ProjectionError> {
+        let invalid =
+            |e: proj4rs::errors::Error| ProjectionError { message: format!("{def:?}"), source: Some(Box::new(e)) };
+        let proj = Proj::from_proj_string(def).map_err(invalid)?;
+        let geo = Proj::from_proj_string("+proj=longlat +ellps=WGS84").map_err(invalid)?;
         Ok(Self { proj, geo, def: def.to_string() })
     }
 

@@ -8,13 +8,14 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
-use hub_core::query::{AxisValues, DatasetView};
+use hub_core::cf::{Calendar, CfTime, DimRole};
+use hub_core::query::{AxisValues, DatasetView, QueryError};
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::covjson::calendar_name;
+use crate::encode::QUERIES;
 use crate::error::ApiError;
-use crate::queries::QUERIES;
 
 /// Conformance classes the API implements.
 pub const CONFORMANCE: &[&str] = &[
@@ -159,17 +160,17 @@ pub async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
                 holdings.extent = Some(g.grid.extent());
                 holdings.cell_km = Some((north - south).abs() / ny.max(1) as f64 * 111.2);
             }
-            if has_runs(&opened.view) {
+            if opened.view.has_runs() {
                 holdings.forecast_ids.push(id.as_str().to_string());
             }
         }
         holdings.ids = ids.iter().map(|id| id.as_str().to_string()).collect();
     }
-    (
-        [(header::CONTENT_TYPE, "application/vnd.oai.openapi+json;version=3.0")],
-        serde_json::to_vec(&crate::openapi::document(&base_url(&state, &headers), &holdings)).unwrap_or_default(),
-    )
-        .into_response()
+    let doc = crate::openapi::document(&base_url(&state, &headers), &holdings);
+    match serde_json::to_vec(&doc) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/vnd.oai.openapi+json;version=3.0")], body).into_response(),
+        Err(e) => ApiError::internal("encoding the API document", e).into_response(),
+    }
 }
 
 /// `/collections`
@@ -184,8 +185,8 @@ pub async fn collections(
     for id in state.catalog.datasets().await? {
         match state.catalog.open(id.as_str()).await {
             Ok(opened) => out.push(collection_doc(&base, &opened.view)),
-            Err(ApiError::NotFound(_)) => {}
-            Err(e) => return Err(e),
+            Err(QueryError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     let doc = json!({
@@ -207,50 +208,12 @@ pub async fn collection(
     Ok(answer(html, &id, collection_doc(&base_url(&state, &headers), &opened.view)))
 }
 
-/// Whether a dataset holds forecast runs (a forecast reference time axis):
-/// then it has instances.
-pub fn has_runs(view: &DatasetView) -> bool {
-    view.arrays.iter().any(|a| hub_core::model::attr_text(&a.attrs, "standard_name") == Some("forecast_reference_time"))
-}
-
 /// The EDR collection document of a dataset.
 pub fn collection_doc(base: &str, view: &DatasetView) -> Value {
     let id = view.id.as_str();
     let href = format!("{base}/collections/{id}");
     let text = |k: &str| hub_core::model::attr_text(&view.attrs, k).map(str::to_string);
-    let mut extent = serde_json::Map::new();
-    if let Some(g) = view.grids.first() {
-        let b = g.grid.extent();
-        extent.insert("spatial".into(), json!({"bbox": [b], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}));
-    }
-    let param_dims: std::collections::BTreeSet<&String> = view.parameters.iter().flat_map(|p| &p.array.dims).collect();
-    for d in view.dims.values().filter(|d| param_dims.contains(&d.name)) {
-        match (&d.values, d.role) {
-            (AxisValues::Time { values, calendar }, _) if !extent.contains_key("temporal") => {
-                if let (Some(a), Some(b)) = (values.first(), values.last()) {
-                    extent.insert(
-                        "temporal".into(),
-                        json!({
-                            "interval": [[a.to_string(), b.to_string()]],
-                            "values": [format!("{a}/{b}")],
-                            "trs": format!("TIMECRS[\"DateTime\",TDATUM[\"{}\"],CS[TemporalDateTime,1],AXIS[\"Time (T)\",future]]", calendar_name(*calendar)),
-                            "calendar": calendar.name(),
-                            "count": values.len(),
-                        }),
-                    );
-                }
-            }
-            (AxisValues::Numbers { values }, hub_core::cf::DimRole::Vertical) if !extent.contains_key("vertical") => {
-                let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                extent.insert(
-                    "vertical".into(),
-                    json!({"interval": [[lo, hi]], "values": values, "vrs": d.units.clone().unwrap_or_default(), "name": d.name}),
-                );
-            }
-            _ => {}
-        }
-    }
+    let extent = extent(view);
     let parameter_names: serde_json::Map<String, Value> = view
         .parameters
         .iter()
@@ -264,7 +227,7 @@ pub fn collection_doc(base: &str, view: &DatasetView) -> Value {
             if let Some(sn) = &p.standard_name {
                 v["observedProperty"]["id"] = json!(format!("https://vocab.nerc.ac.uk/standard_name/{sn}/"));
             }
-            if let Some(u) = &p.units {
+            if let Some(u) = p.units.as_ref().filter(|u| !u.trim().is_empty()) {
                 v["unit"] = json!({"symbol": {"value": u, "type": "http://www.opengis.net/def/uom/UCUM/"}, "label": u});
             }
             (p.name.clone(), v)
@@ -274,38 +237,158 @@ pub fn collection_doc(base: &str, view: &DatasetView) -> Value {
         .iter()
         .map(|(q, formats)| {
             let formats: Vec<&str> = formats.iter().map(|f| f.name()).collect();
-            (
-                (*q).to_string(),
-                json!({"link": {
-                    "href": format!("{href}/{q}"),
-                    "rel": "data",
-                    "variables": {
-                        "query_type": q,
-                        "output_formats": formats,
-                        "default_output_format": "CoverageJSON",
-                        "crs_details": [{"crs": "CRS84", "wkt": "GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\",SPHEROID[\"WGS 84\",6378137,298.257223563]],PRIMEM[\"Greenwich\",0],UNIT[\"degree\",0.0174532925199433],AXIS[\"Lon\",EAST],AXIS[\"Lat\",NORTH]]"}],
-                    }
-                }}),
-            )
+            let mut variables = json!({
+                "query_type": q,
+                "output_formats": formats,
+                "default_output_format": "CoverageJSON",
+                "crs_details": [{"crs": "CRS84", "wkt": "GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\",SPHEROID[\"WGS 84\",6378137,298.257223563]],PRIMEM[\"Greenwich\",0],UNIT[\"degree\",0.0174532925199433],AXIS[\"Lon\",EAST],AXIS[\"Lat\",NORTH]]"}],
+            });
+            if *q == "radius" {
+                variables["within_units"] = json!(["km", "m", "mi", "nmi"]);
+            }
+            ((*q).to_string(), json!({"link": {"href": format!("{href}/{q}"), "rel": "data", "variables": variables}}))
         })
         .collect();
     let mut links = vec![json!({"href": href, "rel": "self", "type": "application/json"})];
     for (q, _) in QUERIES {
         links.push(json!({"href": format!("{href}/{q}"), "rel": "data", "title": format!("{q} query")}));
     }
-    if has_runs(view) {
+    if view.has_runs() {
         links.push(json!({"href": format!("{href}/instances"), "rel": "instances", "title": "forecast runs"}));
     }
+    // The snapshot the document describes: answers change when it does.
+    links.push(json!({"href": href, "rel": "latest-version", "type": "application/json", "title": format!("snapshot {}", view.snapshot)}));
     json!({
         "id": id,
         "title": text("title").unwrap_or_else(|| id.to_string()),
-        "description": text("summary").or_else(|| text("comment")).or_else(|| text("history")).unwrap_or_default(),
+        "description": text("summary")
+            .or_else(|| text("comment"))
+            .or_else(|| text("title"))
+            .or_else(|| text("history"))
+            .unwrap_or_else(|| format!("dataset {id}")),
         "links": links,
         "extent": extent,
         "data_queries": data_queries,
         "crs": ["CRS84"],
         "output_formats": ["CoverageJSON", "CSV", "GeoJSON", "NetCDF"],
         "parameter_names": parameter_names,
-        "snapshot": view.snapshot,
     })
+}
+
+/// The temporal reference system of a CF calendar, in WKT: the datum names
+/// the calendar, so `noleap` and `360_day` datasets say what their dates mean.
+pub fn temporal_trs(calendar: Calendar) -> String {
+    format!(
+        "TIMECRS[\"DateTime\",TDATUM[\"{}\"],CS[TemporalDateTime,1],AXIS[\"Time (T)\",future]]",
+        calendar_name(calendar)
+    )
+}
+
+/// An ISO 8601 duration of a whole number of microseconds (`P1D`, `PT6H`, `PT0.5S`).
+fn iso_duration(micros: i64) -> String {
+    const DAY: i64 = 86_400_000_000;
+    if micros % DAY == 0 {
+        return format!("P{}D", micros / DAY);
+    }
+    if micros % 3_600_000_000 == 0 {
+        return format!("PT{}H", micros / 3_600_000_000);
+    }
+    if micros % 60_000_000 == 0 {
+        return format!("PT{}M", micros / 60_000_000);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = micros as f64 / 1e6;
+    format!("PT{seconds}S")
+}
+
+/// EDR's `values` of a time axis: a regular axis as an ISO 8601 repeating
+/// interval (`R<count>/<first>/<step>`: the count and step in the standard's
+/// own words), any other as its `first/last` interval.
+fn time_values(values: &[CfTime]) -> Vec<String> {
+    let (Some(a), Some(b)) = (values.first(), values.last()) else { return Vec::new() };
+    let step = values.get(1).map(|t| t.micros() - a.micros());
+    let regular = step.filter(|s| *s > 0 && values.windows(2).all(|w| w[1].micros() - w[0].micros() == *s));
+    match regular {
+        Some(step) => vec![format!("R{}/{a}/{}", values.len(), iso_duration(step))],
+        None if values.len() == 1 => vec![a.to_string()],
+        None => vec![format!("{a}/{b}")],
+    }
+}
+
+fn number_text(v: f64) -> String {
+    hub_core::model::float_json(v).to_string()
+}
+
+/// A collection's extent: the grid's bbox, the first time axis (its trs
+/// carries the calendar), the first vertical axis, and every other
+/// dimension of the parameters (members, forecast runs, lead times) as a
+/// `custom` extent.
+fn extent(view: &DatasetView) -> Value {
+    let mut extent = serde_json::Map::new();
+    if let Some(g) = view.grids.first() {
+        let b = g.grid.extent();
+        extent.insert("spatial".into(), json!({"bbox": [b], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}));
+    }
+    let param_dims: std::collections::BTreeSet<&String> = view.parameters.iter().flat_map(|p| &p.array.dims).collect();
+    let mut custom = Vec::new();
+    for d in view.dims.values().filter(|d| param_dims.contains(&d.name)) {
+        match (&d.values, d.role) {
+            (_, DimRole::X | DimRole::Y) => {}
+            (AxisValues::Time { values, calendar }, DimRole::Time) if !extent.contains_key("temporal") => {
+                if let (Some(a), Some(b)) = (values.first(), values.last()) {
+                    extent.insert(
+                        "temporal".into(),
+                        json!({"interval": [[a.to_string(), b.to_string()]], "values": time_values(values), "trs": temporal_trs(*calendar)}),
+                    );
+                }
+            }
+            (AxisValues::Numbers { values }, DimRole::Vertical)
+                if !extent.contains_key("vertical") && !values.is_empty() =>
+            {
+                let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let vrs = d.units.clone().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| d.name.clone());
+                extent.insert(
+                    "vertical".into(),
+                    json!({"interval": [[number_text(lo), number_text(hi)]], "values": values.iter().map(|v| number_text(*v)).collect::<Vec<_>>(), "vrs": vrs}),
+                );
+            }
+            (AxisValues::Time { values, calendar }, _) => {
+                if let (Some(a), Some(b)) = (values.first(), values.last()) {
+                    custom.push(json!({
+                        "id": d.name,
+                        "interval": [[a.to_string(), b.to_string()]],
+                        "values": values.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "reference": temporal_trs(*calendar),
+                    }));
+                }
+            }
+            (AxisValues::Numbers { values }, _) if !values.is_empty() => {
+                let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                custom.push(json!({
+                    "id": d.name,
+                    "interval": [[lo, hi]],
+                    "values": values,
+                    "reference": d.units.clone().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| "index".into()),
+                }));
+            }
+            _ => {}
+        }
+    }
+    if !custom.is_empty() {
+        extent.insert("custom".into(), Value::Array(custom));
+    }
+    Value::Object(extent)
+}
+
+/// Fixes an instance document's forecast run: the custom extent of its
+/// reference time axis holds the one run.
+pub fn set_run(doc: &mut Value, reference: &str, run: CfTime) {
+    for c in doc["extent"]["custom"].as_array_mut().into_iter().flatten() {
+        if c["id"] == reference {
+            c["interval"] = json!([[run.to_string(), run.to_string()]]);
+            c["values"] = json!([run.to_string()]);
+        }
+    }
 }

@@ -5,7 +5,7 @@ use hub_core::cf::DimRole;
 use hub_core::query::AxisValues;
 use serde_json::{Map, Value, json};
 
-use crate::extract::{Extraction, Horizontal};
+use hub_core::query::{Extraction, Horizontal};
 
 /// One record: position, axis values, parameter values.
 struct Row {
@@ -60,7 +60,7 @@ fn rows(x: &Extraction) -> Vec<Row> {
             for (a, lat) in w.y.iter().enumerate() {
                 for (b, lon) in w.x.iter().enumerate() {
                     let c = a * w.is.len() + b;
-                    if !w.mask.as_ref().is_none_or(|m| m[c]) {
+                    if !w.covers(c) {
                         continue;
                     }
                     for k in 0..n {

@@ -34,7 +34,7 @@ use hdf5_sys::h5p::{
 use hdf5_sys::h5s::{H5Sclose, H5Sget_simple_extent_dims};
 use hdf5_sys::h5t::{H5T_class_t, H5T_order_t, H5Tclose, H5Tget_class, H5Tget_order, H5Tget_size};
 use hdf5_sys::h5z::{H5Z_FILTER_DEFLATE, H5Z_FILTER_SHUFFLE};
-use hub_core::model::{DataType, Region, copy_subregion, paste_subregion, runs};
+use hub_core::model::{DataType, Hyperslab, copy_subregion, paste_subregion, runs};
 use hub_core::ports::DecodeError;
 use rayon::prelude::*;
 
@@ -375,7 +375,7 @@ impl ChunkIndex {
 
     /// Reads `region` into `out` (C order, little-endian), decoding the chunks it
     /// touches in parallel.
-    pub(crate) fn read(&self, file: &std::fs::File, region: &Region, out: &mut [u8]) -> Result<(), DecodeError> {
+    pub(crate) fn read(&self, file: &std::fs::File, region: &Hyperslab, out: &mut [u8]) -> Result<(), DecodeError> {
         let rank = self.shape.len();
         let lo: Vec<u64> = (0..rank).map(|d| region.start[d] / self.chunk[d]).collect();
         let hi: Vec<u64> = (0..rank).map(|d| (region.start[d] + region.shape[d]).div_ceil(self.chunk[d])).collect();
@@ -415,7 +415,7 @@ impl ChunkIndex {
         let whole: Option<Vec<(usize, &Vec<u64>)>> = coords
             .iter()
             .map(|c| {
-                let chunk_region = Region {
+                let chunk_region = Hyperslab {
                     start: c.iter().zip(&self.chunk).map(|(i, n)| i * n).collect(),
                     shape: self.chunk.clone(),
                 };
@@ -450,12 +450,12 @@ impl ChunkIndex {
         let out = Mutex::new(out);
         coords.par_iter().try_for_each(|c| -> Result<(), DecodeError> {
             let chunk_region =
-                Region { start: c.iter().zip(&self.chunk).map(|(i, n)| i * n).collect(), shape: self.chunk.clone() };
+                Hyperslab { start: c.iter().zip(&self.chunk).map(|(i, n)| i * n).collect(), shape: self.chunk.clone() };
             let start: Vec<u64> = (0..rank).map(|d| chunk_region.start[d].max(region.start[d])).collect();
             let end: Vec<u64> = (0..rank)
                 .map(|d| (chunk_region.start[d] + chunk_region.shape[d]).min(region.start[d] + region.shape[d]))
                 .collect();
-            let sub = Region { shape: end.iter().zip(&start).map(|(e, s)| e - s).collect(), start };
+            let sub = Hyperslab { shape: end.iter().zip(&start).map(|(e, s)| e - s).collect(), start };
             let fill = || -> Vec<u8> {
                 self.fill.iter().copied().cycle().take(usize::try_from(sub.len()).unwrap_or(0) * self.elem).collect()
             };

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use hub_core::model::{Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema};
+use hub_core::model::{
+    Attributes, BlockData, DataType, DatasetSchema, Dimension, GroupSchema, Hyperslab, VariableSchema,
+};
 use hub_core::ports::{DecodeError, DecodeHints, DecodeLimits, SourceDataset, checked_read};
 use netcdf::types::{FloatType, IntType, NcVariableType};
 use netcdf::{Extent, Extents, Group, Variable};
@@ -269,7 +271,7 @@ fn format_name(path: &Path) -> String {
     }
 }
 
-fn extents(region: &Region) -> Extents {
+fn extents(region: &Hyperslab) -> Extents {
     if region.shape.is_empty() {
         return Extents::All;
     }
@@ -287,11 +289,11 @@ impl SourceDataset for NetcdfSource {
         &self.schema
     }
 
-    fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+    fn read(&mut self, path: &str, region: &Hyperslab) -> Result<BlockData, DecodeError> {
         self.read_into(path, region, Vec::new())
     }
 
-    fn read_into(&mut self, path: &str, region: &Region, mut buf: Vec<u8>) -> Result<BlockData, DecodeError> {
+    fn read_into(&mut self, path: &str, region: &Hyperslab, mut buf: Vec<u8>) -> Result<BlockData, DecodeError> {
         crate::hdf5_chunks::silence_hdf5_diagnostics(); // reads run on threads of their own
         let schema_var = checked_read(&self.schema, path, region)?;
         let kind = self
@@ -318,7 +320,7 @@ fn read_variable(
     var: &Variable<'_>,
     path: &str,
     kind: Kind,
-    region: &Region,
+    region: &Hyperslab,
     n: usize,
     elem: usize,
     mut buf: Vec<u8>,
@@ -397,7 +399,7 @@ mod tests {
         }
         let mut s = NetcdfSource::open_with(&path, true, &DecodeLimits::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(s.fast.is_empty(), "not indexed");
-        let got = s.read("v", &Region::full(&[60, 50])).unwrap_or_else(|e| panic!("{e}"));
+        let got = s.read("v", &Hyperslab::full(&[60, 50])).unwrap_or_else(|e| panic!("{e}"));
         let want: Vec<u8> = (0..3000).flat_map(|i| ((i % 97) as f32).to_le_bytes()).collect();
         assert_eq!(got, BlockData::Numeric(want));
     }
@@ -415,8 +417,8 @@ mod tests {
         drop(fast);
         for var in schema.variables.iter().filter(|v| v.dtype != DataType::String) {
             let regions = [
-                Region::full(&var.shape),
-                Region {
+                Hyperslab::full(&var.shape),
+                Hyperslab {
                     start: var.shape.iter().map(|n| n / 3).collect(),
                     shape: var.shape.iter().map(|n| (n / 2).max(1)).collect(),
                 },

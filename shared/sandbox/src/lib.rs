@@ -70,15 +70,8 @@ impl SandboxLimits {
 
     /// The defaults, overridden by `HUB_DECODE_MEMORY_MIB`,
     /// `HUB_DECODE_CPU_SECONDS` and `HUB_DECODE_TIMEOUT_SECONDS`.
-    pub fn from_env() -> std::io::Result<Self> {
-        let var = |name: &str| -> std::io::Result<Option<u64>> {
-            match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().map(Some).map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{name}={v:?} is not a whole number"))
-                }),
-                _ => Ok(None),
-            }
-        };
+    pub fn from_env() -> Result<Self, hub_core::settings::EnvError> {
+        let var = |name: &'static str| hub_core::settings::parsed::<u64>(name, "a whole number");
         let mut limits = Self::default();
         if let Some(mib) = var("HUB_DECODE_MEMORY_MIB")? {
             limits.memory_bytes = mib.saturating_mul(1 << 20);

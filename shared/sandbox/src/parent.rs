@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use hub_core::model::{BlockData, DataType, DatasetSchema, Region};
+use hub_core::model::{BlockData, DataType, DatasetSchema, Hyperslab};
 use hub_core::ports::{DecodeError, DecodeHints, DecoderRegistry, SourceDataset, SourceDecoder, checked_read};
 
 use crate::protocol::{CHILD_ARG, Reply, Request, read_frame, write_frame};
@@ -158,9 +158,9 @@ struct IsolatedSource {
     /// Once the child is gone, every later call fails the same way.
     broken: Option<(String, String)>,
     /// Reads announced by [`SourceDataset::read_ahead`] and not yet asked for.
-    ahead: VecDeque<(String, Region)>,
+    ahead: VecDeque<(String, Hyperslab)>,
     /// Reads asked of the child whose replies are not read yet, oldest first.
-    in_flight: VecDeque<(String, Region)>,
+    in_flight: VecDeque<(String, Hyperslab)>,
 }
 
 /// Reads asked of the child at once: the one being answered and the next, so
@@ -312,11 +312,11 @@ impl SourceDataset for IsolatedSource {
         &self.schema
     }
 
-    fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+    fn read(&mut self, path: &str, region: &Hyperslab) -> Result<BlockData, DecodeError> {
         self.read_into(path, region, Vec::new())
     }
 
-    fn read_into(&mut self, path: &str, region: &Region, buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
+    fn read_into(&mut self, path: &str, region: &Hyperslab, buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
         let dtype = checked_read(&self.schema, path, region)?.dtype;
         let doing = format!("reading {path}");
         let wanted = (path.to_string(), region.clone());
@@ -336,7 +336,7 @@ impl SourceDataset for IsolatedSource {
         self.take_reply(reply, dtype, region, buffer, &doing)
     }
 
-    fn read_ahead(&mut self, reads: Vec<(String, Region)>) {
+    fn read_ahead(&mut self, reads: Vec<(String, Hyperslab)>) {
         self.ahead = reads.into_iter().filter(|(p, r)| checked_read(&self.schema, p, r).is_ok()).collect();
         if self.in_flight.is_empty()
             && let Some(first) = self.ahead.pop_front()
@@ -348,7 +348,7 @@ impl SourceDataset for IsolatedSource {
 
 impl IsolatedSource {
     /// Asks the child for a read whose reply is taken later.
-    fn ask(&mut self, (path, region): (String, Region), doing: &str) -> Result<(), DecodeError> {
+    fn ask(&mut self, (path, region): (String, Hyperslab), doing: &str) -> Result<(), DecodeError> {
         self.send(&Request::Read { path: path.clone(), region: region.clone() }, doing)?;
         self.in_flight.push_back((path, region));
         Ok(())
@@ -380,7 +380,7 @@ impl IsolatedSource {
         &mut self,
         reply: Reply,
         dtype: DataType,
-        region: &Region,
+        region: &Hyperslab,
         mut buffer: Vec<u8>,
         doing: &str,
     ) -> Result<BlockData, DecodeError> {

@@ -7,7 +7,7 @@
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use hub_core::model::{DatasetSchema, Region};
+use hub_core::model::{DatasetSchema, Hyperslab};
 use hub_core::ports::{DecodeError, DecodeHints};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,7 @@ pub(crate) enum Request {
         /// The variable.
         path: String,
         /// The region.
-        region: Region,
+        region: Hyperslab,
     },
     /// Close the file and exit.
     Close,

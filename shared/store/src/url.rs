@@ -128,3 +128,16 @@ mod tests {
         assert_eq!(StoreUrl::Memory("m".into()).join("/x/").to_string(), "memory://m/x");
     }
 }
+
+impl StoreUrl {
+    /// The hub root `HUB_REPO` names, required.
+    pub fn repo_from_env() -> Result<Self, hub_core::settings::EnvError> {
+        use hub_core::settings::{EnvError, required};
+        let repo = required("HUB_REPO", "the hub's root (s3://bucket/prefix, or a folder)")?;
+        repo.parse().map_err(|_| EnvError::Invalid {
+            name: "HUB_REPO",
+            value: repo,
+            expected: "a hub root (s3://bucket/prefix, memory://name, file:///path or a folder)",
+        })
+    }
+}

@@ -23,12 +23,12 @@ pub(crate) fn commit(e: SessionError) -> RepoError {
 pub(crate) fn array(context: &str, e: zarrs::array::ArrayError) -> RepoError {
     use zarrs::array::ArrayError;
     match e {
-        ArrayError::StorageError(s) if is_corrupt_storage(&s) => RepoError::Corrupt(format!("{context}: {s}")),
+        ArrayError::StorageError(s) if is_corrupt_storage(&s) => RepoError::corrupt_because(context.to_string(), s),
         ArrayError::StorageError(s) => RepoError::unavailable(context.to_string(), s),
-        ArrayError::CodecError(c) => RepoError::Corrupt(format!("{context}: stored data does not decode: {c}")),
+        ArrayError::CodecError(c) => RepoError::corrupt_because(format!("{context}: stored data does not decode"), c),
         e @ (ArrayError::UnexpectedChunkDecodedSize(..)
         | ArrayError::UnexpectedChunkDecodedShape(..)
-        | ArrayError::InvalidBytesInputSize(..)) => RepoError::Corrupt(format!("{context}: {e}")),
+        | ArrayError::InvalidBytesInputSize(..)) => RepoError::corrupt_because(context.to_string(), e),
         other => RepoError::Invalid(format!("{context}: {other}")),
     }
 }
@@ -80,6 +80,6 @@ pub(crate) fn open(context: &str, e: zarrs::array::ArrayCreateError) -> RepoErro
     use zarrs::array::ArrayCreateError;
     match e {
         ArrayCreateError::StorageError(s) => RepoError::unavailable(context.to_string(), s),
-        other => RepoError::Corrupt(format!("{context}: {other}")),
+        other => RepoError::corrupt_because(context.to_string(), other),
     }
 }

@@ -40,7 +40,7 @@ impl FolderLock {
             Ok(Self { _file: file })
         })
         .await
-        .map_err(|e| RepoError::Corrupt(format!("lock task failed: {e}")))?
+        .map_err(|e| RepoError::corrupt_because("lock task failed", e))?
     }
 }
 

@@ -60,13 +60,11 @@ impl HubSettings {
 
     /// Settings for serving: the defaults plus a decoded-chunk cache of
     /// `HUB_CHUNK_CACHE_BYTES` (default [`Self::SERVING_CACHE_BYTES`]; 0 turns it off).
-    pub fn serving_from_env() -> Self {
-        let bytes = std::env::var("HUB_CHUNK_CACHE_BYTES")
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
+    pub fn serving_from_env() -> Result<Self, hub_core::settings::EnvError> {
+        let bytes = hub_core::settings::parsed::<u64>("HUB_CHUNK_CACHE_BYTES", "a whole number of bytes")?
             .unwrap_or(Self::SERVING_CACHE_BYTES);
         let chunk_cache = (bytes > 0).then(|| Arc::new(crate::ChunkCache::new(bytes)));
-        Self { chunk_cache, ..Self::default() }
+        Ok(Self { chunk_cache, ..Self::default() })
     }
 }
 
@@ -136,7 +134,7 @@ impl IcechunkHub {
     }
 
     fn lock_for(&self, dataset: &DatasetId) -> Result<Arc<tokio::sync::Mutex<()>>, RepoError> {
-        let mut locks = self.locks.lock().map_err(|_| RepoError::Corrupt("lock table poisoned".into()))?;
+        let mut locks = self.locks.lock().map_err(|_| RepoError::corrupt("lock table poisoned"))?;
         Ok(Arc::clone(locks.entry(dataset.clone()).or_default()))
     }
 

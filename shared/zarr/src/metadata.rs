@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hub_core::cf::FillValue;
-use hub_core::ingest::{ArrayLayout, Compression};
+use hub_core::model::{ArrayLayout, Compression};
 use hub_core::model::{AttrValue, Attributes, DataType, float_json};
 use hub_core::ports::{ArrayInfo, ArraySpec, RepoError};
 use serde_json::{Map, Value, json};
@@ -214,7 +214,7 @@ fn describe_codecs(codecs: &[Value]) -> String {
 
 /// An [`ArrayInfo`] from a `zarr.json`.
 pub fn array_info(path: &str, meta: &Value) -> Result<ArrayInfo, RepoError> {
-    let bad = |why: &str| RepoError::Corrupt(format!("{path}/zarr.json: {why}"));
+    let bad = |why: &str| RepoError::corrupt(format!("{path}/zarr.json: {why}"));
     let dtype_name = meta.get("data_type").and_then(Value::as_str).ok_or_else(|| bad("no data_type"))?;
     let dtype =
         DataType::from_zarr_name(dtype_name).ok_or_else(|| bad(&format!("data type {dtype_name} not supported")))?;

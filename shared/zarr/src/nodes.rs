@@ -26,7 +26,7 @@ pub(crate) async fn read_meta(store: &HubStore, path: &str) -> Result<Option<ser
     match bytes {
         None => Ok(None),
         Some(b) => {
-            serde_json::from_slice(&b).map(Some).map_err(|e| RepoError::Corrupt(format!("{path}/zarr.json: {e}")))
+            serde_json::from_slice(&b).map(Some).map_err(|e| RepoError::corrupt_because(format!("{path}/zarr.json"), e))
         }
     }
 }

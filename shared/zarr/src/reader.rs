@@ -10,7 +10,7 @@ use crate::ChunkCache;
 use crate::store::{HubStore, ReadCounter};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
-use hub_core::model::{BlockData, DataType, Region, copy_subregion, paste_subregion};
+use hub_core::model::{BlockData, DataType, Hyperslab, copy_subregion, paste_subregion};
 use hub_core::ports::{ArrayInfo, DatasetReader, GroupInfo, RepoError};
 use icechunk::format::Path;
 use icechunk::session::Session;
@@ -61,9 +61,10 @@ impl IcechunkReader {
         };
         let bytes = task
             .await
-            .map_err(|e| RepoError::Corrupt(format!("{path}: chunk task failed: {e}")))?
+            .map_err(|e| RepoError::corrupt_because(format!("{path}: chunk task failed"), e))?
             .map_err(|e| crate::error::array(path, e))?;
-        let raw = Arc::new(bytes.into_fixed().map_err(|e| RepoError::Corrupt(format!("{path}: {e}")))?.into_owned());
+        let raw =
+            Arc::new(bytes.into_fixed().map_err(|e| RepoError::corrupt_because(path.to_string(), e))?.into_owned());
         if let Some(c) = &self.cache {
             c.insert(&self.snapshot_key, path, &chunk, Arc::clone(&raw));
         }
@@ -71,7 +72,7 @@ impl IcechunkReader {
     }
 
     /// A numeric region assembled from its chunks.
-    async fn read_numeric(&self, array: &Arc<ZArray>, path: &str, region: &Region) -> Result<Vec<u8>, RepoError> {
+    async fn read_numeric(&self, array: &Arc<ZArray>, path: &str, region: &Hyperslab) -> Result<Vec<u8>, RepoError> {
         let elem = array
             .data_type()
             .fixed_size()
@@ -89,7 +90,7 @@ impl IcechunkReader {
             let key = Arc::clone(&key);
             async move {
                 let within = array.chunk_subset(&chunk).map_err(|e| crate::error::array(path, e))?;
-                let within = Region { start: within.start().to_vec(), shape: within.shape().to_vec() };
+                let within = Hyperslab { start: within.start().to_vec(), shape: within.shape().to_vec() };
                 let bytes = self.chunk(array, &key, chunk.to_vec()).await?;
                 Ok::<_, RepoError>((within, bytes))
             }
@@ -98,9 +99,9 @@ impl IcechunkReader {
         while let Some((within, bytes)) = parts.try_next().await? {
             let Some(common) = within.intersection(region) else { continue };
             let part = copy_subregion(&bytes, &within, &common, elem)
-                .ok_or_else(|| RepoError::Corrupt(format!("{path}: a chunk is smaller than its place")))?;
+                .ok_or_else(|| RepoError::corrupt(format!("{path}: a chunk is smaller than its place")))?;
             paste_subregion(&mut out, region, &part, &common, elem)
-                .ok_or_else(|| RepoError::Corrupt(format!("{path}: a chunk does not fit its place")))?;
+                .ok_or_else(|| RepoError::corrupt(format!("{path}: a chunk does not fit its place")))?;
         }
         Ok(out)
     }
@@ -137,7 +138,7 @@ impl DatasetReader for IcechunkReader {
         nodes::arrays(&self.store).await
     }
 
-    async fn read(&self, path: &str, region: &Region) -> Result<BlockData, RepoError> {
+    async fn read(&self, path: &str, region: &Hyperslab) -> Result<BlockData, RepoError> {
         let array = self.array(path).await?;
         if !region.fits(array.shape()) {
             return Err(RepoError::Invalid(format!("{path}: region {region:?} outside shape {:?}", array.shape())));

@@ -57,8 +57,7 @@ pub(crate) async fn dataset_storage(root: &StoreUrl, dataset: &DatasetId) -> Res
             }
             let storage =
                 icechunk::new_in_memory_storage().await.map_err(|e| RepoError::unavailable("in-memory storage", e))?;
-            let mut map =
-                memory_storages().lock().map_err(|_| RepoError::Corrupt("memory storage lock poisoned".into()))?;
+            let mut map = memory_storages().lock().map_err(|_| RepoError::corrupt("memory storage lock poisoned"))?;
             Ok(map.entry(key).or_insert(storage).clone())
         }
         StoreUrl::S3 { bucket, prefix } => {

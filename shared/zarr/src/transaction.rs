@@ -8,8 +8,8 @@ use crate::store::HubStore;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use hub_core::ingest::units_in;
-use hub_core::model::{Attributes, Block, BlockData, DataType, Region, copy_subregion_into, paste_subregion};
+use hub_core::model::units_in;
+use hub_core::model::{Attributes, Block, BlockData, DataType, Hyperslab, copy_subregion_into, paste_subregion};
 use hub_core::ports::{ArrayInfo, ArraySpec, CommitRequest, RepoError, SourceMarker, Transaction, WriteStats};
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedMutexGuard;
@@ -93,7 +93,7 @@ impl IcechunkTransaction {
 }
 
 fn poisoned() -> RepoError {
-    RepoError::Corrupt("transaction state lock poisoned".into())
+    RepoError::corrupt("transaction state lock poisoned")
 }
 
 /// Whether every element of `buf` equals `fill` (bitwise). Compares whole
@@ -123,8 +123,8 @@ thread_local! {
 fn encode_unit(
     entry: &ArrayEntry,
     data: &[u8],
-    block: &Region,
-    unit: &Region,
+    block: &Hyperslab,
+    unit: &Hyperslab,
     indices: &[u64],
 ) -> Result<Option<(Bytes, u64)>, RepoError> {
     let info = &entry.info;
@@ -146,7 +146,7 @@ fn encode_unit(
                 .map_err(|_| RepoError::Invalid("unit too large".into()))?;
             padded.clear();
             padded.extend(entry.fill.iter().copied().cycle().take(cells * elem));
-            let outer = Region { start: unit.start.clone(), shape: full.clone() };
+            let outer = Hyperslab { start: unit.start.clone(), shape: full.clone() };
             paste_subregion(padded, &outer, sub, unit, elem)
                 .ok_or_else(|| RepoError::Invalid(format!("{}: edge unit {unit:?} does not fit", info.path)))?;
             padded
@@ -171,8 +171,8 @@ impl Transaction for IcechunkTransaction {
         let marker = meta
             .pointer("/attributes/source")
             .cloned()
-            .ok_or_else(|| RepoError::Corrupt(format!("marker of {key} has no source")))?;
-        serde_json::from_value(marker).map(Some).map_err(|e| RepoError::Corrupt(format!("marker of {key}: {e}")))
+            .ok_or_else(|| RepoError::corrupt(format!("marker of {key} has no source")))?;
+        serde_json::from_value(marker).map(Some).map_err(|e| RepoError::corrupt_because(format!("marker of {key}"), e))
     }
 
     async fn arrays(&self) -> Result<Vec<ArrayInfo>, RepoError> {
@@ -217,7 +217,7 @@ impl Transaction for IcechunkTransaction {
         Ok(())
     }
 
-    async fn read(&self, path: &str, region: &Region) -> Result<BlockData, RepoError> {
+    async fn read(&self, path: &str, region: &Hyperslab) -> Result<BlockData, RepoError> {
         let entry = self.entry(path).await?;
         if !region.fits(&entry.info.shape) {
             return Err(RepoError::Invalid(format!("{path}: region {region:?} outside shape {:?}", entry.info.shape)));
@@ -231,7 +231,7 @@ impl Transaction for IcechunkTransaction {
         }
         let bytes: ArrayBytes<'static> =
             entry.array.async_retrieve_array_subset(&subset).await.map_err(|e| crate::error::array(path, e))?;
-        let raw = bytes.into_fixed().map_err(|e| RepoError::Corrupt(format!("{path}: {e}")))?.into_owned();
+        let raw = bytes.into_fixed().map_err(|e| RepoError::corrupt_because(path.to_string(), e))?.into_owned();
         Ok(BlockData::Numeric(raw))
     }
 

@@ -35,7 +35,12 @@ impl Drop for Server {
 /// `hub serve` on a free port of 127.0.0.1, with `args` and `env`; returns
 /// once it has said where it listens.
 pub fn serve(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hub"));
+    serve_binary(Path::new(env!("CARGO_BIN_EXE_hub")), dir, args, env)
+}
+
+/// `hub serve` of another `hub` binary (see [`serve`]).
+pub fn serve_binary(program: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(program);
     cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(args).current_dir(dir).stdout(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
@@ -54,12 +59,18 @@ pub fn serve(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
 
 /// A plain HTTP/1.1 GET: status and body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let (status, body) = http_get_bytes(addr, path);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A plain HTTP/1.1 GET: status and the body's bytes.
+pub fn http_get_bytes(addr: &str, path: &str) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("{e}"));
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap_or_else(|e| panic!("{e}"));
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap_or_else(|e| panic!("read: {e}"));
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0), body.to_string())
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |k| k + 4);
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    (head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0), raw[split.min(raw.len())..].to_vec())
 }

@@ -282,7 +282,9 @@ pub enum TimeUnit {
 }
 
 impl TimeUnit {
-    fn parse(word: &str) -> Option<Self> {
+    /// The unit a CF `units` word names (`hours`, `hrs`, `h`, `min`, `s`,
+    /// `days`…): the hub's one table of CF time units.
+    pub fn parse(word: &str) -> Option<Self> {
         Some(match word.to_ascii_lowercase().as_str() {
             "microseconds" | "microsecond" | "us" | "usec" | "usecs" => Self::Microseconds,
             "milliseconds" | "millisecond" | "ms" | "msec" | "msecs" => Self::Milliseconds,

@@ -20,7 +20,7 @@
 //! service reads and writes through the repository port.
 
 use crate::cf::{self, Calendar, DimRole, TimeEncoding};
-use crate::model::{Attributes, DataType, DatasetSchema, Region, attr_text};
+use crate::model::{Attributes, DataType, DatasetSchema, Hyperslab, attr_text};
 
 /// Why a file cannot be merged into its dataset.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -335,7 +335,7 @@ impl StepMove<'_> {
 
     /// The region of old steps to read to rebuild `dst` (a region of the grown
     /// array), or `None` when it holds only inserted steps.
-    pub fn source(&self, dst: &Region) -> Option<Region> {
+    pub fn source(&self, dst: &Hyperslab) -> Option<Hyperslab> {
         let d = self.dim;
         let (mut lo, mut hi) = (u64::MAX, 0);
         for j in dst.start[d]..dst.start[d] + dst.shape[d] {
@@ -354,7 +354,7 @@ impl StepMove<'_> {
 
     /// Fills `out` (holding `dst`, prefilled with the fill value) from
     /// `src_buf` (holding `src`, as given by [`source`](Self::source)).
-    pub fn compose(&self, out: &mut [u8], dst: &Region, src_buf: &[u8], src: &Region, elem: usize) -> Option<()> {
+    pub fn compose(&self, out: &mut [u8], dst: &Hyperslab, src_buf: &[u8], src: &Hyperslab, elem: usize) -> Option<()> {
         let d = self.dim;
         let olds: Vec<Option<u64>> = (dst.start[d]..dst.start[d] + dst.shape[d]).map(|j| self.old_of(j)).collect();
         let mut k = 0;
@@ -470,7 +470,7 @@ mod tests {
         // Write unit of 2 steps: rewrite [4,5) then [2,4) then [0,2).
         let mut new = vec![0u8; 10];
         for (s, n) in [(4u64, 1u64), (2, 2), (0, 2)] {
-            let dst = Region { start: vec![s, 0], shape: vec![n, 2] };
+            let dst = Hyperslab { start: vec![s, 0], shape: vec![n, 2] };
             let mut out = vec![0u8; (n * 2) as usize];
             if let Some(src) = mv.source(&dst) {
                 let off = (src.start[0] * 2) as usize;

@@ -74,6 +74,26 @@ impl DatasetRule {
     }
 
     /// A rule that sends everything to one dataset.
+    /// The rule of the environment: `HUB_DATASET` (every upload into one
+    /// dataset) or `HUB_DATASET_PATTERN`, else the default.
+    pub fn from_env() -> Result<Self, crate::settings::EnvError> {
+        use crate::settings::{EnvError, text};
+        match (text("HUB_DATASET"), text("HUB_DATASET_PATTERN")) {
+            (Some(id), _) => DatasetId::new(&id).map(Self::fixed).map_err(|_| EnvError::Invalid {
+                name: "HUB_DATASET",
+                value: id,
+                expected: "a dataset id (letters, digits, '-', '_', '.')",
+            }),
+            (None, Some(p)) => Self::with_pattern(&p).map_err(|_| EnvError::Invalid {
+                name: "HUB_DATASET_PATTERN",
+                value: p,
+                expected: "a regular expression with a named group `dataset`",
+            }),
+            (None, None) => Ok(Self::default()),
+        }
+    }
+
+    /// One dataset for every upload.
     pub fn fixed(dataset: DatasetId) -> Self {
         Self { fixed: Some(dataset), ..Self::default() }
     }

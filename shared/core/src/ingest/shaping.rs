@@ -13,7 +13,7 @@ use chrono::NaiveDateTime;
 
 use crate::cf::{self, VariableKind};
 use crate::model::{
-    AttrValue, Attributes, BlockData, DataType, DatasetSchema, Dimension, Region, VariableSchema, attr_text,
+    AttrValue, Attributes, BlockData, DataType, DatasetSchema, Dimension, Hyperslab, VariableSchema, attr_text,
 };
 use crate::ports::{DecodeError, SourceDataset};
 
@@ -106,14 +106,14 @@ impl ShapedSource {
         Self { inner, schema, stamped, time }
     }
 
-    fn inner_region(&self, path: &str, region: &Region) -> Result<Option<Region>, DecodeError> {
+    fn inner_region(&self, path: &str, region: &Hyperslab) -> Result<Option<Hyperslab>, DecodeError> {
         if !self.stamped.contains(path) {
             return Ok(None);
         }
         if region.start.first() != Some(&0) || region.shape.first() != Some(&1) {
             return Err(DecodeError::InvalidRequest(format!("{path}: region {region:?} outside the one time step")));
         }
-        Ok(Some(Region { start: region.start[1..].to_vec(), shape: region.shape[1..].to_vec() }))
+        Ok(Some(Hyperslab { start: region.start[1..].to_vec(), shape: region.shape[1..].to_vec() }))
     }
 }
 
@@ -126,11 +126,11 @@ impl SourceDataset for ShapedSource {
         &self.schema
     }
 
-    fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError> {
+    fn read(&mut self, path: &str, region: &Hyperslab) -> Result<BlockData, DecodeError> {
         self.read_into(path, region, Vec::new())
     }
 
-    fn read_into(&mut self, path: &str, region: &Region, buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
+    fn read_into(&mut self, path: &str, region: &Hyperslab, buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
         if path == STAMP_DIM
             && let Some(t) = &self.time
         {
@@ -142,7 +142,7 @@ impl SourceDataset for ShapedSource {
         }
     }
 
-    fn read_ahead(&mut self, reads: Vec<(String, Region)>) {
+    fn read_ahead(&mut self, reads: Vec<(String, Hyperslab)>) {
         // The stamp's value is this source's own; the rest in the file's terms.
         let inner = reads
             .into_iter()
@@ -170,7 +170,7 @@ mod tests {
         fn schema(&self) -> &DatasetSchema {
             &self.0
         }
-        fn read(&mut self, _: &str, region: &Region) -> Result<BlockData, DecodeError> {
+        fn read(&mut self, _: &str, region: &Hyperslab) -> Result<BlockData, DecodeError> {
             Ok(BlockData::Numeric(vec![7; usize::try_from(region.len()).unwrap_or(0)]))
         }
     }
@@ -220,12 +220,12 @@ mod tests {
         );
         assert_eq!(s.schema().variable("x").map(|v| v.dims.len()), Some(1), "coordinates stay");
         assert_eq!(s.schema().variable("spatial_ref").map(|v| v.dims.len()), Some(0));
-        let BlockData::Numeric(time) = s.read("time", &Region::full(&[1])).unwrap_or_else(|e| panic!("{e}")) else {
+        let BlockData::Numeric(time) = s.read("time", &Hyperslab::full(&[1])).unwrap_or_else(|e| panic!("{e}")) else {
             panic!("numeric")
         };
         assert_eq!(time, 1_475_078_400i64.to_le_bytes().to_vec());
-        let r = Region { start: vec![0, 1, 0], shape: vec![1, 2, 3] };
+        let r = Hyperslab { start: vec![0, 1, 0], shape: vec![1, 2, 3] };
         assert_eq!(s.read("band1", &r).ok(), Some(BlockData::Numeric(vec![7; 6])));
-        assert!(s.read("band1", &Region { start: vec![1, 0, 0], shape: vec![1, 1, 1] }).is_err());
+        assert!(s.read("band1", &Hyperslab { start: vec![1, 0, 0], shape: vec![1, 1, 1] }).is_err());
     }
 }

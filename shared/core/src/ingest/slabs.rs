@@ -4,7 +4,7 @@
 //! memory allows, so a compressed source chunk is decoded once; and it stays
 //! under a memory budget, so memory is bounded by the slab, not by the file.
 
-use crate::model::Region;
+use crate::model::Hyperslab;
 
 /// How a variable will be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl SlabPlan {
     }
 
     /// The slabs, in C order.
-    pub fn regions(&self) -> impl Iterator<Item = Region> + '_ {
+    pub fn regions(&self) -> impl Iterator<Item = Hyperslab> + '_ {
         let counts: Vec<u64> = self.shape.iter().zip(&self.slab_shape).map(|(n, s)| n.div_ceil((*s).max(1))).collect();
         let total = if self.is_empty() { 0 } else { counts.iter().product::<u64>() };
         (0..total).map(move |mut i| {
@@ -81,7 +81,7 @@ impl SlabPlan {
                 start[d] = k * self.slab_shape[d];
                 shape[d] = self.slab_shape[d].min(self.shape[d] - start[d]);
             }
-            Region { start, shape }
+            Hyperslab { start, shape }
         })
     }
 }
@@ -94,34 +94,10 @@ fn lcm(a: u64, b: u64) -> u64 {
     if a == 0 || b == 0 { a.max(b) } else { a / gcd(a, b) * b }
 }
 
-/// The write units (chunks or shards) covered by `region`, as regions, C order.
-/// `region` must start on unit boundaries.
-pub fn units_in(region: &Region, unit: &[u64], array_shape: &[u64]) -> Vec<Region> {
-    let n = region.shape.len();
-    if n == 0 {
-        return vec![region.clone()];
-    }
-    let counts: Vec<u64> = (0..n).map(|d| region.shape[d].div_ceil(unit[d].max(1))).collect();
-    let total: u64 = counts.iter().product();
-    (0..total)
-        .map(|mut i| {
-            let mut start = vec![0; n];
-            let mut shape = vec![0; n];
-            for d in (0..n).rev() {
-                let k = i % counts[d];
-                i /= counts[d];
-                start[d] = region.start[d] + k * unit[d];
-                let end = (start[d] + unit[d]).min(region.start[d] + region.shape[d]).min(array_shape[d]);
-                shape[d] = end - start[d];
-            }
-            Region { start, shape }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::units_in;
 
     #[test]
     fn map_chunked_source_reads_whole_maps_once() {
@@ -130,7 +106,7 @@ mod tests {
         assert_eq!(p.slab_shape, vec![80, 360, 720]);
         assert_eq!(p.source_reread, 1);
         assert_eq!(p.len(), 46);
-        let regions: Vec<Region> = p.regions().collect();
+        let regions: Vec<Hyperslab> = p.regions().collect();
         assert_eq!(regions.last().map(|r| (r.start[0], r.shape[0])), Some((3600, 50)));
     }
 
@@ -170,14 +146,14 @@ mod tests {
     fn scalars_are_one_slab() {
         let p = SlabPlan::new(&[], &[], None, 8, 1024);
         assert_eq!(p.regions().count(), 1);
-        assert_eq!(units_in(&Region::full(&[]), &[], &[]).len(), 1);
+        assert_eq!(units_in(&Hyperslab::full(&[]), &[], &[]).len(), 1);
     }
 
     #[test]
     fn units_cover_region() {
-        let r = Region { start: vec![80, 0], shape: vec![50, 100] };
+        let r = Hyperslab { start: vec![80, 0], shape: vec![50, 100] };
         let u = units_in(&r, &[80, 40], &[130, 100]);
         assert_eq!(u.len(), 3);
-        assert_eq!(u[2], Region { start: vec![80, 80], shape: vec![50, 20] });
+        assert_eq!(u[2], Hyperslab { start: vec![80, 80], shape: vec![50, 20] });
     }
 }

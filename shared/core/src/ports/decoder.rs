@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BlockData, DatasetSchema, Region};
+use crate::model::{BlockData, DatasetSchema, Hyperslab};
 
 /// Why a source could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -113,11 +113,11 @@ pub trait SourceDataset: Send {
     fn schema(&self) -> &DatasetSchema;
 
     /// Reads `region` of the variable at `path`, C order, little-endian numbers.
-    fn read(&mut self, path: &str, region: &Region) -> Result<BlockData, DecodeError>;
+    fn read(&mut self, path: &str, region: &Hyperslab) -> Result<BlockData, DecodeError>;
 
     /// Like [`read`](Self::read), reusing `buffer` for numbers when it can: the
     /// ingest passes slab buffers round so large reads allocate nothing.
-    fn read_into(&mut self, path: &str, region: &Region, buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
+    fn read_into(&mut self, path: &str, region: &Hyperslab, buffer: Vec<u8>) -> Result<BlockData, DecodeError> {
         drop(buffer);
         self.read(path, region)
     }
@@ -126,7 +126,7 @@ pub trait SourceDataset: Send {
     /// front): a source that can work ahead — a decoder in another process —
     /// decodes the next slab while this one is written. Only a hint: reads
     /// may still come in any order, and most sources ignore it.
-    fn read_ahead(&mut self, reads: Vec<(String, Region)>) {
+    fn read_ahead(&mut self, reads: Vec<(String, Hyperslab)>) {
         drop(reads);
     }
 }
@@ -136,7 +136,7 @@ pub trait SourceDataset: Send {
 pub fn checked_read<'a>(
     schema: &'a DatasetSchema,
     path: &str,
-    region: &Region,
+    region: &Hyperslab,
 ) -> Result<&'a crate::model::VariableSchema, DecodeError> {
     let var = schema.variable(path).ok_or_else(|| DecodeError::InvalidRequest(format!("no variable {path}")))?;
     if region.fits(&var.shape) {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::ingest::IngestReport;
+use crate::model::IngestReport;
 
 /// Why a report could not be stored.
 #[derive(Debug, thiserror::Error)]

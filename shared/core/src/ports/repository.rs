@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cf::FillValue;
-use crate::ingest::ArrayLayout;
-use crate::model::{Attributes, Block, BlockData, DataType, DatasetId, Region};
-use crate::upkeep::{GcPolicy, GcReport, Unfinished};
+pub use crate::model::SourceMarker;
+use crate::model::{
+    ArrayLayout, Attributes, Block, BlockData, DataType, DatasetId, GcPolicy, GcReport, Hyperslab, Unfinished,
+};
 
 /// Why a repository operation failed. Callers decide on the variant: a
 /// conflict is retried, a missing dataset is a 404, unavailability is transient.
@@ -26,8 +27,14 @@ pub enum RepoError {
     #[error("invalid request: {0}")]
     Invalid(String),
     /// Stored metadata or data cannot be read back.
-    #[error("corrupt repository data: {0}")]
-    Corrupt(String),
+    #[error("corrupt repository data: {message}")]
+    Corrupt {
+        /// What cannot be read, where.
+        message: String,
+        /// The decoder's or parser's error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Storage could not be reached or refused for now (network, throttling,
     /// timeouts). Transient.
     #[error("storage unavailable: {message}")]
@@ -44,6 +51,19 @@ impl RepoError {
     /// Whether trying again later could succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Conflict(_))
+    }
+
+    /// Damaged stored data, found by the hub's own checks.
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        Self::Corrupt { message: message.into(), source: None }
+    }
+
+    /// Damaged stored data, with the error that found it.
+    pub fn corrupt_because(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Corrupt { message: message.into(), source: Some(source.into()) }
     }
 
     /// A transient error with its cause.
@@ -101,20 +121,6 @@ pub struct GroupInfo {
     pub path: String,
     /// Attributes.
     pub attrs: Attributes,
-}
-
-/// Which source object produced the dataset's current content, recorded in
-/// the same commit as the data so a re-delivered object is recognised.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceMarker {
-    /// Object key (URL-decoded) or file name.
-    pub key: String,
-    /// ETag (or a local file's identity) of the ingested version.
-    pub etag: Option<String>,
-    /// Size in bytes.
-    pub size: u64,
-    /// When it was committed (RFC 3339).
-    pub ingested_at: String,
 }
 
 /// What to commit.
@@ -256,7 +262,7 @@ pub trait Transaction: Send + Sync {
     /// Reads a region as this transaction sees it, its own writes included
     /// (C order, little-endian numbers). Used to merge partial write units and
     /// to move existing steps when a late one is inserted.
-    async fn read(&self, path: &str, region: &Region) -> Result<BlockData, RepoError>;
+    async fn read(&self, path: &str, region: &Hyperslab) -> Result<BlockData, RepoError>;
 
     /// Writes a block whose region is aligned to the array's write unit (chunk,
     /// or shard when sharded) except at the array's end. Chunks holding only
@@ -292,7 +298,7 @@ pub trait DatasetReader: Send + Sync {
     async fn arrays(&self) -> Result<Vec<ArrayInfo>, RepoError>;
 
     /// Reads a region of an array (C order, little-endian numbers).
-    async fn read(&self, path: &str, region: &Region) -> Result<BlockData, RepoError>;
+    async fn read(&self, path: &str, region: &Hyperslab) -> Result<BlockData, RepoError>;
 
     /// Bytes stored for an array's chunks (after compression).
     async fn stored_bytes(&self, path: &str) -> Result<u64, RepoError>;

@@ -228,14 +228,55 @@ pub struct Window {
     pub y: Vec<f64>,
     /// X values (longitudes shifted into the query's range on lon/lat grids).
     pub x: Vec<f64>,
-    /// Which cells the query covers (row-major over `js` × `is`); `None`: all.
-    pub mask: Option<Vec<bool>>,
+    /// How much of each cell the query covers (row-major over `js` × `is`);
+    /// `None`: all of every cell.
+    pub mask: Option<CellWeights>,
 }
 
 impl Window {
     /// Cells in the window that the query covers.
     pub fn cell_count(&self) -> usize {
-        self.mask.as_ref().map_or(self.js.len() * self.is.len(), |m| m.iter().filter(|b| **b).count())
+        self.mask.as_ref().map_or(self.js.len() * self.is.len(), CellWeights::covered)
+    }
+
+    /// Whether the query covers cell `k` (row-major) at all.
+    pub fn covers(&self, k: usize) -> bool {
+        self.mask.as_ref().is_none_or(|m| m.covers(k))
+    }
+}
+
+/// The share of each cell of a window that a query's place covers, in
+/// [0, 1], row-major: 1 inside, 0 outside. Masks by cell centre (today's
+/// area and radius queries) hold only 0 and 1; exact area-weighted region
+/// statistics put the covered fraction of boundary cells here, and the
+/// answers of raw values keep treating any weight above 0 as inside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellWeights(Vec<f32>);
+
+impl CellWeights {
+    /// Weights 1 where `inside`, else 0.
+    pub fn inside(flags: impl IntoIterator<Item = bool>) -> Self {
+        Self(flags.into_iter().map(|b| if b { 1.0 } else { 0.0 }).collect())
+    }
+
+    /// Fractions of cells covered, each clamped into [0, 1] (NaN as 0).
+    pub fn fractions(values: impl IntoIterator<Item = f32>) -> Self {
+        Self(values.into_iter().map(|w| if w.is_nan() { 0.0 } else { w.clamp(0.0, 1.0) }).collect())
+    }
+
+    /// The weight of cell `k` (0 beyond the window).
+    pub fn weight(&self, k: usize) -> f32 {
+        self.0.get(k).copied().unwrap_or(0.0)
+    }
+
+    /// Whether cell `k` is covered at all.
+    pub fn covers(&self, k: usize) -> bool {
+        self.weight(k) > 0.0
+    }
+
+    /// Number of cells covered at all.
+    pub fn covered(&self) -> usize {
+        self.0.iter().filter(|w| **w > 0.0).count()
     }
 }
 
@@ -403,16 +444,13 @@ impl HorizontalGrid {
                 }
                 let js = y.within(nb[1], nb[3]);
                 let is = x.within(nb[0], nb[2]);
-                let mask = js
-                    .iter()
-                    .flat_map(|&j| is.iter().map(move |&i| (j, i)))
-                    .map(|(j, i)| {
+                let mask =
+                    CellWeights::inside(js.iter().flat_map(|&j| is.iter().map(move |&i| (j, i))).map(|(j, i)| {
                         projector.inverse(x.values[i], y.values[j]).is_some_and(|p| {
                             let lon = w + (p.lon - w).rem_euclid(360.0);
                             p.lat >= s && p.lat <= n && lon <= e
                         })
-                    })
-                    .collect();
+                    }));
                 Window {
                     y: js.iter().map(|&j| y.values[j]).collect(),
                     x: is.iter().map(|&i| x.values[i]).collect(),
@@ -441,7 +479,7 @@ impl HorizontalGrid {
                 );
                 let js: Vec<usize> = (j0..=j1).collect();
                 let is: Vec<usize> = (i0..=i1).collect();
-                let mask = js.iter().flat_map(|&j| is.iter().map(move |&i| inside(j * c.nx + i))).collect();
+                let mask = CellWeights::inside(js.iter().flat_map(|&j| is.iter().map(move |&i| inside(j * c.nx + i))));
                 Window {
                     y: js.iter().map(|&j| j as f64).collect(),
                     x: is.iter().map(|&i| i as f64).collect(),
@@ -482,9 +520,10 @@ impl HorizontalGrid {
     fn masked_window(&self, bbox: [f64; 4], inside: impl Fn(LonLat) -> bool) -> Result<Window, OutsideGrid> {
         let mut win = self.window(bbox)?;
         let mut mask = Vec::with_capacity(win.js.len() * win.is.len());
+        let prior = win.mask.take();
         for (a, &j) in win.js.iter().enumerate() {
             for (b, &i) in win.is.iter().enumerate() {
-                let prior = win.mask.as_ref().is_none_or(|m| m[a * win.is.len() + b]);
+                let prior = prior.as_ref().is_none_or(|m| m.covers(a * win.is.len() + b));
                 let p = match self {
                     Self::LonLat { .. } => Some(LonLat { lon: win.x[b], lat: win.y[a] }),
                     Self::Projected { .. } | Self::Curvilinear(_) => self.center(Cell { j, i }),
@@ -492,7 +531,7 @@ impl HorizontalGrid {
                 mask.push(prior && p.is_some_and(&inside));
             }
         }
-        win.mask = Some(mask);
+        win.mask = Some(CellWeights::inside(mask));
         if win.cell_count() == 0 {
             return Err(OutsideGrid("no cell".into()));
         }

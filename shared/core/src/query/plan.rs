@@ -10,7 +10,7 @@
 use futures::{StreamExt, TryStreamExt};
 
 use super::select::index_runs;
-use crate::model::{BlockData, DataType, Region, paste_subregion};
+use crate::model::{BlockData, DataType, Hyperslab, paste_subregion};
 use crate::ports::{ArrayInfo, DatasetReader, RepoError};
 
 /// Limits on what one request may read.
@@ -47,7 +47,7 @@ pub struct Cost {
     pub bytes: u64,
     /// Chunks fetched.
     pub chunks: u64,
-    /// Region reads.
+    /// Hyperslab reads.
     pub reads: u64,
     /// Bytes of the encoded answer (an estimate, set by who encodes it).
     pub answer_bytes: u64,
@@ -153,7 +153,7 @@ impl ReadPlan {
 
     /// The region reads: each combination of runs along the dimensions,
     /// with where its values go in the output.
-    fn regions(&self) -> Vec<(Region, Region)> {
+    fn regions(&self) -> Vec<(Hyperslab, Hyperslab)> {
         // Runs in output order, each with its output offset.
         let runs: Vec<Vec<(u64, u64, u64)>> = self
             .picks
@@ -173,8 +173,8 @@ impl ReadPlan {
                 out
             })
             .collect();
-        let mut combos: Vec<(Region, Region)> =
-            vec![(Region { start: vec![], shape: vec![] }, Region { start: vec![], shape: vec![] })];
+        let mut combos: Vec<(Hyperslab, Hyperslab)> =
+            vec![(Hyperslab { start: vec![], shape: vec![] }, Hyperslab { start: vec![], shape: vec![] })];
         for dim_runs in &runs {
             let mut next = Vec::with_capacity(combos.len() * dim_runs.len());
             for (src, dst) in &combos {
@@ -199,7 +199,7 @@ impl ReadPlan {
             self.dtype.size().ok_or_else(|| RepoError::Invalid(format!("{} holds text, not numbers", self.path)))?;
         let shape: Vec<u64> = self.picks.iter().map(|p| p.len() as u64).collect();
         let total: usize = shape.iter().product::<u64>() as usize;
-        let out_region = Region { start: vec![0; shape.len()], shape };
+        let out_region = Hyperslab { start: vec![0; shape.len()], shape };
         let regions = self.regions();
         if regions.len() == 1 && regions[0].1 == out_region {
             return self.numbers(reader.read(&self.path, &regions[0].0).await?);
@@ -213,10 +213,10 @@ impl ReadPlan {
         .buffer_unordered(concurrency.max(1));
         while let Some((data, dst)) = blocks.try_next().await? {
             let BlockData::Numeric(bytes) = data else {
-                return Err(RepoError::Corrupt(format!("{}: text where numbers were expected", self.path)));
+                return Err(RepoError::corrupt(format!("{}: text where numbers were expected", self.path)));
             };
             paste_subregion(&mut out, &out_region, &bytes, &dst, elem)
-                .ok_or_else(|| RepoError::Corrupt(format!("{}: a block does not fit its place", self.path)))?;
+                .ok_or_else(|| RepoError::corrupt(format!("{}: a block does not fit its place", self.path)))?;
         }
         Ok(self.dtype.to_f64_vec(&out))
     }

@@ -8,22 +8,41 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::error::QueryError;
 use super::geometry::{LonLat, haversine_km};
 use super::grid::{Axis1d, Curvilinear, HorizontalGrid, Projector};
 use crate::cf::{
-    Axis, Calendar, CfTime, DimRole, TimeEncoding, ValueDecoding, VariableKind, coordinate_axis, dim_roles,
-    variable_kinds,
+    Axis, Calendar, CfTime, DimRole, ForecastAxes, TimeEncoding, ValueDecoding, VariableKind, coordinate_axis,
+    dim_roles, variable_kinds,
 };
 use crate::model::{
-    Attributes, DataType, DatasetId, DatasetSchema, Dimension, GroupSchema, Region, VariableSchema, attr_text,
+    Attributes, DataType, DatasetId, DatasetSchema, Dimension, GroupSchema, Hyperslab, VariableSchema, attr_text,
 };
 use crate::ports::{ArrayInfo, DatasetReader, RepoError};
+
+/// Why a grid mapping has no projector.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ProjectionError {
+    /// What is missing or wrong in the mapping.
+    pub message: String,
+    /// The projection library's error.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ProjectionError {
+    /// A mapping the hub cannot project, for a reason of its own.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+}
 
 /// Turns a CF grid mapping into a projector; adapters implement it with a
 /// projection library.
 pub trait ProjectorFactory: Send + Sync {
     /// The projector of a `grid_mapping` variable's attributes, or why not.
-    fn projector(&self, grid_mapping: &Attributes) -> Result<Arc<dyn Projector>, String>;
+    fn projector(&self, grid_mapping: &Attributes) -> Result<Arc<dyn Projector>, ProjectionError>;
 }
 
 /// No projections: projected grids are served by index only.
@@ -31,8 +50,8 @@ pub trait ProjectorFactory: Send + Sync {
 pub struct NoProjections;
 
 impl ProjectorFactory for NoProjections {
-    fn projector(&self, _: &Attributes) -> Result<Arc<dyn Projector>, String> {
-        Err("no projection library configured".into())
+    fn projector(&self, _: &Attributes) -> Result<Arc<dyn Projector>, ProjectionError> {
+        Err(ProjectionError::new("no projection library configured"))
     }
 }
 
@@ -239,6 +258,41 @@ impl DatasetView {
         self.parameters.iter().find(|p| p.name == name)
     }
 
+    /// Whether the dataset holds forecast runs (a forecast reference time
+    /// axis): then it has instances.
+    pub fn has_runs(&self) -> bool {
+        self.arrays.iter().any(|a| attr_text(&a.attrs, "standard_name") == Some("forecast_reference_time"))
+    }
+
+    /// The forecast axes: the dimensions whose coordinates are the
+    /// `forecast_reference_time` and the `forecast_period`.
+    pub fn forecast_axes(&self) -> Result<ForecastAxes, QueryError> {
+        let not = || {
+            QueryError::NotFound(format!(
+                "collection {:?} has no forecast runs (no forecast_reference_time and forecast_period axes)",
+                self.id.as_str()
+            ))
+        };
+        let attr = |path: &str, name: &str| {
+            self.arrays.iter().find(|a| a.path == path).and_then(|a| attr_text(&a.attrs, name)).map(str::to_string)
+        };
+        let by_std = |std: &str| self.dims.values().find(|d| attr(&d.name, "standard_name").as_deref() == Some(std));
+        let reference = by_std("forecast_reference_time").ok_or_else(not)?;
+        let lead = by_std("forecast_period").ok_or_else(not)?;
+        let AxisValues::Time { values: runs, .. } = &reference.values else { return Err(not()) };
+        let AxisValues::Numbers { values: leads } = &lead.values else { return Err(not()) };
+        ForecastAxes::new(
+            reference.name.clone(),
+            runs.clone(),
+            lead.name.clone(),
+            leads,
+            attr(&lead.name, "units").as_deref(),
+        )
+        .map_err(|e| {
+            QueryError::NotFound(format!("collection {:?} has no usable forecast runs: {e}", self.id.as_str()))
+        })
+    }
+
     /// The calendar of the dataset's time axes (the first one found).
     pub fn calendar(&self) -> Option<Calendar> {
         self.dims.values().find_map(|d| match &d.values {
@@ -264,7 +318,7 @@ async fn load_dim(
             units: None,
         });
     };
-    let data = reader.read(&coord.path, &Region::full(&coord.shape)).await?;
+    let data = reader.read(&coord.path, &Hyperslab::full(&coord.shape)).await?;
     let numbers = match data {
         crate::model::BlockData::Numeric(bytes) => coord.dtype.to_f64_vec(&bytes),
         crate::model::BlockData::Strings(_) => vec![],
@@ -321,7 +375,7 @@ async fn aux_lon_lat(
     };
     let mut out = Vec::new();
     for c in [lon, lat] {
-        let data = reader.read(&c.path, &Region::full(&c.shape)).await?;
+        let data = reader.read(&c.path, &Hyperslab::full(&c.shape)).await?;
         let mut values = match data {
             crate::model::BlockData::Numeric(bytes) => c.dtype.to_f64_vec(&bytes),
             crate::model::BlockData::Strings(_) => return Ok(None),
@@ -373,6 +427,8 @@ fn make_grid(
     aux: Option<(Vec<f64>, Vec<f64>)>,
     projections: &dyn ProjectorFactory,
 ) -> Result<GridInfo, String> {
+    // The `String` is the reason a variable is left out of the view (listed in
+    // `DatasetView::skipped`), not an error: the dataset stays queryable.
     let (ny, nx) = (dims.get(y_dim).map_or(0, |d| d.values.len()), dims.get(x_dim).map_or(0, |d| d.values.len()));
     let curvilinear = |aux: Option<(Vec<f64>, Vec<f64>)>, why: String| match aux {
         Some((lon, lat)) => Curvilinear::new(ny, nx, lon, lat)
@@ -422,7 +478,7 @@ fn make_grid(
     let mapping = schema.variable(&path).ok_or_else(|| format!("its grid_mapping {mapping_name:?} does not exist"))?;
     let projector = match projections.projector(&mapping.attrs) {
         Ok(p) => p,
-        Err(e) => return curvilinear(aux, format!("its grid mapping {mapping_name:?}: {e}")),
+        Err(e) => return curvilinear(aux, format!("its grid mapping {mapping_name:?}: {}", crate::error_chain(&e))),
     };
     // The 2-D longitude/latitude are what CF tools locate cells by: a mapping
     // that disagrees with them is not trusted.

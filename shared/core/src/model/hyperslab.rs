@@ -1,24 +1,26 @@
-//! Hyper-rectangles of an array and blocks of data covering them.
+//! Hyperslabs (index hyper-rectangles of an array, as HDF5 and netCDF call
+//! them) and blocks of data covering them. Named so, not "region", because
+//! geographic regions (river basins, countries) are a domain word of their own.
 
 use serde::{Deserialize, Serialize};
 
 /// A hyper-rectangle of an array: `start` and `shape` along every dimension.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Region {
+pub struct Hyperslab {
     /// First index along every dimension.
     pub start: Vec<u64>,
     /// Length along every dimension.
     pub shape: Vec<u64>,
 }
 
-impl Region {
+impl Hyperslab {
     /// The region covering a whole array of `shape`.
     pub fn full(shape: &[u64]) -> Self {
         Self { start: vec![0; shape.len()], shape: shape.to_vec() }
     }
 
     /// The cells both regions hold, when they share any.
-    pub fn intersection(&self, other: &Region) -> Option<Region> {
+    pub fn intersection(&self, other: &Hyperslab) -> Option<Hyperslab> {
         if self.start.len() != other.start.len() {
             return None;
         }
@@ -32,7 +34,7 @@ impl Region {
             start.push(lo);
             shape.push(hi - lo);
         }
-        Some(Region { start, shape })
+        Some(Hyperslab { start, shape })
     }
 
     /// Number of elements.
@@ -81,7 +83,7 @@ impl BlockData {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Block {
     /// Where the values go.
-    pub region: Region,
+    pub region: Hyperslab,
     /// The values, C order.
     pub data: BlockData,
 }
@@ -92,7 +94,7 @@ pub struct Block {
 ///
 /// The one place that walks sub-regions: copying chunks out of slabs, pasting
 /// chunks into answers, for numbers and text alike.
-pub fn runs(outer: &Region, sub: &Region) -> Option<Vec<(usize, usize)>> {
+pub fn runs(outer: &Hyperslab, sub: &Hyperslab) -> Option<Vec<(usize, usize)>> {
     let n = outer.shape.len();
     if sub.shape.len() != n || sub.start.len() != n || outer.start.len() != n {
         return None;
@@ -147,14 +149,20 @@ pub fn runs(outer: &Region, sub: &Region) -> Option<Vec<(usize, usize)>> {
 /// Copies the sub-region `sub` out of a C-order buffer holding `outer` into a
 /// new C-order buffer. `elem` is the element size. Used to cut chunks out of
 /// slabs. `None` when `sub` does not fit in `outer` or the buffer is too short.
-pub fn copy_subregion(buf: &[u8], outer: &Region, sub: &Region, elem: usize) -> Option<Vec<u8>> {
+pub fn copy_subregion(buf: &[u8], outer: &Hyperslab, sub: &Hyperslab, elem: usize) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     copy_subregion_into(buf, outer, sub, elem, &mut out)?;
     Some(out)
 }
 
 /// [`copy_subregion`] into `out` (cleared first), reusing its allocation.
-pub fn copy_subregion_into(buf: &[u8], outer: &Region, sub: &Region, elem: usize, out: &mut Vec<u8>) -> Option<()> {
+pub fn copy_subregion_into(
+    buf: &[u8],
+    outer: &Hyperslab,
+    sub: &Hyperslab,
+    elem: usize,
+    out: &mut Vec<u8>,
+) -> Option<()> {
     let total = usize::try_from(outer.len()).ok()? * elem;
     if buf.len() < total {
         return None;
@@ -169,7 +177,7 @@ pub fn copy_subregion_into(buf: &[u8], outer: &Region, sub: &Region, elem: usize
 
 /// Writes `src` (C order, holding `sub`) into `dst` (C order, holding `outer`).
 /// Used to assemble answers from chunks. `None` when it does not fit.
-pub fn paste_subregion(dst: &mut [u8], outer: &Region, src: &[u8], sub: &Region, elem: usize) -> Option<()> {
+pub fn paste_subregion(dst: &mut [u8], outer: &Hyperslab, src: &[u8], sub: &Hyperslab, elem: usize) -> Option<()> {
     let mut at = 0usize;
     for (offset, len) in runs(outer, sub)? {
         let bytes = len * elem;
@@ -177,6 +185,31 @@ pub fn paste_subregion(dst: &mut [u8], outer: &Region, src: &[u8], sub: &Region,
         at += bytes;
     }
     Some(())
+}
+
+/// The write units (chunks or shards) covered by `region`, as regions, C order.
+/// `region` must start on unit boundaries.
+pub fn units_in(region: &Hyperslab, unit: &[u64], array_shape: &[u64]) -> Vec<Hyperslab> {
+    let n = region.shape.len();
+    if n == 0 {
+        return vec![region.clone()];
+    }
+    let counts: Vec<u64> = (0..n).map(|d| region.shape[d].div_ceil(unit[d].max(1))).collect();
+    let total: u64 = counts.iter().product();
+    (0..total)
+        .map(|mut i| {
+            let mut start = vec![0; n];
+            let mut shape = vec![0; n];
+            for d in (0..n).rev() {
+                let k = i % counts[d];
+                i /= counts[d];
+                start[d] = region.start[d] + k * unit[d];
+                let end = (start[d] + unit[d]).min(region.start[d] + region.shape[d]).min(array_shape[d]);
+                shape[d] = end - start[d];
+            }
+            Hyperslab { start, shape }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -189,34 +222,34 @@ mod tests {
 
     #[test]
     fn intersections() {
-        let a = Region { start: vec![0, 10], shape: vec![80, 72] };
-        let b = Region { start: vec![70, 0], shape: vec![100, 20] };
-        assert_eq!(a.intersection(&b), Some(Region { start: vec![70, 10], shape: vec![10, 10] }));
+        let a = Hyperslab { start: vec![0, 10], shape: vec![80, 72] };
+        let b = Hyperslab { start: vec![70, 0], shape: vec![100, 20] };
+        assert_eq!(a.intersection(&b), Some(Hyperslab { start: vec![70, 10], shape: vec![10, 10] }));
         assert_eq!(b.intersection(&a), a.intersection(&b));
-        let c = Region { start: vec![80, 0], shape: vec![1, 100] };
+        let c = Hyperslab { start: vec![80, 0], shape: vec![1, 100] };
         assert_eq!(a.intersection(&c), None, "touching is not overlapping");
     }
 
     #[test]
     fn copies_inner_block() {
         // 3x4 array, take rows 1..3, cols 1..3
-        let outer = Region::full(&[3, 4]);
-        let sub = Region { start: vec![1, 1], shape: vec![2, 2] };
+        let outer = Hyperslab::full(&[3, 4]);
+        let sub = Hyperslab { start: vec![1, 1], shape: vec![2, 2] };
         assert_eq!(copy_subregion(&iota(12), &outer, &sub, 1), Some(vec![5, 6, 9, 10]));
     }
 
     #[test]
     fn copies_with_offset_outer_and_whole_rows() {
-        let outer = Region { start: vec![10, 0], shape: vec![3, 4] };
-        let sub = Region { start: vec![11, 0], shape: vec![2, 4] };
+        let outer = Hyperslab { start: vec![10, 0], shape: vec![3, 4] };
+        let sub = Hyperslab { start: vec![11, 0], shape: vec![2, 4] };
         assert_eq!(copy_subregion(&iota(12), &outer, &sub, 1), Some((4..12).collect()));
     }
 
     #[test]
     fn copies_multibyte_3d() {
-        let outer = Region::full(&[2, 2, 3]);
+        let outer = Hyperslab::full(&[2, 2, 3]);
         let data: Vec<u8> = (0u16..12).flat_map(u16::to_le_bytes).collect();
-        let sub = Region { start: vec![0, 1, 1], shape: vec![2, 1, 2] };
+        let sub = Hyperslab { start: vec![0, 1, 1], shape: vec![2, 1, 2] };
         let got = copy_subregion(&data, &outer, &sub, 2).unwrap_or_default();
         let vals: Vec<u16> = got.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         assert_eq!(vals, vec![4, 5, 10, 11]);
@@ -224,16 +257,16 @@ mod tests {
 
     #[test]
     fn refuses_out_of_bounds() {
-        let outer = Region::full(&[2, 2]);
-        let sub = Region { start: vec![1, 1], shape: vec![2, 1] };
+        let outer = Hyperslab::full(&[2, 2]);
+        let sub = Hyperslab { start: vec![1, 1], shape: vec![2, 1] };
         assert_eq!(copy_subregion(&iota(4), &outer, &sub, 1), None);
-        assert_eq!(copy_subregion(&iota(3), &outer, &Region::full(&[2, 2]), 1), None);
+        assert_eq!(copy_subregion(&iota(3), &outer, &Hyperslab::full(&[2, 2]), 1), None);
     }
 
     #[test]
     fn paste_inverts_copy() {
-        let outer = Region { start: vec![2, 10], shape: vec![4, 5] };
-        let sub = Region { start: vec![3, 11], shape: vec![2, 3] };
+        let outer = Hyperslab { start: vec![2, 10], shape: vec![4, 5] };
+        let sub = Hyperslab { start: vec![3, 11], shape: vec![2, 3] };
         let src = iota(20);
         let piece = copy_subregion(&src, &outer, &sub, 1).unwrap_or_default();
         assert_eq!(piece, vec![6, 7, 8, 11, 12, 13]);
@@ -246,6 +279,6 @@ mod tests {
 
     #[test]
     fn scalar_region() {
-        assert_eq!(copy_subregion(&[7, 8], &Region::full(&[]), &Region::full(&[]), 2), Some(vec![7, 8]));
+        assert_eq!(copy_subregion(&[7, 8], &Hyperslab::full(&[]), &Hyperslab::full(&[]), 2), Some(vec![7, 8]));
     }
 }

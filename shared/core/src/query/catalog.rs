@@ -1,17 +1,17 @@
 //! Dataset views cached across requests (and warm Lambda invocations): a
 //! view is rebuilt only when the dataset's branch moved, and the branch tip is
-//! looked up at most once per `ttl`.
+//! looked up at most once per `ttl`. Every query service starts here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hub_core::model::DatasetId;
-use hub_core::ports::{DatasetReader, Repository, Version};
-use hub_core::query::{DatasetView, ProjectorFactory};
 use tokio::sync::Mutex;
 
-use crate::error::ApiError;
+use super::error::QueryError;
+use super::view::{DatasetView, ProjectorFactory};
+use crate::model::DatasetId;
+use crate::ports::{DatasetReader, RepoError, Repository, Version};
 
 /// An open snapshot and its view.
 #[derive(Clone)]
@@ -42,8 +42,8 @@ impl Catalog {
         Self { repo, projections, ttl, entries: Mutex::new(HashMap::new()), list: Mutex::new(None) }
     }
 
-    /// The datasets.
-    pub async fn datasets(&self) -> Result<Vec<DatasetId>, ApiError> {
+    /// The datasets, sorted by id.
+    pub async fn datasets(&self) -> Result<Vec<DatasetId>, QueryError> {
         let mut list = self.list.lock().await;
         if let Some((ids, at)) = list.as_ref()
             && at.elapsed() < self.ttl
@@ -57,8 +57,9 @@ impl Catalog {
     }
 
     /// The current snapshot of a collection.
-    pub async fn open(&self, id: &str) -> Result<Opened, ApiError> {
-        let id = DatasetId::new(id).map_err(|_| ApiError::NotFound(format!("no collection {id:?}")))?;
+    pub async fn open(&self, id: &str) -> Result<Opened, QueryError> {
+        // An id that cannot name a dataset names no collection: a 404, like any unknown one.
+        let id = DatasetId::new(id).map_err(|_| QueryError::NotFound(format!("no collection {id:?}")))?;
         let mut entries = self.entries.lock().await;
         if let Some(e) = entries.get(&id)
             && e.checked.elapsed() < self.ttl
@@ -67,8 +68,8 @@ impl Catalog {
         }
         let reader: Arc<dyn DatasetReader> = match self.repo.open(&id, &Version::Latest).await {
             Ok(r) => Arc::from(r),
-            Err(hub_core::ports::RepoError::NotFound(_)) => {
-                return Err(ApiError::NotFound(format!("no collection {:?}", id.as_str())));
+            Err(RepoError::NotFound(_)) => {
+                return Err(QueryError::NotFound(format!("no collection {:?}", id.as_str())));
             }
             Err(e) => return Err(e.into()),
         };

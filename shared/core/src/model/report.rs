@@ -3,9 +3,22 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Attributes, attr_text};
 use crate::cf::TimeEncoding;
-use crate::model::{Attributes, attr_text};
-use crate::ports::SourceMarker;
+
+/// Which source object produced the dataset's current content, recorded in
+/// the same commit as the data so a re-delivered object is recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceMarker {
+    /// Object key (URL-decoded) or file name.
+    pub key: String,
+    /// ETag (or a local file's identity) of the ingested version.
+    pub etag: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was committed (RFC 3339).
+    pub ingested_at: String,
+}
 
 /// The outcome of an ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +220,16 @@ impl IngestReport {
             finished_at: String::new(),
             hub_version: env!("CARGO_PKG_VERSION").to_string(),
         }
+    }
+
+    /// The report of an upload rejected before it was decoded (gone,
+    /// superseded, no dataset rule, an earlier attempt died on it): the one
+    /// constructor every function records such rejections with.
+    pub fn rejection(dataset: &str, source: SourceInfo, kind: &str, message: impl Into<String>) -> Self {
+        let mut report = Self::start(dataset, source);
+        report.error = Some(FailureInfo { kind: kind.to_string(), message: message.into() });
+        report.finished_at = now_rfc3339();
+        report
     }
 
     /// Compression ratio (uncompressed / stored), when anything was stored.
