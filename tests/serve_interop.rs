@@ -29,6 +29,11 @@ struct Served {
 
 /// Ingests `files` (dataset id, file name under `netcdf/`) and serves the hub.
 async fn serve(files: &[(&str, &str)]) -> Option<Served> {
+    serve_with(files, false).await
+}
+
+/// Like [`serve`], with a GRIB2 forecast dataset of two runs (`nwp`) when `runs`.
+async fn serve_with(files: &[(&str, &str)], runs: bool) -> Option<Served> {
     let data = hub_testkit::shared_data()?;
     let dir = tempfile::tempdir().unwrap();
     let url = StoreUrl::from_path(dir.path()).unwrap();
@@ -37,6 +42,15 @@ async fn serve(files: &[(&str, &str)]) -> Option<Served> {
         let path = data.join("netcdf").join(name);
         let report = hub.ingest(id, &path, &format!("incoming/{id}/{name}")).await;
         assert_eq!(report.status, hub_core::ingest::IngestStatus::Committed, "{name}: {:?}", report.error);
+    }
+    if runs {
+        for (r, lead) in [(1_704_067_200i64, 0u32), (1_704_067_200, 6), (1_704_088_800, 0), (1_704_088_800, 6)] {
+            let path = dir.path().join(format!("{r}_{lead}.grib2"));
+            let f = hub_gdal::fixtures::Forecast { reference: r, lead_hours: lead, version: 0.0 };
+            hub_gdal::fixtures::write_forecast(&path, &f).unwrap();
+            let report = hub.ingest("nwp", &path, &format!("incoming/nwp/{r}_{lead}.grib2")).await;
+            assert_eq!(report.status, hub_core::ingest::IngestStatus::Committed, "{:?}", report.error);
+        }
     }
     let repo = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
     let statuses = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
@@ -108,6 +122,22 @@ async fn answers_equal_xarrays_nearest_cell_and_validate_as_coveragejson() {
     assert!(ok, "the API's answers differ from xarray's:\n{text}");
     for (id, _, _) in FILES {
         assert!(text.contains(&format!("ok   {id} ")), "no value checked for {id}:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn edr_metadata_validates_with_knmis_edr_pydantic_models() {
+    if hub_testkit::python().is_none() {
+        return;
+    }
+    let ids: Vec<(&str, &str)> = FILES.iter().map(|(id, f, _)| (*id, *f)).collect();
+    let Some(served) = serve_with(&ids, true).await else { return };
+    let script = hub_testkit::workspace_root().join("tests/interop/check_edr.py");
+    let (ok, text) = python(vec![script.to_string_lossy().into_owned(), served.base.clone()]).await;
+    println!("{text}");
+    assert!(ok, "EDR metadata the edr-pydantic models reject:\n{text}");
+    for resource in ["/", "/collections", "/collections/co2", "/collections/nwp/instances", "/collections/nwp/instances/latest"] {
+        assert!(text.lines().any(|l| l == format!("ok   {resource}")), "{resource} not validated:\n{text}");
     }
 }
 
