@@ -68,7 +68,14 @@ async fn runs_are_instances() {
     assert_eq!(ids, vec!["2024-01-01T06:00:00Z", "2024-01-01T00:00:00Z"], "newest first");
     let (s, latest) = get(&app, "/collections/nwp/instances/latest").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(latest["reference_time"], "2024-01-01T06:00:00Z");
+    // The run is the instance's reference time axis, fixed to one value, in its custom extent.
+    let custom = latest["extent"]["custom"].as_array().cloned().unwrap_or_default();
+    assert!(custom.iter().any(|c| c["values"] == serde_json::json!(["2024-01-01T06:00:00Z"])), "{custom:?}");
+    let all_runs = coll["extent"]["custom"].as_array().cloned().unwrap_or_default();
+    assert!(
+        all_runs.iter().any(|c| c["values"] == serde_json::json!(["2024-01-01T00:00:00Z", "2024-01-01T06:00:00Z"])),
+        "{all_runs:?}"
+    );
 
     // One run at a point: the 2 m temperature (band 3 of the writer) at its three lead times.
     let p = "coords=POINT(-179%2089)&parameter-name=tmp_height_above_ground";

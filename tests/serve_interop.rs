@@ -136,7 +136,9 @@ async fn edr_metadata_validates_with_knmis_edr_pydantic_models() {
     let (ok, text) = python(vec![script.to_string_lossy().into_owned(), served.base.clone()]).await;
     println!("{text}");
     assert!(ok, "EDR metadata the edr-pydantic models reject:\n{text}");
-    for resource in ["/", "/collections", "/collections/co2", "/collections/nwp/instances", "/collections/nwp/instances/latest"] {
+    for resource in
+        ["/", "/collections", "/collections/co2", "/collections/nwp/instances", "/collections/nwp/instances/latest"]
+    {
         assert!(text.lines().any(|l| l == format!("ok   {resource}")), "{resource} not validated:\n{text}");
     }
 }

@@ -150,3 +150,20 @@ fn a_same_size_correction_copied_with_its_times_is_not_a_duplicate() {
     let o = hub(&["ingest", "--repo", "hub-data", "--dataset", "monthly", "tas.nc"], dir.path());
     assert!(text(&o).contains("duplicate tas.nc"), "{}", text(&o));
 }
+
+#[test]
+fn an_unusable_setting_stops_the_start_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (name, value) in [("HUB_MAX_CELLS", "abc"), ("HUB_READ_CONCURRENCY", "0"), ("HUB_PUBLIC_URL", "ftp://x")] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--repo", "hub-data"])
+            .env(name, value)
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("hub serve: {e}"));
+        assert!(!o.status.success(), "{name}={value} was accepted: {}", text(&o));
+        let out = text(&o);
+        assert!(out.contains(name) && out.contains(value), "{name}={value}: {out}");
+        assert!(!out.contains("listening on"), "it started anyway: {out}");
+    }
+}

@@ -227,3 +227,21 @@ async fn composites_and_model_runs_from_events() {
     assert_eq!(response.results[0].status, IngestStatus::Committed, "{:?}", response.results[0].error);
     assert_eq!(response.results[0].dataset.as_deref(), Some("model"));
 }
+
+#[test]
+fn the_function_does_not_start_on_an_unusable_setting() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (name, value) in
+        [("HUB_INGEST_TIMEOUT_SECONDS", "15min"), ("HUB_LIMIT_RANK", "-1"), ("HUB_DECODE_ISOLATION", "of")]
+    {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+            .env("HUB_REPO", dir.path())
+            .env(name, value)
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .output()
+            .unwrap_or_else(|e| panic!("ingest: {e}"));
+        let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!o.status.success(), "{name}={value} was accepted: {out}");
+        assert!(out.contains(name) && out.contains(value), "{name}={value}: {out}");
+    }
+}

@@ -88,6 +88,19 @@ impl fmt::Display for StoreUrl {
     }
 }
 
+impl StoreUrl {
+    /// The hub root `HUB_REPO` names, required.
+    pub fn repo_from_env() -> Result<Self, hub_core::settings::EnvError> {
+        use hub_core::settings::{EnvError, required};
+        let repo = required("HUB_REPO", "the hub's root (s3://bucket/prefix, or a folder)")?;
+        repo.parse().map_err(|_| EnvError::Invalid {
+            name: "HUB_REPO",
+            value: repo,
+            expected: "a hub root (s3://bucket/prefix, memory://name, file:///path or a folder)",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,18 +139,5 @@ mod tests {
         let s3: StoreUrl = "s3://b".parse().unwrap_or(StoreUrl::Memory(String::new()));
         assert_eq!(s3.join("era5").to_string(), "s3://b/era5");
         assert_eq!(StoreUrl::Memory("m".into()).join("/x/").to_string(), "memory://m/x");
-    }
-}
-
-impl StoreUrl {
-    /// The hub root `HUB_REPO` names, required.
-    pub fn repo_from_env() -> Result<Self, hub_core::settings::EnvError> {
-        use hub_core::settings::{EnvError, required};
-        let repo = required("HUB_REPO", "the hub's root (s3://bucket/prefix, or a folder)")?;
-        repo.parse().map_err(|_| EnvError::Invalid {
-            name: "HUB_REPO",
-            value: repo,
-            expected: "a hub root (s3://bucket/prefix, memory://name, file:///path or a folder)",
-        })
     }
 }
