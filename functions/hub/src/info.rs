@@ -49,7 +49,7 @@ pub async fn summarise(hub: &dyn Repository, id: &DatasetId, history: usize) -> 
             match TimeRange::from_values(&info.path, &info.attrs, &info.dtype.to_f64_vec(&bytes)) {
                 Ok(Some(t)) => time.push(t),
                 Ok(None) => {}
-                Err(w) => warnings.push(w),
+                Err(w) => warnings.push(w.to_string()),
             }
         }
         arrays.push(ArraySummary { info, uncompressed_bytes: uncompressed, stored_bytes: stored });

@@ -100,6 +100,8 @@ impl InFlight {
             key: item.upload.key.clone(),
             receive_count,
         };
+        // A marker is a few plain fields: serializing it cannot fail, and if
+        // it ever did, an unreadable marker is treated as no marker (`earlier`).
         let body = serde_json::to_vec(&marker).unwrap_or_default();
         self.store.put(&Self::path(message_id), PutPayload::from(body)).await.map(|_| ())
     }

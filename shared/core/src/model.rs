@@ -17,10 +17,10 @@ pub use hyperslab::{
     Block, BlockData, Hyperslab, copy_subregion, copy_subregion_into, paste_subregion, runs, units_in,
 };
 pub use ids::{DatasetId, InvalidId};
-pub use layout::{ArrayLayout, Compression};
+pub use layout::{ArrayLayout, Compression, InvalidCompression};
 pub use maintenance::{GcPolicy, GcReport, Unfinished};
 pub use report::{
-    AxisReport, FailureInfo, IngestReport, IngestStatus, SourceInfo, SourceMarker, TimeRange, Timings, VariableReport,
-    now_rfc3339,
+    AxisReport, FailureInfo, IngestReport, IngestStatus, SourceInfo, SourceMarker, TimeNotDecoded, TimeRange, Timings,
+    VariableReport, now_rfc3339,
 };
 pub use schema::{DatasetSchema, Dimension, GroupSchema, VariableSchema};

@@ -35,6 +35,7 @@ const GDAL_CACHE_MB: &str = "64";
 pub(crate) fn configure() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // Only fails on a name with a NUL byte: the constant has none.
         let _ = gdal::config::set_config_option("GDAL_CACHEMAX", GDAL_CACHE_MB);
     });
 }

@@ -107,6 +107,7 @@ fn page(title: &str, doc: &Value) -> Response {
     }
     body.push_str(&format!(
         "<pre>{}</pre></body></html>",
+        // A `Value` always serializes (its map keys are strings).
         escape(&serde_json::to_string_pretty(doc).unwrap_or_default())
     ));
     Html(body).into_response()

@@ -132,6 +132,7 @@ fn serve(decoders: &DecoderRegistry, limits: &ChildLimits) -> i32 {
             Request::Close => {
                 drop(source.take());
                 let reply = Reply::Closed { peak_rss_bytes: crate::peak_rss_of_self().unwrap_or(0) };
+                // The parent may have stopped listening; the child exits either way.
                 let _ = write_frame(&mut out, &reply).and_then(|()| out.flush());
                 return 0;
             }

@@ -169,7 +169,7 @@ impl DatasetConfig {
             }
             let time = match &rule.valid_time {
                 ValidTimeSource::Metadata => None,
-                ValidTimeSource::Key(p) => Some(TimePattern::new(p).map_err(bad)?),
+                ValidTimeSource::Key(p) => Some(TimePattern::new(p).map_err(|e| bad(e.0))?),
             };
             rules.push((rule, re, time));
         }
@@ -229,19 +229,26 @@ pub struct TimePattern {
     re: Regex,
 }
 
+/// A key pattern that cannot be compiled, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PatternError(pub String);
+
 impl TimePattern {
     /// The default stamp looked for in a raster's file name.
     pub const DEFAULT: &'static str = "{YYYY}{MM}{DD}{hh}{mm}";
 
     /// Compiles a pattern; the text around the fields is matched literally.
-    pub fn new(pattern: &str) -> Result<Self, String> {
+    pub fn new(pattern: &str) -> Result<Self, PatternError> {
         let mut re = String::new();
         let mut rest = pattern;
         let mut seen = Vec::new();
         while let Some(open) = rest.find('{') {
             re.push_str(&regex::escape(&rest[..open]));
-            let close =
-                rest[open..].find('}').ok_or_else(|| format!("unclosed {{ in time pattern {pattern:?}"))? + open;
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| PatternError(format!("unclosed {{ in time pattern {pattern:?}")))?
+                + open;
             let field = &rest[open + 1..close];
             let (name, digits) = match field {
                 "YYYY" => ("Y", 4),
@@ -251,13 +258,13 @@ impl TimePattern {
                 "mm" => ("m", 2),
                 "ss" => ("s", 2),
                 other => {
-                    return Err(format!(
+                    return Err(PatternError(format!(
                         "unknown field {{{other}}} in time pattern {pattern:?} (use YYYY, MM, DD, hh, mm, ss)"
-                    ));
+                    )));
                 }
             };
             if seen.contains(&name) {
-                return Err(format!("field {{{field}}} twice in time pattern {pattern:?}"));
+                return Err(PatternError(format!("field {{{field}}} twice in time pattern {pattern:?}")));
             }
             seen.push(name);
             re.push_str(&format!("(?P<{name}>\\d{{{digits}}})"));
@@ -266,10 +273,12 @@ impl TimePattern {
         re.push_str(&regex::escape(rest));
         for need in ["Y", "M", "D"] {
             if !seen.contains(&need) {
-                return Err(format!("time pattern {pattern:?} needs at least {{YYYY}}, {{MM}} and {{DD}}"));
+                return Err(PatternError(format!(
+                    "time pattern {pattern:?} needs at least {{YYYY}}, {{MM}} and {{DD}}"
+                )));
             }
         }
-        let re = Regex::new(&re).map_err(|e| e.to_string())?;
+        let re = Regex::new(&re).map_err(|e| PatternError(e.to_string()))?;
         Ok(Self { source: pattern.to_string(), re })
     }
 

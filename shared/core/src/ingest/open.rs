@@ -156,5 +156,5 @@ fn time_range(schema: &DatasetSchema, coords: &HashMap<String, Vec<f64>>) -> Res
         return Ok(None);
     };
     let Some(values) = coords.get(&var.path) else { return Ok(None) };
-    TimeRange::from_values(&var.path, &var.attrs, values)
+    TimeRange::from_values(&var.path, &var.attrs, values).map_err(|e| e.to_string())
 }

@@ -39,11 +39,16 @@ impl std::fmt::Display for Compression {
     }
 }
 
+/// A compression setting that names no codec the hub writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid compression {0:?}: expected none, zstd[:1-22] or blosc-zstd[:0-9]")]
+pub struct InvalidCompression(pub String);
+
 impl std::str::FromStr for Compression {
-    type Err = String;
+    type Err = InvalidCompression;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, level) = s.split_once(':').unwrap_or((s, ""));
-        let bad = || format!("invalid compression {s:?}: expected none, zstd[:1-22] or blosc-zstd[:0-9]");
+        let bad = || InvalidCompression(s.to_string());
         match name {
             "none" => Ok(Self::None),
             "zstd" => {

@@ -94,16 +94,16 @@ impl TimeRange {
     /// The span of a time coordinate's values (non-finite values ignored).
     /// `Ok(None)` when it holds no value; `Err` with a warning when its units or
     /// calendar cannot be read.
-    pub fn from_values(variable: &str, attrs: &Attributes, values: &[f64]) -> Result<Option<Self>, String> {
+    pub fn from_values(variable: &str, attrs: &Attributes, values: &[f64]) -> Result<Option<Self>, TimeNotDecoded> {
         let units = attr_text(attrs, "units").unwrap_or_default();
         let encoding = TimeEncoding::from_attrs(units, attr_text(attrs, "calendar"))
-            .map_err(|e| format!("{variable}: time not decoded: {e}"))?;
+            .map_err(|e| TimeNotDecoded(format!("{variable}: time not decoded: {e}")))?;
         let finite = values.iter().copied().filter(|v| v.is_finite());
         let (Some(min), Some(max)) = (finite.clone().reduce(f64::min), finite.reduce(f64::max)) else {
             return Ok(None);
         };
-        let start = encoding.decode(min).map_err(|e| format!("{variable}: {e}"))?;
-        let end = encoding.decode(max).map_err(|e| format!("{variable}: {e}"))?;
+        let start = encoding.decode(min).map_err(|e| TimeNotDecoded(format!("{variable}: {e}")))?;
+        let end = encoding.decode(max).map_err(|e| TimeNotDecoded(format!("{variable}: {e}")))?;
         Ok(Some(Self {
             variable: variable.to_string(),
             calendar: encoding.calendar().name().to_string(),
@@ -114,6 +114,12 @@ impl TimeRange {
         }))
     }
 }
+
+/// A time coordinate whose units or calendar cannot be read: a warning of
+/// the report, the data is stored all the same.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TimeNotDecoded(pub String);
 
 /// What an ingest did along one growing axis of its dataset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
