@@ -332,10 +332,15 @@ fn extent(view: &DatasetView) -> Value {
     }
     let param_dims: std::collections::BTreeSet<&String> = view.parameters.iter().flat_map(|p| &p.array.dims).collect();
     let mut custom = Vec::new();
+    // A forecast dataset's temporal extent is its valid times; its runs are a custom extent.
+    let forecast = view.forecast_axes().ok();
+    let is_runs = |name: &str| forecast.as_ref().is_some_and(|f| f.reference == name);
     for d in view.dims.values().filter(|d| param_dims.contains(&d.name)) {
         match (&d.values, d.role) {
             (_, DimRole::X | DimRole::Y) => {}
-            (AxisValues::Time { values, calendar }, DimRole::Time) if !extent.contains_key("temporal") => {
+            (AxisValues::Time { values, calendar }, DimRole::Time)
+                if !extent.contains_key("temporal") && !is_runs(&d.name) =>
+            {
                 if let (Some(a), Some(b)) = (values.first(), values.last()) {
                     extent.insert(
                         "temporal".into(),
@@ -375,6 +380,22 @@ fn extent(view: &DatasetView) -> Value {
                 }));
             }
             _ => {}
+        }
+    }
+    if let Some(f) = &forecast
+        && !extent.contains_key("temporal")
+    {
+        let valid: Vec<CfTime> = f
+            .runs
+            .iter()
+            .flat_map(|r| f.leads_s.iter().filter_map(move |&l| hub_core::cf::plus_seconds(*r, l)))
+            .collect();
+        if let (Some(a), Some(b)) = (valid.iter().min(), valid.iter().max()) {
+            let calendar = view.calendar().unwrap_or(Calendar::Standard);
+            extent.insert(
+                "temporal".into(),
+                json!({"interval": [[a.to_string(), b.to_string()]], "values": [format!("{a}/{b}")], "trs": temporal_trs(calendar)}),
+            );
         }
     }
     if !custom.is_empty() {

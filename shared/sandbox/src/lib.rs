@@ -26,7 +26,7 @@
 //! ```no_run
 //! use hub_sandbox::{Sandbox, SandboxLimits};
 //! # fn decoders() -> hub_core::ports::DecoderRegistry { hub_core::ports::DecoderRegistry::new() }
-//! fn main() -> std::io::Result<()> {
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     hub_sandbox::run_if_child(decoders); // returns unless started as a child
 //!     let registry = Sandbox::current_exe(SandboxLimits::from_env()?)?.wrap(&decoders());
 //!     // ... an IngestService over `registry`

@@ -1,5 +1,9 @@
 //! The ingest process's side: decoders that open each file in a child process
 //! and read it over a pipe, watched by a timer.
+//!
+//! Longer than the house's ~500 lines: the read-ahead queue, the watchdog
+//! and the child's lifetime are one state machine over one pipe; split, each
+//! part would have to know the others' invariants.
 
 use std::collections::VecDeque;
 use std::io::{BufReader, BufWriter, Read, Write};

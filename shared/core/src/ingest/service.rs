@@ -8,6 +8,10 @@
 //! once, at the end, for committed, duplicate and rejected ingests alike.
 //! Rejections are recorded here and only here, including those decided
 //! before the service saw the file ([`IngestService::record_rejection`]).
+//!
+//! Longer than the house's ~500 lines because the slab copy (the bounded
+//! channel between the decoder thread and the writer) and the report's
+//! assembly sit with the loop whose steps they serve.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -263,15 +267,17 @@ impl IngestService {
         }
 
         let tx = self.repository.begin(dataset).await?;
-        let (plan, existing) = match self.plan(tx.as_ref(), &schema, &coords, upload, options).await? {
-            PlanStep::Duplicate(previous) => {
+        let planned = self.plan(tx.as_ref(), &schema, &coords, upload, options).await;
+        let (plan, existing) = match planned {
+            Ok(PlanStep::Duplicate(previous)) => {
                 attempt.duplicate_of = Some(previous);
                 return Ok(());
             }
-            PlanStep::Writes(plan, existing, planned) => {
+            Ok(PlanStep::Writes(plan, existing, planned)) => {
                 attempt.planned = Some(planned);
                 (plan, existing)
             }
+            Err((failure, fresh)) => return Err(self.abandon_if_fresh(dataset, tx, fresh, failure).await),
         };
         let fresh = existing.is_empty();
         let written = self.write(tx.as_ref(), source, &schema, &existing, &plan, upload, time.as_ref(), progress).await;
@@ -285,15 +291,23 @@ impl IngestService {
                 attempt.committed = Some((snapshot, elapsed_ms(t_commit)));
                 Ok(())
             }
-            // A first upload that will not commit leaves no repository behind
-            // where the repository can tell (see `abandon`).
-            Err(failure) => {
-                if fresh && let Err(e) = self.repository.abandon(dataset, tx).await {
-                    tracing::warn!(dataset = %dataset, error = %e, "the unfinished dataset was not removed");
-                }
-                Err(failure)
-            }
+            Err(failure) => Err(self.abandon_if_fresh(dataset, tx, fresh, failure).await),
         }
+    }
+
+    /// A first upload that will not commit leaves no repository behind where
+    /// the repository can tell (see `abandon`); returns the failure.
+    async fn abandon_if_fresh(
+        &self,
+        dataset: &DatasetId,
+        tx: Box<dyn Transaction>,
+        fresh: bool,
+        failure: Failure,
+    ) -> Failure {
+        if fresh && let Err(e) = self.repository.abandon(dataset, tx).await {
+            tracing::warn!(dataset = %dataset, error = %e, "the unfinished dataset was not removed");
+        }
+        failure
     }
 
     /// The duplicate check and the write plan.
@@ -304,9 +318,11 @@ impl IngestService {
         coords: &HashMap<String, Vec<f64>>,
         upload: &StagedUpload,
         options: &IngestOptions,
-    ) -> Result<PlanStep, Failure> {
+    ) -> Result<PlanStep, (Failure, bool)> {
+        // Failures before the dataset's arrays are known leave nothing to abandon.
+        let early = |e: RepoError| (Failure::from(e), false);
         let mut warnings = Vec::new();
-        let previous = tx.source_marker(&upload.source.key).await?;
+        let previous = tx.source_marker(&upload.source.key).await.map_err(early)?;
         if let Some(marker) = &previous {
             let same = match (&marker.etag, &upload.source.etag) {
                 (Some(a), Some(b)) => a == b,
@@ -321,10 +337,11 @@ impl IngestService {
                 marker.etag.as_deref().unwrap_or("?")
             ));
         }
-        let existing = tx.arrays().await?;
+        let existing = tx.arrays().await.map_err(early)?;
         let mut settings = self.settings.clone();
         settings.policy.overrides.extend(options.chunks.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let plan = WritePlan::new(tx, &existing, schema, coords, &settings).await?;
+        let fresh = existing.is_empty();
+        let plan = WritePlan::new(tx, &existing, schema, coords, &settings).await.map_err(|f| (f, fresh))?;
         warnings.extend(plan.warnings.iter().cloned());
         let planned = Planned { warnings, previous, axes: plan.axes.clone() };
         Ok(PlanStep::Writes(plan, existing, planned))
