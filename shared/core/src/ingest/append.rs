@@ -219,13 +219,8 @@ impl AxisEncoding {
                 .map(Self::Time)
                 .map_err(|e| AppendError::Encoding { dim: dim.into(), reason: e.to_string() });
         }
-        let seconds = match units.to_ascii_lowercase().as_str() {
-            "s" | "sec" | "second" | "seconds" => Some(1.0),
-            "min" | "minute" | "minutes" => Some(60.0),
-            "h" | "hr" | "hour" | "hours" => Some(3600.0),
-            "d" | "day" | "days" => Some(86400.0),
-            _ => None,
-        };
+        // Durations by the one CF unit table (`hours`, `hrs`, `h`, `min`, `s`, `days`…).
+        let seconds = if units.is_empty() { None } else { crate::cf::duration_seconds(Some(&units)).ok() };
         Ok(seconds.map_or(Self::Plain(units), Self::Duration))
     }
 
