@@ -149,14 +149,7 @@ impl From<AnswerStoreError> for ApiError {
 
 /// The error and its sources, `: `-separated, for the log.
 pub fn chain(e: &dyn Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+    hub_core::error_chain(e)
 }
 
 /// An id for a failed request: unique within the process and across
