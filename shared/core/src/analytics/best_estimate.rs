@@ -105,9 +105,7 @@ pub fn best_estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cf::{Calendar, CfDateTime, FillValue, ValueDecoding};
-    use crate::model::DataType;
-    use crate::ports::ArrayInfo;
+    use crate::cf::{Calendar, CfDateTime};
     use crate::query::{Axis1d, Cell, Cost, GridInfo, Horizontal, HorizontalGrid, LonLat, Parameter, PointPick};
 
     const H: i64 = 3_600_000_000;
@@ -125,26 +123,11 @@ mod tests {
     fn extraction(runs: &[i64], leads_h: &[f64], members: usize, values: Vec<Option<f64>>) -> Extraction {
         let lon = Axis1d::new(vec![0.0, 1.0]).unwrap_or_else(|| panic!("lon"));
         let lat = Axis1d::new(vec![0.0, 1.0]).unwrap_or_else(|| panic!("lat"));
-        let param = Parameter {
-            name: "tmp".into(),
-            array: ArrayInfo {
-                path: "tmp".into(),
-                dims: vec!["reference_time".into(), "step".into(), "member".into(), "lat".into(), "lon".into()],
-                shape: vec![],
-                dtype: DataType::Float32,
-                chunks: vec![],
-                shard: None,
-                codecs: String::new(),
-                fill_value: FillValue::Float(f64::NAN),
-                attrs: Default::default(),
-            },
-            roles: vec![DimRole::Time, DimRole::Other, DimRole::Member, DimRole::Y, DimRole::X],
-            units: None,
-            standard_name: None,
-            description: "tmp".into(),
-            grid: 0,
-            decoding: ValueDecoding::from_attrs(&Default::default(), DataType::Float32),
-        };
+        let param = Parameter::for_tests(
+            "tmp",
+            &["reference_time", "step", "member", "lat", "lon"],
+            vec![DimRole::Time, DimRole::Other, DimRole::Member, DimRole::Y, DimRole::X],
+        );
         Extraction {
             collection: "nwp".into(),
             grid: GridInfo {

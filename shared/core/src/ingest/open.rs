@@ -11,8 +11,8 @@ use std::path::Path;
 use super::failure::{Failure, RejectionKind};
 use super::{IngestOptions, ShapedSource, TimePattern, growing_dims, kept_variables};
 use crate::cf;
-use crate::model::TimeRange;
 use crate::model::{BlockData, DataType, DatasetSchema, Hyperslab, attr_text};
+use crate::model::{TimeNotDecoded, TimeRange};
 use crate::ports::{DecodeError, DecodeHints, DecodeLimits, DecoderRegistry, HEAD_BYTES, SourceDataset};
 
 /// 1-D coordinates longer than this are not compared between files.
@@ -25,7 +25,7 @@ pub(crate) struct Opened {
     /// Values of the growing axes' coordinates and of the other 1-D coordinates, by path.
     pub(crate) coords: HashMap<String, Vec<f64>>,
     /// The file's time span, or why it could not be decoded (a warning).
-    pub(crate) time: Result<Option<TimeRange>, String>,
+    pub(crate) time: Result<Option<TimeRange>, TimeNotDecoded>,
     /// What was decided about the file, for the report.
     pub(crate) notes: Vec<String>,
 }
@@ -151,10 +151,10 @@ fn open_source(
 }
 
 /// The span of the first time coordinate, in its calendar.
-fn time_range(schema: &DatasetSchema, coords: &HashMap<String, Vec<f64>>) -> Result<Option<TimeRange>, String> {
+fn time_range(schema: &DatasetSchema, coords: &HashMap<String, Vec<f64>>) -> Result<Option<TimeRange>, TimeNotDecoded> {
     let Some(var) = schema.variables.iter().find(|v| cf::is_time_coordinate(v.name(), &v.dims, &v.attrs)) else {
         return Ok(None);
     };
     let Some(values) = coords.get(&var.path) else { return Ok(None) };
-    TimeRange::from_values(&var.path, &var.attrs, values).map_err(|e| e.to_string())
+    TimeRange::from_values(&var.path, &var.attrs, values)
 }

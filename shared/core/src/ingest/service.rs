@@ -253,7 +253,7 @@ impl IngestService {
         let Opened { source, schema, coords, time, mut notes } = opened;
         notes.extend(schema.warnings.iter().cloned());
         let time = time.unwrap_or_else(|w| {
-            notes.push(w);
+            notes.push(w.to_string());
             None
         });
         attempt.opened = Some(OpenedInfo {

@@ -137,31 +137,9 @@ pub fn to_axes_yx(param: &Parameter, shape: &[usize], values: &[f64]) -> Vec<f64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cf::{FillValue, ValueDecoding};
-    use crate::model::DataType;
-    use crate::ports::ArrayInfo;
 
     fn param(dims: &[&str], roles: Vec<DimRole>) -> Parameter {
-        Parameter {
-            name: "v".into(),
-            array: ArrayInfo {
-                path: "v".into(),
-                dims: dims.iter().map(|d| (*d).to_string()).collect(),
-                shape: vec![],
-                dtype: DataType::Float32,
-                chunks: vec![],
-                shard: None,
-                codecs: String::new(),
-                fill_value: FillValue::Float(f64::NAN),
-                attrs: Default::default(),
-            },
-            roles,
-            units: None,
-            standard_name: None,
-            description: "v".into(),
-            grid: 0,
-            decoding: ValueDecoding::from_attrs(&Default::default(), DataType::Float32),
-        }
+        Parameter::for_tests("v", dims, roles)
     }
 
     #[test]

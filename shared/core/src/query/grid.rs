@@ -583,6 +583,15 @@ mod tests {
     }
 
     #[test]
+    fn cell_weights_hold_fractions_and_cover_what_is_above_zero() {
+        let w = CellWeights::fractions([0.0, 0.25, 1.5, f32::NAN, -1.0, 1.0]);
+        assert_eq!((0..6).map(|k| w.weight(k)).collect::<Vec<_>>(), vec![0.0, 0.25, 1.0, 0.0, 0.0, 1.0]);
+        assert_eq!(w.covered(), 3);
+        assert!(w.covers(1) && !w.covers(3) && !w.covers(99));
+        assert_eq!(CellWeights::inside([true, false]), CellWeights::fractions([1.0, 0.0]));
+    }
+
+    #[test]
     fn polygon_and_radius_masks() {
         let g = HorizontalGrid::lon_lat(axis(0.0, 1.0, 20), axis(0.0, 1.0, 20));
         let square = vec![vec![vec![

@@ -125,6 +125,32 @@ pub struct Parameter {
 }
 
 impl Parameter {
+    /// A float32 parameter over `dims` with `roles`, for unit tests of the
+    /// code that walks extractions.
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str, dims: &[&str], roles: Vec<DimRole>) -> Self {
+        Self {
+            name: name.into(),
+            array: ArrayInfo {
+                path: name.into(),
+                dims: dims.iter().map(|d| (*d).to_string()).collect(),
+                shape: vec![],
+                dtype: DataType::Float32,
+                chunks: vec![],
+                shard: None,
+                codecs: String::new(),
+                fill_value: crate::cf::FillValue::Float(f64::NAN),
+                attrs: Attributes::default(),
+            },
+            roles,
+            units: None,
+            standard_name: None,
+            description: name.into(),
+            grid: 0,
+            decoding: ValueDecoding::from_attrs(&Attributes::default(), DataType::Float32),
+        }
+    }
+
     /// The position of the dimension with a role.
     pub fn dim_with(&self, role: DimRole) -> Option<usize> {
         self.roles.iter().position(|r| *r == role)
