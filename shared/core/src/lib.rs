@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod model;
 pub mod ports;
 pub mod query;
+pub mod regions;
 pub mod settings;
 pub mod upkeep;
 

@@ -5,7 +5,7 @@
 mod attrs;
 mod dtype;
 mod hyperslab;
-mod ids;
+pub(crate) mod ids;
 mod layout;
 mod maintenance;
 mod report;

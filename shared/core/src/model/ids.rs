@@ -7,12 +7,30 @@ use serde::{Deserialize, Serialize};
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid dataset id {value:?}: {reason}")]
+#[error("invalid {what} id {value:?}: {reason}")]
 pub struct InvalidId {
+    /// What kind of id (`dataset`, `region set`).
+    pub what: &'static str,
     /// The refused text.
     pub value: String,
     /// What is wrong with it.
     pub reason: &'static str,
+}
+
+/// What is wrong with `value` as an id that is also an object-store prefix,
+/// a URL path segment and a file name (dataset and region-set ids).
+pub(crate) fn id_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        Some("it is empty")
+    } else if value.len() > DatasetId::MAX_LEN {
+        Some("it is longer than 64 characters")
+    } else if !value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')) {
+        Some("only lowercase letters, digits, '.', '_' and '-' are allowed")
+    } else if !value.as_bytes()[0].is_ascii_alphanumeric() {
+        Some("it must start with a letter or a digit")
+    } else {
+        None
+    }
 }
 
 /// The id of a dataset: one Icechunk repository under the hub root, and one
@@ -33,22 +51,8 @@ impl DatasetId {
     /// Validates `value` as a dataset id.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
         let value = value.into();
-        let reason = if value.is_empty() {
-            Some("it is empty")
-        } else if value.len() > Self::MAX_LEN {
-            Some("it is longer than 64 characters")
-        } else if !value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-        {
-            Some("only lowercase letters, digits, '.', '_' and '-' are allowed")
-        } else if !value.as_bytes()[0].is_ascii_alphanumeric() {
-            Some("it must start with a letter or a digit")
-        } else {
-            None
-        };
-        match reason {
-            Some(reason) => Err(InvalidId { value, reason }),
+        match id_problem(&value) {
+            Some(reason) => Err(InvalidId { what: "dataset", value, reason }),
             None => Ok(Self(value)),
         }
     }
