@@ -4,6 +4,7 @@
 
 mod answers;
 mod decoder;
+mod regions;
 mod reports;
 mod repository;
 
@@ -11,6 +12,7 @@ pub use answers::{AnswerStoreError, LargeAnswers};
 pub use decoder::{
     DecodeError, DecodeHints, DecodeLimits, DecoderRegistry, HEAD_BYTES, SourceDataset, SourceDecoder, checked_read,
 };
+pub use regions::{RegionStore, RegionStoreError, StoredSet};
 pub use reports::{ReportError, ReportSink};
 pub use repository::{
     ArrayInfo, ArraySpec, CommitInfo, CommitRequest, DatasetReader, GroupInfo, RepoError, Repository, SourceMarker,

@@ -11,6 +11,7 @@ pub mod geometry;
 pub mod grid;
 pub mod picks;
 pub mod plan;
+pub mod regions;
 pub mod request;
 pub mod rotated_pole;
 pub mod select;
@@ -23,9 +24,10 @@ pub use extraction::{Extraction, Horizontal, OutAxis, ParamValues, PointPick, Ti
 pub use geometry::{Geometry, LonLat, Vertex, WktError};
 pub use grid::{Axis1d, Cell, CellWeights, HorizontalGrid, OutsideGrid, Projector, Window};
 pub use plan::{Budget, Cost, OverBudget, ReadPlan};
+pub use regions::{RegionCatalog, RegionRequest, SetWeights, adhoc_set, region_statistics};
 pub use request::{DimSelection, EdrQuery, Instance, Interpolation, Place, Selections};
 pub use rotated_pole::RotatedPole;
 pub use select::{AxisSelection, SelectionError, index_runs, parse_datetime, parse_numbers, same_number, select};
 pub use view::{
-    AxisValues, DatasetView, DimInfo, GridInfo, NoProjections, Parameter, ProjectionError, ProjectorFactory,
+    AxisValues, BoundsVars, DatasetView, DimInfo, GridInfo, NoProjections, Parameter, ProjectionError, ProjectorFactory,
 };

@@ -29,6 +29,7 @@
 
 pub mod antimeridian;
 pub mod cells;
+pub mod geojson;
 pub mod set;
 pub mod sphere;
 pub mod weights;

@@ -14,11 +14,11 @@ use hub_core::cf::{Calendar, DimRole};
 use hub_core::query::{AxisValues, Cell, HorizontalGrid, LonLat, Window};
 use serde_json::{Map, Value, json};
 
-use hub_core::query::{Extraction, Horizontal, OutAxis};
+use hub_core::query::{Extraction, Horizontal, OutAxis, Parameter};
 
 use crate::encode::EncodeError;
 
-const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+pub(crate) const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 
 /// The range values of a document, written straight into the output: the
 /// document is built with a placeholder per range, and the numbers go into
@@ -235,7 +235,7 @@ fn grid_domain_type(axes: &[OutAxis], kind: &str) -> Option<String> {
     (standard && z_single).then(|| kind.to_string())
 }
 
-fn axes_json(axes: &[OutAxis]) -> Map<String, Value> {
+pub(crate) fn axes_json(axes: &[OutAxis]) -> Map<String, Value> {
     axes.iter()
         .map(|a| {
             let values = match &a.values {
@@ -297,7 +297,14 @@ fn referencing(x: &Extraction) -> Value {
         _ => json!({"type": "GeographicCRS", "id": CRS84}),
     };
     let mut refs = vec![json!({"coordinates": ["x", "y"], "system": horizontal})];
-    for a in &x.axes {
+    refs.extend(axes_referencing(&x.axes));
+    Value::Array(refs)
+}
+
+/// The reference systems of the non-horizontal axes.
+pub(crate) fn axes_referencing(axes: &[OutAxis]) -> Vec<Value> {
+    let mut refs = Vec::new();
+    for a in axes {
         match &a.values {
             AxisValues::Time { calendar, .. } => refs.push(json!({
                 "coordinates": [axis_key(a)],
@@ -313,14 +320,27 @@ fn referencing(x: &Extraction) -> Value {
             })),
         }
     }
-    Value::Array(refs)
+    refs
 }
 
 fn parameters_json(x: &Extraction) -> Value {
-    x.params
+    let params: Vec<&Parameter> = x.params.iter().map(|p| &p.param).collect();
+    parameter_docs(&params, |p| p.name.clone(), |p| p.units.clone())
+}
+
+/// CoverageJSON parameter objects, keyed and unit-labelled by the caller.
+pub(crate) fn parameter_docs<T>(
+    items: &[T],
+    key: impl Fn(&T) -> String,
+    units: impl Fn(&T) -> Option<String>,
+) -> Value
+where
+    T: AsParameter,
+{
+    items
         .iter()
-        .map(|p| {
-            let p = &p.param;
+        .map(|item| {
+            let p = item.parameter();
             let mut obs = json!({"label": {"en": p.standard_name.clone().unwrap_or_else(|| p.name.clone())}});
             if let Some(sn) = &p.standard_name {
                 obs["id"] = json!(format!("https://vocab.nerc.ac.uk/standard_name/{sn}/"));
@@ -330,13 +350,31 @@ fn parameters_json(x: &Extraction) -> Value {
                 "description": {"en": p.description},
                 "observedProperty": obs,
             });
-            if let Some(u) = &p.units {
+            if let Some(u) = units(item) {
                 v["unit"] = json!({"symbol": u});
             }
-            (p.name.clone(), v)
+            (key(item), v)
         })
         .collect::<Map<String, Value>>()
         .into()
+}
+
+/// What a CoverageJSON parameter is described from.
+pub(crate) trait AsParameter {
+    /// The parameter.
+    fn parameter(&self) -> &Parameter;
+}
+
+impl AsParameter for &Parameter {
+    fn parameter(&self) -> &Parameter {
+        self
+    }
+}
+
+impl AsParameter for &hub_core::analytics::SeriesColumn {
+    fn parameter(&self) -> &Parameter {
+        &self.parameter
+    }
 }
 
 fn ndarray<'a>(names: &[String], shape: &[usize], values: Cow<'a, [Option<f64>]>, sink: &mut Ranges<'a>) -> Value {

@@ -8,6 +8,8 @@
 
 use hub_core::query::Extraction;
 
+use crate::series::RegionAnswer;
+
 /// An output format of data queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -70,6 +72,8 @@ pub struct Encoder {
     pub binary: bool,
     /// Writes the answer.
     pub encode: fn(&Extraction) -> Result<Vec<u8>, EncodeError>,
+    /// Writes a region's statistics, for the formats that hold them.
+    pub series: Option<fn(&RegionAnswer<'_>) -> Result<Vec<u8>, EncodeError>>,
 }
 
 fn csv(x: &Extraction) -> Result<Vec<u8>, EncodeError> {
@@ -91,6 +95,7 @@ pub const ENCODERS: &[Encoder] = &[
         bytes_per_value: 20,
         binary: false,
         encode: crate::covjson::coverage_json,
+        series: Some(crate::series::coverage_json),
     },
     Encoder {
         format: Format::Csv,
@@ -101,6 +106,7 @@ pub const ENCODERS: &[Encoder] = &[
         bytes_per_value: 64,
         binary: false,
         encode: csv,
+        series: Some(crate::series::csv),
     },
     Encoder {
         format: Format::GeoJson,
@@ -111,6 +117,7 @@ pub const ENCODERS: &[Encoder] = &[
         bytes_per_value: 160,
         binary: false,
         encode: geojson,
+        series: Some(crate::series::geojson),
     },
     Encoder {
         format: Format::NetCdf,
@@ -121,6 +128,7 @@ pub const ENCODERS: &[Encoder] = &[
         bytes_per_value: 8,
         binary: true,
         encode: crate::netcdf::netcdf,
+        series: None,
     },
 ];
 
@@ -165,6 +173,8 @@ pub const QUERIES: &[(&str, &[Format])] = &[
     ("area", &[Format::CoverageJson, Format::NetCdf]),
     ("cube", &[Format::CoverageJson, Format::NetCdf]),
     ("trajectory", &[Format::CoverageJson, Format::Csv, Format::GeoJson]),
+    // Region statistics (`locations`, and `area` with `statistic`).
+    ("locations", &[Format::CoverageJson, Format::Csv, Format::GeoJson]),
 ];
 
 /// The formats a query type answers in.

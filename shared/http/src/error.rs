@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hub_core::ports::{AnswerStoreError, RepoError};
+use hub_core::ports::{AnswerStoreError, RegionStoreError, RepoError};
 use hub_core::query::{OverBudget, QueryError};
 
 use crate::encode::EncodeError;
@@ -127,6 +127,7 @@ impl From<QueryError> for ApiError {
             QueryError::NotFound(m) => Self::NotFound(m),
             QueryError::OverBudget(o) => Self::TooLarge(o),
             QueryError::Repository(e) => e.into(),
+            QueryError::Regions(e @ RegionStoreError::Storage { .. }) => Self::Unavailable(Box::new(e)),
             e => Self::internal("answering the query", e),
         }
     }

@@ -18,7 +18,9 @@ pub mod openapi;
 pub mod params;
 pub mod projection;
 pub mod queries;
+pub mod regions;
 pub mod resources;
+pub mod series;
 pub mod tabular;
 
 use std::sync::Arc;
@@ -26,9 +28,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use hub_core::ports::RegionStore;
 use hub_core::ports::{LargeAnswers, Repository};
 pub use hub_core::query::Budget;
-use hub_core::query::Catalog;
+use hub_core::query::{Catalog, RegionCatalog};
 use hub_core::settings::{EnvError, checked, parsed};
 
 use crate::error::ApiError;
@@ -111,13 +114,22 @@ pub struct AppState {
     pub config: ServeConfig,
     /// Where answers over [`ServeConfig::inline_limit`] go.
     pub large_answers: Option<Arc<dyn LargeAnswers>>,
+    /// Region sets and their weights, when the deployment keeps sets.
+    pub regions: Option<RegionCatalog>,
 }
 
 impl AppState {
     /// The state over a repository, with PROJ-string projections for projected grids.
     pub fn new(repo: Arc<dyn Repository>, config: ServeConfig) -> Self {
         let catalog = Catalog::new(repo, Arc::new(projection::Proj4Projections), config.view_ttl);
-        Self { catalog, config, large_answers: None }
+        Self { catalog, config, large_answers: None, regions: None }
+    }
+
+    /// Region sets from `store` (`/regions`, `locations`, statistics).
+    #[must_use]
+    pub fn with_regions(mut self, store: Arc<dyn RegionStore>) -> Self {
+        self.regions = Some(RegionCatalog::new(store, self.config.view_ttl));
+        self
     }
 
     /// Answers over the inline limit are stored there and redirected to.
@@ -139,6 +151,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/collections/{id}/instances", get(instances::list))
         .route("/collections/{id}/instances/{run}", get(instances::instance))
         .route("/collections/{id}/instances/{run}/{query}", get(queries::instance_query))
+        .route("/regions", get(regions::sets))
+        .route("/regions/{set}", get(regions::set))
+        .route("/regions/{set}/{region}", get(regions::region))
+        .route("/collections/{id}/locations", get(regions::locations))
+        .route("/collections/{id}/locations/{location}", get(regions::location))
+        .route("/collections/{id}/locations/{location}/weights", get(regions::location_weights))
+        .route("/collections/{id}/area", get(queries::area).post(regions::area_post))
         .route("/collections/{id}/{query}", get(queries::collection_query))
         .fallback(|| async { ApiError::NotFound("no such resource: see /api".into()) })
         .with_state(state)

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use axum::http::{HeaderMap, header};
+use hub_core::analytics::Statistic;
 use hub_core::cf::Calendar;
 use hub_core::query::{
     AxisValues, DatasetView, DimSelection, EdrQuery, Geometry, Instance, Interpolation, Place, Selections,
@@ -28,6 +29,9 @@ pub struct DataRequest {
     pub query: EdrQuery,
     /// How to encode it.
     pub format: Format,
+    /// Region statistics asked for (`statistic=`; `locations` default to the mean):
+    /// then the answer is a series per statistic, not the cells.
+    pub statistics: Option<Vec<Statistic>>,
 }
 
 /// The parameters a query type takes besides the common ones.
@@ -35,7 +39,9 @@ fn own_parameters(query: &str) -> Option<&'static [&'static str]> {
     Some(match query {
         "position" => &["coords", "method"],
         "radius" => &["coords", "within", "within-units"],
-        "area" | "trajectory" => &["coords"],
+        "area" => &["coords", "statistic"],
+        "trajectory" => &["coords"],
+        "locations" => &["statistic"],
         "cube" => &["bbox"],
         _ => return None,
     })
@@ -54,10 +60,28 @@ pub fn data_request(
     headers: &HeaderMap,
     instance: Option<Instance>,
 ) -> Result<DataRequest, ApiError> {
+    data_request_at(view, query, pairs, headers, instance, None)
+}
+
+/// [`data_request`] with the place already known (a region, or polygons
+/// posted in the body): `coords` is then not read.
+pub fn data_request_at(
+    view: &DatasetView,
+    query: &str,
+    pairs: Vec<(String, String)>,
+    headers: &HeaderMap,
+    instance: Option<Instance>,
+    given: Option<Place>,
+) -> Result<DataRequest, ApiError> {
     let own = own_parameters(query).ok_or_else(|| {
         ApiError::NotFound(format!("no query {query:?}: use position, radius, area, cube or trajectory"))
     })?;
-    let formats = formats_of(query);
+    let statistics = match pairs.iter().find(|(k, _)| k == "statistic") {
+        Some((_, v)) => Some(Statistic::parse_list(v).map_err(|e| ApiError::bad("statistic", e))?),
+        None if query == "locations" => Some(vec![Statistic::Mean]),
+        None => None,
+    };
+    let formats = if statistics.is_some() { formats_of("locations") } else { formats_of(query) };
     let mut seen = HashSet::new();
     let mut common: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut rest: Vec<(String, String)> = Vec::new();
@@ -77,6 +101,7 @@ pub fn data_request(
                 }
             }
             "f" => format = Some(format_named(&v, query, formats)?),
+            "statistic" => {}
             key if own.contains(&key) => rest.push((k, v)),
             key if view.dims.contains_key(key) => dims.push((k, v)),
             _ => {
@@ -102,7 +127,10 @@ pub fn data_request(
             .unwrap_or(Format::CoverageJson),
     };
     let take = |key: &str| rest.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-    let place = place(query, &take)?;
+    let place = match given {
+        Some(p) => p,
+        None => place(query, &take)?,
+    };
     let calendar = view.calendar().unwrap_or(Calendar::Standard);
     let mut selections = Selections {
         parameters: common
@@ -127,7 +155,7 @@ pub fn data_request(
         };
         selections.dims.insert(name, sel);
     }
-    Ok(DataRequest { query: EdrQuery { place, selections, instance }, format })
+    Ok(DataRequest { query: EdrQuery { place, selections, instance }, format, statistics })
 }
 
 fn format_named(text: &str, query: &str, formats: &[Format]) -> Result<Format, ApiError> {
@@ -191,6 +219,7 @@ fn place<'a>(query: &str, take: &impl Fn(&str) -> Option<&'a str>) -> Result<Pla
             };
             Place::Area { polygons, bbox }
         }
+        "locations" => Place::Region { weights: Default::default() },
         "cube" => {
             let text = take("bbox").ok_or_else(|| ApiError::bad("bbox", "required: minlon,minlat,maxlon,maxlat"))?;
             let b: Vec<f64> = text

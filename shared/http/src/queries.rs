@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hub_core::query::{Extraction, Instance, Limits, Opened, execute};
+use hub_core::query::{Extraction, Instance, Limits, Opened, Place, execute};
 
 use crate::AppState;
 use crate::encode::Encoder;
@@ -27,6 +27,10 @@ pub async fn collection_query(
     }
     let opened = state.catalog.open(&id).await?;
     let request = data_request(&opened.view, &query, pairs, &headers, None)?;
+    if let (Some(_), Place::Area { polygons, .. }) = (&request.statistics, &request.query.place) {
+        let rings = polygons.iter().map(|p| p.iter().map(|r| r.iter().map(|q| [q.lon, q.lat]).collect()).collect()).collect();
+        return crate::regions::adhoc(&state, &opened, &request, rings).await;
+    }
     answer(&state, &opened, &request).await
 }
 
@@ -75,6 +79,12 @@ fn carried_size(body: &[u8], encoder: &Encoder) -> u64 {
 /// when no store is configured. An encoder's failure is the hub's: 500.
 pub async fn deliver(state: &AppState, x: &Extraction, encoder: &Encoder) -> Result<Response, ApiError> {
     let body = (encoder.encode)(x)?;
+    send(state, body, encoder, &x.collection).await
+}
+
+/// Sends an encoded answer (inline, 303 to a stored copy, or 413); binary
+/// answers are attachments named after `collection`.
+pub async fn send(state: &AppState, body: Vec<u8>, encoder: &Encoder, collection: &str) -> Result<Response, ApiError> {
     let media = [(header::CONTENT_TYPE, encoder.media_type)];
     if let Some(limit) = state.config.inline_limit {
         let size = carried_size(&body, encoder);
@@ -95,10 +105,21 @@ pub async fn deliver(state: &AppState, x: &Extraction, encoder: &Encoder) -> Res
         }
     }
     if encoder.binary {
-        let name = format!("attachment; filename=\"{}.{}\"", x.collection, encoder.extension);
+        let name = format!("attachment; filename=\"{}.{}\"", collection, encoder.extension);
         // Collection ids are header-safe by construction; the fallback is for safety.
         let disposition = HeaderValue::from_str(&name).unwrap_or(HeaderValue::from_static("attachment"));
         return Ok((media, [(header::CONTENT_DISPOSITION, disposition)], body).into_response());
     }
     Ok((media, body).into_response())
+}
+
+/// `/collections/{id}/area`: the cells inside a polygon, or with
+/// `statistic` the polygon's area-weighted statistics.
+pub async fn area(
+    state: State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    pairs: Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    collection_query(state, Path((id, "area".to_string())), headers, pairs).await
 }

@@ -18,6 +18,7 @@ pub mod layout;
 mod logging;
 #[cfg(feature = "sqs")]
 pub mod queue;
+mod regions;
 mod reports;
 mod staging;
 mod stores;
@@ -26,6 +27,7 @@ mod url;
 pub use answers::PresignedAnswers;
 pub use config::{ConfigStoreError, load_dataset_config, store_dataset_config};
 pub use logging::init_lambda_logging;
+pub use regions::ObjectStoreRegions;
 pub use reports::ObjectStoreReports;
 pub use staging::{FetchError, Staged, local_upload, stage_object, unquote};
 pub use stores::{aws_region, object_store, s3_builder, s3_endpoint};

@@ -135,6 +135,7 @@ mod tests {
                 x_dim: "lon".into(),
                 grid: HorizontalGrid::lon_lat(lon, lat),
                 grid_mapping: None,
+                bounds: Default::default(),
             },
             axes: vec![
                 axis(

@@ -39,7 +39,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::{DatasetRule, RuleError};
+use crate::analytics::Statistic;
 use crate::model::DatasetId;
+use crate::regions::RegionSetId;
 
 /// Where the hub keeps the configuration, relative to its root.
 pub const CONFIG_KEY: &str = "_config/datasets.json";
@@ -138,10 +140,36 @@ pub struct Resolved {
     pub rule: Option<usize>,
 }
 
+/// What the configuration says about one dataset, beside the rules that
+/// feed it: the region sets attached to it (listed as its EDR locations)
+/// and the statistics kept for them.
+///
+/// ```json
+/// { "datasets": { "cmip6-tas": { "regions": ["basins", "countries"], "statistics": ["mean", "max"] } } }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSettings {
+    /// Region sets attached.
+    #[serde(default)]
+    pub regions: Vec<RegionSetId>,
+    /// Statistics kept per region (names as in `statistic=`); `mean` when empty.
+    #[serde(default)]
+    pub statistics: Vec<String>,
+}
+
+impl DatasetSettings {
+    /// The statistics to keep, `mean` when none are named.
+    pub fn statistics(&self) -> Vec<Statistic> {
+        Statistic::parse_list(&self.statistics.join(",")).unwrap_or_else(|_| vec![Statistic::Mean])
+    }
+}
+
 /// The parsed configuration.
 #[derive(Debug, Clone, Default)]
 pub struct DatasetConfig {
     rules: Vec<(DatasetRuleConfig, Regex, Option<TimePattern>)>,
+    datasets: BTreeMap<DatasetId, DatasetSettings>,
 }
 
 impl DatasetConfig {
@@ -152,8 +180,16 @@ impl DatasetConfig {
         struct Doc {
             #[serde(default)]
             rules: Vec<DatasetRuleConfig>,
+            #[serde(default)]
+            datasets: BTreeMap<DatasetId, DatasetSettings>,
         }
         let doc: Doc = serde_json::from_str(json).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        for (id, settings) in &doc.datasets {
+            if !settings.statistics.is_empty() {
+                Statistic::parse_list(&settings.statistics.join(","))
+                    .map_err(|e| ConfigError::Parse(format!("datasets.{id}.statistics: {e}")))?;
+            }
+        }
         let mut rules = Vec::with_capacity(doc.rules.len());
         for (i, rule) in doc.rules.into_iter().enumerate() {
             let bad = |reason: String| ConfigError::Rule { rule: i, reason };
@@ -173,7 +209,42 @@ impl DatasetConfig {
             };
             rules.push((rule, re, time));
         }
-        Ok(Self { rules })
+        Ok(Self { rules, datasets: doc.datasets })
+    }
+
+    /// What the configuration says about a dataset.
+    pub fn dataset(&self, id: &DatasetId) -> Option<&DatasetSettings> {
+        self.datasets.get(id)
+    }
+
+    /// The datasets a region set is attached to.
+    pub fn attached_to(&self, set: &RegionSetId) -> Vec<DatasetId> {
+        self.datasets.iter().filter(|(_, s)| s.regions.contains(set)).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// The document `json` with `set` attached to `datasets` (kept once,
+    /// everything else as it was), checked.
+    pub fn attach(json: &str, set: &RegionSetId, datasets: &[DatasetId]) -> Result<String, ConfigError> {
+        let mut doc: serde_json::Value = if json.trim().is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_str(json).map_err(|e| ConfigError::Parse(e.to_string()))?
+        };
+        let root = doc.as_object_mut().ok_or_else(|| ConfigError::Parse("the document is not an object".into()))?;
+        let map = root.entry("datasets").or_insert_with(|| serde_json::json!({}));
+        let map = map.as_object_mut().ok_or_else(|| ConfigError::Parse("`datasets` is not an object".into()))?;
+        for d in datasets {
+            let entry = map.entry(d.as_str()).or_insert_with(|| serde_json::json!({}));
+            let entry = entry.as_object_mut().ok_or_else(|| ConfigError::Parse(format!("datasets.{d} is not an object")))?;
+            let list = entry.entry("regions").or_insert_with(|| serde_json::json!([]));
+            let list = list.as_array_mut().ok_or_else(|| ConfigError::Parse(format!("datasets.{d}.regions is not a list")))?;
+            if !list.iter().any(|v| v.as_str() == Some(set.as_str())) {
+                list.push(serde_json::Value::String(set.to_string()));
+            }
+        }
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        Self::parse(&text)?;
+        Ok(text)
     }
 
     /// The rules, in order.

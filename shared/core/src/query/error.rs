@@ -5,7 +5,7 @@
 //! [`RepoError`] (and that error's cause) all the way there.
 
 use super::plan::OverBudget;
-use crate::ports::RepoError;
+use crate::ports::{RegionStoreError, RepoError};
 
 /// A query that cannot be answered.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,9 @@ pub enum QueryError {
     /// The repository failed: missing, transient or damaged, as its variant says.
     #[error(transparent)]
     Repository(#[from] RepoError),
+    /// The region store failed.
+    #[error(transparent)]
+    Regions(#[from] RegionStoreError),
     /// The dataset's view does not hold what its own description promises
     /// (a dimension without coordinates): a fault of the hub, never of the request.
     #[error("inconsistent dataset view: {0}")]

@@ -88,6 +88,14 @@ pub async fn execute(
             let w = grid.window(*bbox).map_err(|e| QueryError::bad("bbox", e.0))?;
             (select_axes(view, params[0], &selections)?, Horizontal::Window(w))
         }
+        Place::Region { weights } => {
+            let cells: Vec<(usize, usize, f32)> =
+                weights.cells.iter().map(|c| (c.j, c.i, c.fraction as f32)).collect();
+            let w = grid
+                .cells_window(&cells)
+                .ok_or_else(|| QueryError::bad("coords", "the region does not touch the grid"))?;
+            (select_axes(view, params[0], &selections)?, Horizontal::Window(w))
+        }
         Place::Trajectory { vertices } => {
             let mut axes = select_axes(view, params[0], &selections)?;
             let mut picks = vertices.iter().map(|v| nearest_pick(grid, v.at)).collect::<Result<Vec<_>, _>>()?;

@@ -499,6 +499,51 @@ impl HorizontalGrid {
         Ok(win)
     }
 
+    /// The window holding weighted cells `(row, column, fraction)`, its mask
+    /// the fractions. On global lon/lat grids the columns run the short way
+    /// round (a region across the seam reads 710..719 then 0..5, not the
+    /// whole row). `None` when there are no cells.
+    pub fn cells_window(&self, cells: &[(usize, usize, f32)]) -> Option<Window> {
+        let (j0, j1) = (cells.iter().map(|c| c.0).min()?, cells.iter().map(|c| c.0).max()?);
+        let (_, nx) = self.shape();
+        let mut cols: Vec<usize> = cells.iter().map(|c| c.1).collect();
+        cols.sort_unstable();
+        cols.dedup();
+        let is: Vec<usize> = match self {
+            Self::LonLat { global: true, .. } if cols.len() > 1 => {
+                // Start after the widest gap between used columns, going round.
+                let n = cols.len();
+                let gap = |k: usize| (cols[(k + 1) % n] + nx - cols[k]) % nx;
+                let widest = (0..n).max_by_key(|&k| gap(k)).unwrap_or(n - 1);
+                let first = cols[(widest + 1) % n];
+                let last = cols[widest];
+                let len = (last + nx - first) % nx + 1;
+                (0..len).map(|k| (first + k) % nx).collect()
+            }
+            _ => (cols[0]..=cols[cols.len() - 1]).collect(),
+        };
+        let js: Vec<usize> = (j0..=j1).collect();
+        let position: std::collections::HashMap<usize, usize> = is.iter().enumerate().map(|(k, i)| (*i, k)).collect();
+        let mut mask = vec![0f32; js.len() * is.len()];
+        for &(j, i, f) in cells {
+            if let Some(b) = position.get(&i) {
+                mask[(j - j0) * is.len() + b] = f.max(f32::MIN_POSITIVE);
+            }
+        }
+        let (y, x) = match self {
+            Self::LonLat { lon, lat, .. } => (
+                js.iter().map(|&j| lat.values[j]).collect(),
+                is.iter().map(|&i| lon.values[i]).collect(),
+            ),
+            Self::Projected { x, y, .. } => (
+                js.iter().map(|&j| y.values[j]).collect(),
+                is.iter().map(|&i| x.values[i]).collect(),
+            ),
+            Self::Curvilinear(_) => (js.iter().map(|&j| j as f64).collect(), is.iter().map(|&i| i as f64).collect()),
+        };
+        Some(Window { js, is, y, x, mask: Some(CellWeights::fractions(mask)) })
+    }
+
     /// The cells inside polygons (outer rings with holes).
     pub fn polygon_window(&self, polygons: &[Vec<Vec<LonLat>>], bbox: [f64; 4]) -> Result<Window, OutsideGrid> {
         self.masked_window(bbox, |p| polygons_contain(polygons, p)).map_err(|_| {

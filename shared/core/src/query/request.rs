@@ -4,10 +4,12 @@
 //! numbers are numbers, geometries are in lon/lat.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::geometry::{LonLat, Vertex};
 use super::select::AxisSelection;
 use crate::cf::CfTime;
+use crate::regions::RegionWeights;
 
 /// How a position takes its value from the grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,6 +50,12 @@ pub enum Place {
         /// `[west, south, east, north]`.
         bbox: [f64; 4],
     },
+    /// A region's cells with their exact weights (`locations/{set}:{id}`,
+    /// and `area` with a `statistic`): a window of the cells it covers.
+    Region {
+        /// The cells and their shares.
+        weights: Arc<RegionWeights>,
+    },
     /// `trajectory`: values along a path's vertices; vertices with M carry
     /// their own time (seconds since 1970-01-01 in the dataset's calendar).
     Trajectory {
@@ -65,6 +73,7 @@ impl Place {
             Self::Area { .. } => "area",
             Self::Cube { .. } => "cube",
             Self::Trajectory { .. } => "trajectory",
+            Self::Region { .. } => "locations",
         }
     }
 }

@@ -168,6 +168,70 @@ pub struct GridInfo {
     pub grid: HorizontalGrid,
     /// The CF grid mapping's attributes (projected grids).
     pub grid_mapping: Option<Attributes>,
+    /// Where the cells' boundaries are stored, for area weights.
+    pub bounds: BoundsVars,
+}
+
+/// The variables that hold a grid's cell boundaries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BoundsVars {
+    /// None: cells end midway between centres.
+    #[default]
+    None,
+    /// CF `bounds` of the 1-D X and Y coordinates, shaped `(n, 2)`.
+    Axes {
+        /// X bounds.
+        x: String,
+        /// Y bounds.
+        y: String,
+    },
+    /// Four vertices per cell of 2-D coordinates, shaped `(y, x, 4)`: CF
+    /// `bounds` of the 2-D longitude/latitude or CMIP's `vertices_longitude`
+    /// and `vertices_latitude`.
+    Vertices {
+        /// Longitudes of the vertices.
+        lon: String,
+        /// Latitudes of the vertices.
+        lat: String,
+    },
+}
+
+/// The bounds variables of a grid: `bounds` attributes first, CMIP's names second.
+fn bounds_vars(schema: &DatasetSchema, g: &GridInfo) -> BoundsVars {
+    let shaped = |name: &str, dims: &[&str]| {
+        schema.variable(name).filter(|v| {
+            v.dtype.size().is_some() && v.dims.len() == dims.len() + 1 && v.dims.iter().zip(dims).all(|(a, b)| a == b)
+                && v.shape.last() == Some(&if dims.len() == 1 { 2 } else { 4 })
+        })
+    };
+    let bounds_of = |coord: &str| schema.variable(coord).and_then(|c| attr_text(&c.attrs, "bounds")).map(str::to_string);
+    match &g.grid {
+        HorizontalGrid::LonLat { .. } | HorizontalGrid::Projected { .. } => {
+            match (bounds_of(&g.x_dim), bounds_of(&g.y_dim)) {
+                (Some(x), Some(y)) if shaped(&x, &[&g.x_dim]).is_some() && shaped(&y, &[&g.y_dim]).is_some() => {
+                    BoundsVars::Axes { x, y }
+                }
+                _ => BoundsVars::None,
+            }
+        }
+        HorizontalGrid::Curvilinear(_) => {
+            let dims = [g.y_dim.as_str(), g.x_dim.as_str()];
+            let two_d = |kind: &str| {
+                schema.variables.iter().find(|v| {
+                    v.dims.len() == 2 && v.dims[0] == dims[0] && v.dims[1] == dims[1]
+                        && attr_text(&v.attrs, "standard_name") == Some(kind)
+                })
+            };
+            let from_attr = |kind: &str| two_d(kind).and_then(|v| attr_text(&v.attrs, "bounds")).map(str::to_string);
+            let cmip = |name: &str| shaped(name, &dims).map(|v| v.path.clone());
+            let lon = from_attr("longitude").filter(|n| shaped(n, &dims).is_some()).or_else(|| cmip("vertices_longitude"));
+            let lat = from_attr("latitude").filter(|n| shaped(n, &dims).is_some()).or_else(|| cmip("vertices_latitude"));
+            match (lon, lat) {
+                (Some(lon), Some(lat)) => BoundsVars::Vertices { lon, lat },
+                _ => BoundsVars::None,
+            }
+        }
+    }
 }
 
 /// One snapshot of a dataset, ready for queries.
@@ -254,7 +318,8 @@ impl DatasetView {
                     aux_lon_lat(reader, &schema, var, &y_dim, &x_dim).await?,
                     projections,
                 ) {
-                    Ok(g) => {
+                    Ok(mut g) => {
+                        g.bounds = bounds_vars(&schema, &g);
                         grids.push(g);
                         grids.len() - 1
                     }
@@ -463,6 +528,7 @@ fn make_grid(
                 x_dim: x_dim.into(),
                 grid: HorizontalGrid::Curvilinear(Arc::new(c)),
                 grid_mapping: None,
+                bounds: BoundsVars::None,
             })
             .ok_or_else(|| format!("{why}, and its 2-D longitude/latitude hold no position")),
         None => Err(why),
@@ -490,6 +556,7 @@ fn make_grid(
             x_dim: x_dim.into(),
             grid: HorizontalGrid::lon_lat(x, y),
             grid_mapping: None,
+            bounds: BoundsVars::None,
         });
     }
     let Some(mapping_name) = attr_text(&var.attrs, "grid_mapping")
@@ -520,5 +587,6 @@ fn make_grid(
         x_dim: x_dim.into(),
         grid: HorizontalGrid::Projected { x, y, projector },
         grid_mapping: Some(mapping.attrs.clone()),
+        bounds: BoundsVars::None,
     })
 }

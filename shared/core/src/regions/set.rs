@@ -4,11 +4,12 @@
 //! What is refused, with the feature named: a feature without polygons, an
 //! id missing or given twice, a ring that is not closed or has fewer than
 //! four positions, a position that is not a finite longitude/latitude.
-//! What is repaired, and said in the set's warnings: a polygon that is not
-//! valid (a ring that crosses itself, rings that overlap) is rebuilt with
-//! the **even-odd rule** — a point is inside when a ray from it crosses the
-//! polygon's rings an odd number of times, the rule GDAL's and shapely's
-//! `make_valid` follow for rings. The polygons of one region are then
+//! What is repaired, and said in the set's warnings: every polygon is
+//! rebuilt with the **even-odd rule** — a point is inside when a ray from it
+//! crosses the polygon's rings an odd number of times, the rule GDAL's and
+//! shapely's `make_valid` follow for rings — so a ring that crosses itself
+//! or rings that overlap become valid polygons; the set warns about each
+//! feature whose area this changed. The polygons of one region are then
 //! merged (overlaps counted once), so every cell's share is at most its area.
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use std::fmt;
 
 use geo::algorithm::bool_ops::{BooleanOps, FillRule, OpType, unary_union};
 use geo::orient::{Direction, Orient};
-use geo::{BoundingRect, LineString, MultiPolygon, Polygon, Validation};
+use geo::{Area, BoundingRect, LineString, MultiPolygon, Polygon};
 use serde::{Deserialize, Serialize};
 
 use super::antimeridian::{normalized_bbox, unwrap_ring};
@@ -310,17 +311,20 @@ fn shape_of(f: &FeatureInput, label: &str) -> Result<(MultiPolygon<f64>, bool), 
         let mut lines = lines.into_iter();
         let outer = lines.next().unwrap_or_else(|| LineString(vec![]));
         let polygon = Polygon::new(outer, lines.collect());
-        if polygon.is_valid() {
-            polygons.push(polygon.orient(Direction::Default));
-        } else {
+        // Every polygon goes through the even-odd rule (linear in its size,
+        // where checking validity first is quadratic); a valid polygon comes
+        // out as it went in, so a change of area says it was repaired.
+        let before = polygon.unsigned_area();
+        let fixed = MultiPolygon::new(vec![polygon]).boolean_op_with_fill_rule(
+            &MultiPolygon::<f64>::new(vec![]),
+            OpType::Union,
+            FillRule::EvenOdd,
+        );
+        let after = fixed.unsigned_area();
+        if (after - before).abs() > 1e-9 * before.max(f64::MIN_POSITIVE) {
             repaired = true;
-            let fixed = MultiPolygon::new(vec![polygon]).boolean_op_with_fill_rule(
-                &MultiPolygon::<f64>::new(vec![]),
-                OpType::Union,
-                FillRule::EvenOdd,
-            );
-            polygons.extend(fixed.0.into_iter().map(|p| p.orient(Direction::Default)));
         }
+        polygons.extend(fixed.0.into_iter().map(|p| p.orient(Direction::Default)));
     }
     let merged = if polygons.len() == 1 { MultiPolygon::new(polygons) } else { unary_union(&polygons) };
     Ok((merged, repaired))

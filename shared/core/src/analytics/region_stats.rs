@@ -1,0 +1,247 @@
+//! Area-weighted statistics of a region, per time step (and per value of
+//! every other axis), from the cells it covers and their weights wᵢ: the
+//! area in m² of the part of cell i inside the region.
+//!
+//! Over the cells with a valid value vᵢ (fill and missing values excluded,
+//! packed values unpacked by the query before this):
+//! - `mean` = Σwᵢvᵢ / Σwᵢ;
+//! - `std` = √(Σwᵢ(vᵢ − mean)² / Σwᵢ), the weighted *population* standard deviation;
+//! - `min`, `max` over the cells with wᵢ > 0;
+//! - `sum` = Σwᵢvᵢ, in the variable's units × m²;
+//! - `count` = the cells with wᵢ > 0 and a value;
+//! - `valid-fraction` = Σwᵢ(valid) / Σwᵢ(all covered cells).
+//!
+//! A step with no valid value has no mean, std, min, max or sum (null),
+//! a count of 0 and a valid fraction of 0. The running mean and variance use
+//! West's weighted update, stable for values far from zero (temperatures in K).
+
+use crate::query::{Extraction, Horizontal, OutAxis, Parameter, QueryError};
+
+/// A statistic the hub computes over a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Statistic {
+    /// Area-weighted mean.
+    Mean,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Area-weighted population standard deviation.
+    Std,
+    /// Area-weighted sum (units × m²).
+    Sum,
+    /// Cells with a value.
+    Count,
+    /// Share of the region's area with a value.
+    ValidFraction,
+}
+
+/// Every statistic by name: the one table parsing, documents and the
+/// region series read.
+pub const STATISTICS: &[(&str, Statistic)] = &[
+    ("mean", Statistic::Mean),
+    ("min", Statistic::Min),
+    ("max", Statistic::Max),
+    ("std", Statistic::Std),
+    ("sum", Statistic::Sum),
+    ("count", Statistic::Count),
+    ("valid-fraction", Statistic::ValidFraction),
+];
+
+impl Statistic {
+    /// Its name in URLs and column headers.
+    pub fn name(self) -> &'static str {
+        STATISTICS.iter().find(|(_, s)| *s == self).map_or("mean", |(n, _)| n)
+    }
+
+    /// A comma-separated list (`mean,max`), in order, without repeats.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
+        let mut out = Vec::new();
+        for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let s = STATISTICS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, s)| *s).ok_or_else(|| {
+                let known: Vec<&str> = STATISTICS.iter().map(|(n, _)| *n).collect();
+                format!("unknown statistic {name:?} (statistics: {})", known.join(", "))
+            })?;
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        if out.is_empty() {
+            return Err("name at least one statistic".into());
+        }
+        Ok(out)
+    }
+
+    /// The units of the statistic of a variable in `units`.
+    pub fn units(self, units: Option<&str>) -> Option<String> {
+        match self {
+            Self::Mean | Self::Min | Self::Max | Self::Std => units.map(str::to_string),
+            Self::Sum => Some(units.map_or_else(|| "m2".to_string(), |u| format!("{u} m2"))),
+            Self::Count => Some("1".into()),
+            Self::ValidFraction => Some("1".into()),
+        }
+    }
+}
+
+/// The running sums of one step.
+#[derive(Debug, Clone, Copy, Default)]
+struct Moments {
+    covered: f64,
+    weight: f64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+    count: usize,
+}
+
+impl Moments {
+    fn new() -> Self {
+        Self { min: f64::INFINITY, max: f64::NEG_INFINITY, ..Self::default() }
+    }
+
+    fn add(&mut self, w: f64, v: Option<f64>) {
+        if w <= 0.0 {
+            return;
+        }
+        self.covered += w;
+        let Some(v) = v.filter(|v| v.is_finite()) else { return };
+        self.count += 1;
+        self.weight += w;
+        let delta = v - self.mean;
+        self.mean += delta * w / self.weight;
+        self.m2 += w * delta * (v - self.mean);
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+
+    fn get(&self, s: Statistic) -> Option<f64> {
+        let any = self.count > 0 && self.weight > 0.0;
+        match s {
+            Statistic::Mean => any.then_some(self.mean),
+            Statistic::Min => any.then_some(self.min),
+            Statistic::Max => any.then_some(self.max),
+            Statistic::Std => any.then(|| (self.m2 / self.weight).max(0.0).sqrt()),
+            Statistic::Sum => any.then(|| self.mean * self.weight),
+            #[allow(clippy::cast_precision_loss)]
+            Statistic::Count => Some(self.count as f64),
+            Statistic::ValidFraction => Some(if self.covered > 0.0 { self.weight / self.covered } else { 0.0 }),
+        }
+    }
+}
+
+/// The statistics of one series of steps: `values` holds the window's cells
+/// per step (`[step][cell]`), `weights` one area per cell.
+pub fn reduce(values: &[Option<f64>], weights: &[f64], stats: &[Statistic]) -> Vec<Vec<Option<f64>>> {
+    let cells = weights.len().max(1);
+    let steps = values.len() / cells;
+    let mut out = vec![Vec::with_capacity(steps); stats.len()];
+    for step in values.chunks(cells).take(steps) {
+        let mut m = Moments::new();
+        for (v, w) in step.iter().zip(weights) {
+            m.add(*w, *v);
+        }
+        for (k, s) in stats.iter().enumerate() {
+            out[k].push(m.get(*s));
+        }
+    }
+    out
+}
+
+/// One column of a region's series: a parameter's statistic over the axes.
+#[derive(Debug, Clone)]
+pub struct SeriesColumn {
+    /// The parameter.
+    pub parameter: Parameter,
+    /// The statistic.
+    pub statistic: Statistic,
+    /// Units of the values.
+    pub units: Option<String>,
+    /// One value per position of the axes (C order).
+    pub values: Vec<Option<f64>>,
+}
+
+/// Statistics of a region over the answer's axes.
+#[derive(Debug, Clone)]
+pub struct RegionSeries {
+    /// Collection id.
+    pub collection: String,
+    /// The axes (time, levels, members…), as the extraction had them.
+    pub axes: Vec<OutAxis>,
+    /// One column per parameter and statistic, parameters first.
+    pub columns: Vec<SeriesColumn>,
+    /// Cells covered.
+    pub cells: usize,
+    /// The region's area on the grid, m² (Σwᵢ).
+    pub area_m2: f64,
+}
+
+/// The statistics of every parameter of a region window extraction;
+/// `areas` holds the area weight of each window cell (row-major, 0 outside).
+pub fn region_series(x: &Extraction, areas: &[f64], stats: &[Statistic]) -> Result<RegionSeries, QueryError> {
+    let Horizontal::Window(w) = &x.horizontal else {
+        return Err(QueryError::Inconsistent("region statistics need a window of cells".into()));
+    };
+    if areas.len() != w.js.len() * w.is.len() {
+        return Err(QueryError::Inconsistent("the weights do not match the window".into()));
+    }
+    let mut columns = Vec::with_capacity(x.params.len() * stats.len());
+    for p in &x.params {
+        for (s, values) in stats.iter().zip(reduce(&p.values, areas, stats)) {
+            columns.push(SeriesColumn {
+                parameter: p.param.clone(),
+                statistic: *s,
+                units: s.units(p.param.units.as_deref()),
+                values,
+            });
+        }
+    }
+    Ok(RegionSeries {
+        collection: x.collection.clone(),
+        axes: x.axes.clone(),
+        columns,
+        cells: areas.iter().filter(|a| **a > 0.0).count(),
+        area_m2: areas.iter().sum(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_on_a_small_case() {
+        // Two steps over three cells of areas 1, 2, 1 (the third half inside).
+        let weights = [1.0, 2.0, 0.5];
+        let values = [Some(1.0), Some(4.0), None, None, None, None];
+        let all = STATISTICS.iter().map(|(_, s)| *s).collect::<Vec<_>>();
+        let out = reduce(&values, &weights, &all);
+        let get = |s: Statistic, step: usize| out[all.iter().position(|x| *x == s).unwrap_or(0)][step];
+        assert_eq!(get(Statistic::Mean, 0), Some(3.0));
+        assert_eq!(get(Statistic::Min, 0), Some(1.0));
+        assert_eq!(get(Statistic::Max, 0), Some(4.0));
+        let std = ((1.0 * 4.0 + 2.0 * 1.0) / 3.0f64).sqrt();
+        assert!(get(Statistic::Std, 0).is_some_and(|s| (s - std).abs() < 1e-12));
+        assert_eq!(get(Statistic::Sum, 0), Some(9.0));
+        assert_eq!(get(Statistic::Count, 0), Some(2.0));
+        assert_eq!(get(Statistic::ValidFraction, 0), Some(3.0 / 3.5));
+        assert_eq!((get(Statistic::Mean, 1), get(Statistic::Count, 1), get(Statistic::ValidFraction, 1)), (None, Some(0.0), Some(0.0)));
+    }
+
+    #[test]
+    fn the_mean_is_stable_far_from_zero() {
+        let weights = vec![1.0; 1000];
+        let values: Vec<Option<f64>> = (0..1000).map(|k| Some(1e9 + f64::from(k % 2))).collect();
+        let out = reduce(&values, &weights, &[Statistic::Mean, Statistic::Std]);
+        assert_eq!(out[0][0], Some(1e9 + 0.5));
+        assert!(out[1][0].is_some_and(|s| (s - 0.5).abs() < 1e-9));
+    }
+
+    #[test]
+    fn lists_parse_in_order_and_unknown_names_say_what_exists() {
+        assert_eq!(Statistic::parse_list("max, mean,max"), Ok(vec![Statistic::Max, Statistic::Mean]));
+        let e = Statistic::parse_list("median").err().unwrap_or_default();
+        assert!(e.contains("valid-fraction"), "{e}");
+        assert!(Statistic::parse_list(" , ").is_err());
+    }
+}
