@@ -33,6 +33,58 @@ pub enum Command {
     Config(ConfigArgs),
     /// Delete unreferenced objects (and, with a retention, expire old history).
     Gc(GcArgs),
+    /// Region sets (river basins, countries): list, add, show, remove, attach to datasets.
+    Regions(RegionsArgs),
+}
+
+/// `hub regions`.
+#[derive(Debug, Args)]
+pub struct RegionsArgs {
+    /// What to do (default: list the sets).
+    #[command(subcommand)]
+    pub action: Option<RegionsAction>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+/// `hub regions ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RegionsAction {
+    /// Register (or replace) a set from GeoJSON or an ESRI Shapefile (`.shp`, or a `.zip` of one).
+    Add {
+        /// The file.
+        file: PathBuf,
+        /// The set's id (`basins`, `countries`).
+        #[arg(long)]
+        set: String,
+        /// The property holding each region's id (default: `id`, else features are numbered).
+        #[arg(long)]
+        id_field: Option<String>,
+        /// The property holding each region's name (default: `name`).
+        #[arg(long)]
+        name_field: Option<String>,
+        /// The CRS of the coordinates when the file has none or a wrong one (`EPSG:31468`, WKT, PROJ).
+        #[arg(long)]
+        crs: Option<String>,
+    },
+    /// Show a set's regions.
+    Show {
+        /// The set.
+        set: String,
+    },
+    /// Remove a set.
+    Remove {
+        /// The set.
+        set: String,
+    },
+    /// Attach a set to datasets (their EDR locations), in the datasets' configuration.
+    Attach {
+        /// The set.
+        set: String,
+        /// The datasets.
+        #[arg(required = true)]
+        datasets: Vec<String>,
+    },
 }
 
 /// `hub gc`.
@@ -70,7 +122,7 @@ pub struct ConfigArgs {
 #[derive(Debug, Args)]
 pub struct RepoArgs {
     /// Hub root: a folder, file://, memory:// or s3://bucket/prefix.
-    #[arg(long, env = "HUB_REPO", default_value = DEFAULT_REPO)]
+    #[arg(long, env = "HUB_REPO", default_value = DEFAULT_REPO, global = true)]
     pub repo: String,
 }
 

@@ -8,6 +8,7 @@ mod gc;
 mod info;
 mod ingest;
 mod progress;
+mod regions;
 mod serve;
 
 use clap::Parser;
@@ -28,5 +29,6 @@ async fn run() -> anyhow::Result<()> {
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Config(args) => config::run(args).await,
         cli::Command::Gc(args) => gc::run(args).await,
+        cli::Command::Regions(args) => regions::run(args).await,
     }
 }

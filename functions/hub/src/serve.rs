@@ -31,7 +31,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Settings first: an unusable HUB_* value stops the start, naming it.
     let config = ServeConfig::from_env()?;
     let hub = app::hub_with(&args.repo.repo, hub_zarr::HubSettings::serving_from_env()?)?;
-    let state = Arc::new(AppState::new(hub, config));
+    let regions = Arc::new(hub_store::ObjectStoreRegions::new(hub.root_store()));
+    let state = Arc::new(AppState::new(hub, config).with_regions(regions));
     let listener =
         tokio::net::TcpListener::bind(&args.addr).await.with_context(|| format!("listening on {}", args.addr))?;
     let addr = listener.local_addr()?;

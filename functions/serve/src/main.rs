@@ -37,7 +37,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let ttl =
         hub_core::settings::parsed::<u64>("HUB_ANSWER_URL_TTL_SECS", "a whole number of seconds")?.unwrap_or(3600);
     let hub = IcechunkHub::new(url, HubSettings::serving_from_env()?)?;
-    let mut state = AppState::new(Arc::new(hub), config);
+    let regions = Arc::new(hub_store::ObjectStoreRegions::new(hub.root_store()));
+    let mut state = AppState::new(Arc::new(hub), config).with_regions(regions);
     if let Some(url) = answers {
         let store = PresignedAnswers::new(&url, Duration::from_secs(ttl))?;
         state = state.with_large_answers(Arc::new(store));

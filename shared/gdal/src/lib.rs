@@ -17,6 +17,7 @@ mod grib_scan;
 mod grid;
 mod metadata;
 mod read_at;
+pub mod regions;
 mod tiff_header;
 
 use std::path::Path;

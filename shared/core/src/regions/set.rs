@@ -17,7 +17,7 @@ use std::fmt;
 
 use geo::algorithm::bool_ops::{BooleanOps, FillRule, OpType, unary_union};
 use geo::orient::{Direction, Orient};
-use geo::{Area, BoundingRect, LineString, MultiPolygon, Polygon};
+use geo::{Area, BoundingRect, Coord, LineString, MapCoordsInPlace, MultiPolygon, Polygon};
 use serde::{Deserialize, Serialize};
 
 use super::antimeridian::{normalized_bbox, unwrap_ring};
@@ -321,12 +321,16 @@ fn shape_of(f: &FeatureInput, label: &str) -> Result<(MultiPolygon<f64>, bool), 
             FillRule::EvenOdd,
         );
         let after = fixed.unsigned_area();
-        if (after - before).abs() > 1e-9 * before.max(f64::MIN_POSITIVE) {
+        // The clipper rounds positions to ~1e-9 of the extent, which moves
+        // the area of a detailed outline by far less than this.
+        if (after - before).abs() > 1e-6 * before.max(f64::MIN_POSITIVE) {
             repaired = true;
         }
         polygons.extend(fixed.0.into_iter().map(|p| p.orient(Direction::Default)));
     }
-    let merged = if polygons.len() == 1 { MultiPolygon::new(polygons) } else { unary_union(&polygons) };
+    let mut merged = if polygons.len() == 1 { MultiPolygon::new(polygons) } else { unary_union(&polygons) };
+    // Rounding may step a hair past a pole.
+    merged.map_coords_in_place(|c| Coord { x: c.x, y: c.y.clamp(-90.0, 90.0) });
     Ok((merged, repaired))
 }
 
