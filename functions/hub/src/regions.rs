@@ -67,7 +67,10 @@ pub async fn run(args: RegionsArgs) -> anyhow::Result<()> {
             let mut lines = vec![format!("{:<24} {:<32} {:>14}  bbox", "id", "name", "area km²")];
             for r in &s.set.regions {
                 let b = r.bbox();
-                lines.push(format!("{:<24} {:<32} {:>14.1}  {:.3},{:.3},{:.3},{:.3}", r.id, r.name, r.area_km2, b[0], b[1], b[2], b[3]));
+                lines.push(format!(
+                    "{:<24} {:<32} {:>14.1}  {:.3},{:.3},{:.3},{:.3}",
+                    r.id, r.name, r.area_km2, b[0], b[1], b[2], b[3]
+                ));
             }
             lines.extend(s.set.warnings.iter().map(|w| format!("warning: {w}")));
             for line in lines {

@@ -23,8 +23,7 @@ pub use append::{AppendError, AxisEncoding, AxisMerge, StepMove, growing_dims, t
 pub use chunk_policy::ChunkPolicy;
 pub use dataset_config::{
     CONFIG_KEY, ConfigError, DatasetConfig, DatasetRuleConfig, DatasetSettings, IngestOptions, PatternError, Resolved,
-    TimePattern,
-    ValidTimeSource,
+    TimePattern, ValidTimeSource,
 };
 pub use dataset_rule::{DEFAULT_PATTERN, DatasetRule, RuleError};
 pub use failure::{IngestError, RejectionKind};

@@ -77,9 +77,8 @@ fn wgs84() -> Result<SpatialRef, RegionFileError> {
 /// read again as ISO-8859-1, the encoding ESRI's tools assume.
 pub fn read_region_file(path: &Path, options: &RegionFileOptions) -> Result<Vec<FeatureInput>, RegionFileError> {
     let features = read_with(path, options, None)?;
-    let garbled = features.iter().any(|f| {
-        [&f.id, &f.name].iter().any(|t| t.as_deref().is_some_and(|t| t.contains('\u{FFFD}')))
-    });
+    let garbled =
+        features.iter().any(|f| [&f.id, &f.name].iter().any(|t| t.as_deref().is_some_and(|t| t.contains('\u{FFFD}'))));
     if garbled {
         return read_with(path, options, Some("ENCODING=ISO-8859-1"));
     }
@@ -104,36 +103,45 @@ fn read_with(
         open_options: if open_options.is_empty() { None } else { Some(&open_options) },
         ..DatasetOptions::default()
     };
-    let ds = Dataset::open_ex(&open_path, flags).map_err(|source| RegionFileError::Open { path: shown.clone(), source })?;
+    let ds =
+        Dataset::open_ex(&open_path, flags).map_err(|source| RegionFileError::Open { path: shown.clone(), source })?;
     let mut layer = ds.layer(0).map_err(|source| RegionFileError::Open { path: shown.clone(), source })?;
     let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
-    let find = |name: &str| fields.iter().position(|f| f == name).or_else(|| fields.iter().position(|f| f.eq_ignore_ascii_case(name)));
+    let find = |name: &str| {
+        fields.iter().position(|f| f == name).or_else(|| fields.iter().position(|f| f.eq_ignore_ascii_case(name)))
+    };
     let pick = |given: &Option<String>, default: &str| -> Result<Option<usize>, RegionFileError> {
         match given {
-            Some(f) => find(f).map(Some).ok_or_else(|| RegionFileError::NoField { field: f.clone(), available: fields.join(", ") }),
+            Some(f) => find(f)
+                .map(Some)
+                .ok_or_else(|| RegionFileError::NoField { field: f.clone(), available: fields.join(", ") }),
             None => Ok(find(default)),
         }
     };
     let id_idx = pick(&options.id_field, "id")?;
     let name_idx = pick(&options.name_field, "name")?;
     let source = match &options.crs {
-        Some(c) => Some(SpatialRef::from_definition(c).map_err(|source| RegionFileError::UnknownCrs { crs: c.clone(), source })?),
+        Some(c) => Some(
+            SpatialRef::from_definition(c).map_err(|source| RegionFileError::UnknownCrs { crs: c.clone(), source })?,
+        ),
         None => layer.spatial_ref(),
     };
     let transform = match source {
         Some(mut s) => {
             s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-            Some(CoordTransform::new(&s, &wgs84()?).map_err(|source| RegionFileError::UnknownCrs {
-                crs: s.to_wkt().unwrap_or_default(),
-                source,
-            })?)
+            Some(
+                CoordTransform::new(&s, &wgs84()?)
+                    .map_err(|source| RegionFileError::UnknownCrs { crs: s.to_wkt().unwrap_or_default(), source })?,
+            )
         }
         None => None,
     };
     let mut out = Vec::new();
     for (k, feature) in layer.features().enumerate() {
         let number = k + 1;
-        let text = |idx: Option<usize>| idx.and_then(|i| feature.field_as_string(i).ok().flatten()).map(|s| s.trim().to_string());
+        let text = |idx: Option<usize>| {
+            idx.and_then(|i| feature.field_as_string(i).ok().flatten()).map(|s| s.trim().to_string())
+        };
         let id = text(id_idx).filter(|s| !s.is_empty());
         let name = text(name_idx);
         let polygons = match feature.geometry() {
@@ -141,10 +149,13 @@ fn read_with(
             Some(g) => {
                 let mut g = g.clone();
                 if let Some(t) = &transform {
-                    g.transform_inplace(t)
-                        .map_err(|e| RegionFileError::Feature { feature: number, message: format!("cannot transform to lon/lat: {e}") })?;
+                    g.transform_inplace(t).map_err(|e| RegionFileError::Feature {
+                        feature: number,
+                        message: format!("cannot transform to lon/lat: {e}"),
+                    })?;
                 }
-                let json = g.json().map_err(|e| RegionFileError::Feature { feature: number, message: e.to_string() })?;
+                let json =
+                    g.json().map_err(|e| RegionFileError::Feature { feature: number, message: e.to_string() })?;
                 let value: serde_json::Value = serde_json::from_str(&json)
                     .map_err(|e| RegionFileError::Feature { feature: number, message: e.to_string() })?;
                 geojson::polygons(&value, &format!("feature {number}"))

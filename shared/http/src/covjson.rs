@@ -329,11 +329,7 @@ fn parameters_json(x: &Extraction) -> Value {
 }
 
 /// CoverageJSON parameter objects, keyed and unit-labelled by the caller.
-pub(crate) fn parameter_docs<T>(
-    items: &[T],
-    key: impl Fn(&T) -> String,
-    units: impl Fn(&T) -> Option<String>,
-) -> Value
+pub(crate) fn parameter_docs<T>(items: &[T], key: impl Fn(&T) -> String, units: impl Fn(&T) -> Option<String>) -> Value
 where
     T: AsParameter,
 {

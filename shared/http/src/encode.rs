@@ -53,6 +53,9 @@ impl EncodeError {
     }
 }
 
+/// Writes a region's statistics in a format.
+pub type SeriesWriter = fn(&RegionAnswer<'_>) -> Result<Vec<u8>, EncodeError>;
+
 /// One output format: how it is named, priced, carried and written.
 pub struct Encoder {
     /// The format.
@@ -73,7 +76,7 @@ pub struct Encoder {
     /// Writes the answer.
     pub encode: fn(&Extraction) -> Result<Vec<u8>, EncodeError>,
     /// Writes a region's statistics, for the formats that hold them.
-    pub series: Option<fn(&RegionAnswer<'_>) -> Result<Vec<u8>, EncodeError>>,
+    pub series: Option<SeriesWriter>,
 }
 
 fn csv(x: &Extraction) -> Result<Vec<u8>, EncodeError> {

@@ -28,7 +28,8 @@ pub async fn collection_query(
     let opened = state.catalog.open(&id).await?;
     let request = data_request(&opened.view, &query, pairs, &headers, None)?;
     if let (Some(_), Place::Area { polygons, .. }) = (&request.statistics, &request.query.place) {
-        let rings = polygons.iter().map(|p| p.iter().map(|r| r.iter().map(|q| [q.lon, q.lat]).collect()).collect()).collect();
+        let rings =
+            polygons.iter().map(|p| p.iter().map(|r| r.iter().map(|q| [q.lon, q.lat]).collect()).collect()).collect();
         return crate::regions::adhoc(&state, &opened, &request, rings).await;
     }
     answer(&state, &opened, &request).await

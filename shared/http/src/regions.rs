@@ -121,7 +121,9 @@ pub async fn locations(
 /// A location id `set:region` and its set.
 async fn find_location(c: &RegionCatalog, cid: &str, loc: &str) -> Result<(StoredSet, usize), ApiError> {
     let (set, id) = loc.split_once(':').ok_or_else(|| {
-        ApiError::NotFound(format!("no location {loc:?}: locations are named set:region, listed at /collections/{cid}/locations"))
+        ApiError::NotFound(format!(
+            "no location {loc:?}: locations are named set:region, listed at /collections/{cid}/locations"
+        ))
     })?;
     let s = c.set(set).await?;
     let k = s.set.regions.iter().position(|r| r.id == id).ok_or_else(|| no_region(set, id))?;
@@ -140,7 +142,10 @@ async fn set_weights(
 }
 
 fn outside(view: &DatasetView, what: &str) -> ApiError {
-    ApiError::bad("coords", format!("{what} does not touch the grid of collection {:?}: no cell overlaps it", view.id.as_str()))
+    ApiError::bad(
+        "coords",
+        format!("{what} does not touch the grid of collection {:?}: no cell overlaps it", view.id.as_str()),
+    )
 }
 
 /// `/collections/{id}/locations/{set}:{region}`: statistics over time.
@@ -186,7 +191,7 @@ async fn statistics(
     let region = RegionRequest { weights, statistics: request.statistics.clone().unwrap_or_default() };
     let series = region_statistics(&opened.view, opened.reader.as_ref(), &request.query, &region, &limits).await?;
     let body = series_of(&RegionAnswer { series: &series, location, name, geometry })?;
-    send(state, body, encoder, &opened.view.id.to_string()).await
+    send(state, body, encoder, opened.view.id.as_ref()).await
 }
 
 /// Ad hoc statistics over polygons (`area` with `statistic`).
@@ -226,8 +231,9 @@ pub async fn area_post(
     Query(pairs): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let doc: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad("body", format!("not JSON: {e}; post a GeoJSON Polygon, MultiPolygon or Feature")))?;
+    let doc: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad("body", format!("not JSON: {e}; post a GeoJSON Polygon, MultiPolygon or Feature"))
+    })?;
     let features = geojson::features(&doc, geojson::Fields::default()).map_err(|e| ApiError::bad("body", e.0))?;
     let polygons: Vec<Vec<Vec<[f64; 2]>>> = features.into_iter().flat_map(|f| f.polygons).collect();
     if polygons.is_empty() {
@@ -278,7 +284,12 @@ pub async fn location_weights(
                 _ => return Err(ApiError::bad("f", format!("{v:?}: use json or csv"))),
             },
             "parameter-name" => names = Some(v.split(',').map(|p| p.trim().to_string()).collect()),
-            other => return Err(ApiError::bad("query", format!("unknown parameter {other:?}: weights take f and parameter-name"))),
+            other => {
+                return Err(ApiError::bad(
+                    "query",
+                    format!("unknown parameter {other:?}: weights take f and parameter-name"),
+                ));
+            }
         }
     }
     let params = parameters(&opened.view, names.as_deref())?;

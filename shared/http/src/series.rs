@@ -112,7 +112,11 @@ pub fn csv(a: &RegionAnswer<'_>) -> Result<Vec<u8>, EncodeError> {
     }
     out.push('\n');
     let axes: Vec<Vec<String>> = s.axes.iter().map(|x| axis_text(&x.values)).collect();
-    let location = if a.location.contains([',', '"']) { format!("\"{}\"", a.location.replace('"', "\"\"")) } else { a.location.clone() };
+    let location = if a.location.contains([',', '"']) {
+        format!("\"{}\"", a.location.replace('"', "\"\""))
+    } else {
+        a.location.clone()
+    };
     for k in 0..rows(a) {
         out.push_str(&location);
         for v in row_axes(&axes, k) {

@@ -58,10 +58,11 @@ impl Statistic {
     pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
         let mut out = Vec::new();
         for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let s = STATISTICS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, s)| *s).ok_or_else(|| {
-                let known: Vec<&str> = STATISTICS.iter().map(|(n, _)| *n).collect();
-                format!("unknown statistic {name:?} (statistics: {})", known.join(", "))
-            })?;
+            let s =
+                STATISTICS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, s)| *s).ok_or_else(|| {
+                    let known: Vec<&str> = STATISTICS.iter().map(|(n, _)| *n).collect();
+                    format!("unknown statistic {name:?} (statistics: {})", known.join(", "))
+                })?;
             if !out.contains(&s) {
                 out.push(s);
             }
@@ -122,7 +123,7 @@ impl Moments {
             Statistic::Min => any.then_some(self.min),
             Statistic::Max => any.then_some(self.max),
             Statistic::Std => any.then(|| (self.m2 / self.weight).max(0.0).sqrt()),
-            Statistic::Sum => any.then(|| self.mean * self.weight),
+            Statistic::Sum => any.then_some(self.mean * self.weight),
             #[allow(clippy::cast_precision_loss)]
             Statistic::Count => Some(self.count as f64),
             Statistic::ValidFraction => Some(if self.covered > 0.0 { self.weight / self.covered } else { 0.0 }),
@@ -225,7 +226,10 @@ mod tests {
         assert_eq!(get(Statistic::Sum, 0), Some(9.0));
         assert_eq!(get(Statistic::Count, 0), Some(2.0));
         assert_eq!(get(Statistic::ValidFraction, 0), Some(3.0 / 3.5));
-        assert_eq!((get(Statistic::Mean, 1), get(Statistic::Count, 1), get(Statistic::ValidFraction, 1)), (None, Some(0.0), Some(0.0)));
+        assert_eq!(
+            (get(Statistic::Mean, 1), get(Statistic::Count, 1), get(Statistic::ValidFraction, 1)),
+            (None, Some(0.0), Some(0.0))
+        );
     }
 
     #[test]

@@ -235,9 +235,11 @@ impl DatasetConfig {
         let map = map.as_object_mut().ok_or_else(|| ConfigError::Parse("`datasets` is not an object".into()))?;
         for d in datasets {
             let entry = map.entry(d.as_str()).or_insert_with(|| serde_json::json!({}));
-            let entry = entry.as_object_mut().ok_or_else(|| ConfigError::Parse(format!("datasets.{d} is not an object")))?;
+            let entry =
+                entry.as_object_mut().ok_or_else(|| ConfigError::Parse(format!("datasets.{d} is not an object")))?;
             let list = entry.entry("regions").or_insert_with(|| serde_json::json!([]));
-            let list = list.as_array_mut().ok_or_else(|| ConfigError::Parse(format!("datasets.{d}.regions is not a list")))?;
+            let list =
+                list.as_array_mut().ok_or_else(|| ConfigError::Parse(format!("datasets.{d}.regions is not a list")))?;
             if !list.iter().any(|v| v.as_str() == Some(set.as_str())) {
                 list.push(serde_json::Value::String(set.to_string()));
             }

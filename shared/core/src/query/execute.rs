@@ -89,8 +89,7 @@ pub async fn execute(
             (select_axes(view, params[0], &selections)?, Horizontal::Window(w))
         }
         Place::Region { weights } => {
-            let cells: Vec<(usize, usize, f32)> =
-                weights.cells.iter().map(|c| (c.j, c.i, c.fraction as f32)).collect();
+            let cells: Vec<(usize, usize, f32)> = weights.cells.iter().map(|c| (c.j, c.i, c.fraction as f32)).collect();
             let w = grid
                 .cells_window(&cells)
                 .ok_or_else(|| QueryError::bad("coords", "the region does not touch the grid"))?;

@@ -531,14 +531,12 @@ impl HorizontalGrid {
             }
         }
         let (y, x) = match self {
-            Self::LonLat { lon, lat, .. } => (
-                js.iter().map(|&j| lat.values[j]).collect(),
-                is.iter().map(|&i| lon.values[i]).collect(),
-            ),
-            Self::Projected { x, y, .. } => (
-                js.iter().map(|&j| y.values[j]).collect(),
-                is.iter().map(|&i| x.values[i]).collect(),
-            ),
+            Self::LonLat { lon, lat, .. } => {
+                (js.iter().map(|&j| lat.values[j]).collect(), is.iter().map(|&i| lon.values[i]).collect())
+            }
+            Self::Projected { x, y, .. } => {
+                (js.iter().map(|&j| y.values[j]).collect(), is.iter().map(|&i| x.values[i]).collect())
+            }
             Self::Curvilinear(_) => (js.iter().map(|&j| j as f64).collect(), is.iter().map(|&i| i as f64).collect()),
         };
         Some(Window { js, is, y, x, mask: Some(CellWeights::fractions(mask)) })

@@ -25,12 +25,15 @@ use crate::regions::{CellBounds, CellGrid, RegionSet, RegionSetId, RegionWeights
 /// The weights of every region of a set on one grid, in the set's order.
 pub type SetWeights = Arc<Vec<Arc<RegionWeights>>>;
 
+/// A dataset's grid in one snapshot: (dataset, snapshot, grid index).
+type GridKey = (String, String, usize);
+
 /// Region sets and their weights, cached across requests.
 pub struct RegionCatalog {
     store: Arc<dyn RegionStore>,
     ttl: Duration,
     sets: Mutex<HashMap<RegionSetId, (StoredSet, Instant)>>,
-    grids: Mutex<HashMap<(String, String, usize), (u64, Arc<CellGrid>)>>,
+    grids: Mutex<HashMap<GridKey, (u64, Arc<CellGrid>)>>,
     weights: Mutex<HashMap<(u64, RegionSetId, String), SetWeights>>,
 }
 
@@ -151,7 +154,10 @@ pub async fn region_statistics(
     };
     let at: HashMap<(usize, usize), f64> = region.weights.cells.iter().map(|c| ((c.j, c.i), c.area_m2)).collect();
     let areas: Vec<f64> =
-        w.js.iter().flat_map(|&j| w.is.iter().map(move |&i| (j, i))).map(|k| at.get(&k).copied().unwrap_or(0.0)).collect();
+        w.js.iter()
+            .flat_map(|&j| w.is.iter().map(move |&i| (j, i)))
+            .map(|k| at.get(&k).copied().unwrap_or(0.0))
+            .collect();
     region_series(&x, &areas, &region.statistics)
 }
 

@@ -200,11 +200,14 @@ pub enum BoundsVars {
 fn bounds_vars(schema: &DatasetSchema, g: &GridInfo) -> BoundsVars {
     let shaped = |name: &str, dims: &[&str]| {
         schema.variable(name).filter(|v| {
-            v.dtype.size().is_some() && v.dims.len() == dims.len() + 1 && v.dims.iter().zip(dims).all(|(a, b)| a == b)
+            v.dtype.size().is_some()
+                && v.dims.len() == dims.len() + 1
+                && v.dims.iter().zip(dims).all(|(a, b)| a == b)
                 && v.shape.last() == Some(&if dims.len() == 1 { 2 } else { 4 })
         })
     };
-    let bounds_of = |coord: &str| schema.variable(coord).and_then(|c| attr_text(&c.attrs, "bounds")).map(str::to_string);
+    let bounds_of =
+        |coord: &str| schema.variable(coord).and_then(|c| attr_text(&c.attrs, "bounds")).map(str::to_string);
     match &g.grid {
         HorizontalGrid::LonLat { .. } | HorizontalGrid::Projected { .. } => {
             match (bounds_of(&g.x_dim), bounds_of(&g.y_dim)) {
@@ -218,14 +221,18 @@ fn bounds_vars(schema: &DatasetSchema, g: &GridInfo) -> BoundsVars {
             let dims = [g.y_dim.as_str(), g.x_dim.as_str()];
             let two_d = |kind: &str| {
                 schema.variables.iter().find(|v| {
-                    v.dims.len() == 2 && v.dims[0] == dims[0] && v.dims[1] == dims[1]
+                    v.dims.len() == 2
+                        && v.dims[0] == dims[0]
+                        && v.dims[1] == dims[1]
                         && attr_text(&v.attrs, "standard_name") == Some(kind)
                 })
             };
             let from_attr = |kind: &str| two_d(kind).and_then(|v| attr_text(&v.attrs, "bounds")).map(str::to_string);
             let cmip = |name: &str| shaped(name, &dims).map(|v| v.path.clone());
-            let lon = from_attr("longitude").filter(|n| shaped(n, &dims).is_some()).or_else(|| cmip("vertices_longitude"));
-            let lat = from_attr("latitude").filter(|n| shaped(n, &dims).is_some()).or_else(|| cmip("vertices_latitude"));
+            let lon =
+                from_attr("longitude").filter(|n| shaped(n, &dims).is_some()).or_else(|| cmip("vertices_longitude"));
+            let lat =
+                from_attr("latitude").filter(|n| shaped(n, &dims).is_some()).or_else(|| cmip("vertices_latitude"));
             match (lon, lat) {
                 (Some(lon), Some(lat)) => BoundsVars::Vertices { lon, lat },
                 _ => BoundsVars::None,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use geo::{Coord, Densify, Euclidean, LineString, MultiPolygon, Polygon, Rect};
 
 use super::antimeridian::unwrap_ring;
-use super::sphere::{box_area_m2, ring_area_unit, EARTH_RADIUS_M};
+use super::sphere::{EARTH_RADIUS_M, box_area_m2, ring_area_unit};
 use crate::query::{Axis1d, HorizontalGrid, LonLat, Projector};
 
 /// Where a grid's cell boundaries come from.
@@ -144,13 +144,8 @@ impl CellGrid {
             }
             HorizontalGrid::Projected { x, y, projector } => {
                 let b = axes(x, y);
-                let step = b
-                    .x
-                    .iter()
-                    .chain(&b.y)
-                    .map(|r| r[1] - r[0])
-                    .filter(|d| *d > 0.0)
-                    .fold(f64::INFINITY, f64::min);
+                let step =
+                    b.x.iter().chain(&b.y).map(|r| r[1] - r[0]).filter(|d| *d > 0.0).fold(f64::INFINITY, f64::min);
                 if !step.is_finite() {
                     return Err(CellsError("the grid's cells have no size".into()));
                 }
@@ -174,7 +169,10 @@ impl CellGrid {
         match &self.kind {
             CellKind::LonLat(b) => box_area_m2(b.x[i][0], b.x[i][1], b.y[j][0], b.y[j][1]),
             CellKind::Plane { boxes, projector, step } => {
-                let r = Rect::new(Coord { x: boxes.x[i][0], y: boxes.y[j][0] }, Coord { x: boxes.x[i][1], y: boxes.y[j][1] });
+                let r = Rect::new(
+                    Coord { x: boxes.x[i][0], y: boxes.y[j][0] },
+                    Coord { x: boxes.x[i][1], y: boxes.y[j][1] },
+                );
                 plane_area_m2(&MultiPolygon::new(vec![r.to_polygon()]), projector.as_ref(), *step)
             }
             CellKind::Quads { corners } => corners
@@ -277,11 +275,8 @@ pub(super) fn plane_area_m2(m: &MultiPolygon<f64>, projector: &dyn Projector, st
             r.0.iter().map(|c| projector.inverse(c.x, c.y).map(|p| [p.lon, p.lat])).collect();
         pts.map_or(0.0, |p| ring_area_unit(&unwrap_ring(&p)).abs())
     };
-    let unit: f64 = dense
-        .0
-        .iter()
-        .map(|p| ring_area(p.exterior()) - p.interiors().iter().map(ring_area).sum::<f64>())
-        .sum();
+    let unit: f64 =
+        dense.0.iter().map(|p| ring_area(p.exterior()) - p.interiors().iter().map(ring_area).sum::<f64>()).sum();
     (unit * EARTH_RADIUS_M * EARTH_RADIUS_M).max(0.0)
 }
 

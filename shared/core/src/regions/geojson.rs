@@ -57,7 +57,12 @@ pub fn features(doc: &Value, fields: Fields<'_>) -> Result<Vec<FeatureInput>, Ge
         "Feature" => vec![doc],
         "" => return Err(err("not GeoJSON: the document has no \"type\"")),
         _ => {
-            return Ok(vec![FeatureInput { number: 1, id: None, name: None, polygons: polygons(doc, "the geometry")? }]);
+            return Ok(vec![FeatureInput {
+                number: 1,
+                id: None,
+                name: None,
+                polygons: polygons(doc, "the geometry")?,
+            }]);
         }
     };
     list.iter()
@@ -84,7 +89,8 @@ pub fn features(doc: &Value, fields: Fields<'_>) -> Result<Vec<FeatureInput>, Ge
 }
 
 fn position(v: &Value, what: &str) -> Result<[f64; 2], GeoJsonError> {
-    let a = v.as_array().filter(|a| a.len() >= 2).ok_or_else(|| err(format!("{what}: a position must be [lon, lat]")))?;
+    let a =
+        v.as_array().filter(|a| a.len() >= 2).ok_or_else(|| err(format!("{what}: a position must be [lon, lat]")))?;
     match (a[0].as_f64(), a[1].as_f64()) {
         (Some(x), Some(y)) => Ok([x, y]),
         _ => Err(err(format!("{what}: a position must hold numbers"))),
@@ -140,11 +146,10 @@ fn round(v: f64) -> f64 {
 }
 
 fn multipolygon_json(m: &MultiPolygon<f64>) -> Value {
-    let polys: Vec<Value> = m
-        .0
-        .iter()
-        .map(|p| Value::Array(std::iter::once(p.exterior()).chain(p.interiors()).map(ring_json).collect()))
-        .collect();
+    let polys: Vec<Value> =
+        m.0.iter()
+            .map(|p| Value::Array(std::iter::once(p.exterior()).chain(p.interiors()).map(ring_json).collect()))
+            .collect();
     json!({ "type": "MultiPolygon", "coordinates": polys })
 }
 
@@ -154,7 +159,8 @@ fn multipolygon_of(v: &Value, what: &str) -> Result<MultiPolygon<f64>, GeoJsonEr
         polys
             .into_iter()
             .map(|rings| {
-                let mut it = rings.into_iter().map(|r| LineString(r.into_iter().map(|[x, y]| Coord { x, y }).collect()));
+                let mut it =
+                    rings.into_iter().map(|r| LineString(r.into_iter().map(|[x, y]| Coord { x, y }).collect()));
                 let outer = it.next().unwrap_or_else(|| LineString(vec![]));
                 Polygon::new(outer, it.collect())
             })
@@ -210,7 +216,9 @@ pub fn from_stored(doc: &Value) -> Result<RegionSet, GeoJsonError> {
             let extent = f
                 .get("bbox")
                 .and_then(Value::as_array)
-                .and_then(|b| Some([b.first()?.as_f64()?, b.get(1)?.as_f64()?, b.get(2)?.as_f64()?, b.get(3)?.as_f64()?]))
+                .and_then(|b| {
+                    Some([b.first()?.as_f64()?, b.get(1)?.as_f64()?, b.get(2)?.as_f64()?, b.get(3)?.as_f64()?])
+                })
                 .ok_or_else(|| err(format!("region {id:?} has no bbox")))?;
             Ok(Region {
                 name: props.and_then(|p| p.get("name")).and_then(text_of).unwrap_or_else(|| id.clone()),
@@ -283,7 +291,8 @@ mod tests {
     #[test]
     fn stored_sets_read_back_and_answers_are_cut_at_the_antimeridian() {
         let ring = vec![[179.0, 0.0], [-179.0, 0.0], [-179.0, 1.0], [179.0, 1.0], [179.0, 0.0]];
-        let input = FeatureInput { number: 1, id: Some("fj".into()), name: Some("Fiji".into()), polygons: vec![vec![ring]] };
+        let input =
+            FeatureInput { number: 1, id: Some("fj".into()), name: Some("Fiji".into()), polygons: vec![vec![ring]] };
         let set = RegionSet::build(RegionSetId::new("islands").unwrap_or_else(|e| panic!("{e}")), vec![input], None)
             .unwrap_or_else(|e| panic!("{e}"));
         let back = from_stored(&stored(&set)).unwrap_or_else(|e| panic!("{e}"));

@@ -354,13 +354,26 @@ mod tests {
     fn refusals_name_the_feature() {
         let open = vec![vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]];
         let e = RegionSet::build(set_id(), vec![feature(3, Some("a"), open)], None).err().map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("feature 3 (id \"a\"): ring 1 of polygon 1 is not closed (its last position must repeat its first)"));
-        let dup = vec![feature(1, Some("x"), vec![vec![square(0.0, 0.0, 1.0)]]), feature(2, Some("x"), vec![vec![square(2.0, 0.0, 1.0)]])];
-        assert!(matches!(RegionSet::build(set_id(), dup, None), Err(RegionSetError::DuplicateId { first: 1, second: 2, .. })));
+        assert_eq!(
+            e.as_deref(),
+            Some("feature 3 (id \"a\"): ring 1 of polygon 1 is not closed (its last position must repeat its first)")
+        );
+        let dup = vec![
+            feature(1, Some("x"), vec![vec![square(0.0, 0.0, 1.0)]]),
+            feature(2, Some("x"), vec![vec![square(2.0, 0.0, 1.0)]]),
+        ];
+        assert!(matches!(
+            RegionSet::build(set_id(), dup, None),
+            Err(RegionSetError::DuplicateId { first: 1, second: 2, .. })
+        ));
         let missing = vec![feature(1, None, vec![vec![square(0.0, 0.0, 1.0)]])];
-        let e = RegionSet::build(set_id(), missing.clone(), Some(" in field \"HYBAS_ID\"")).err().map(|e| e.to_string());
+        let e =
+            RegionSet::build(set_id(), missing.clone(), Some(" in field \"HYBAS_ID\"")).err().map(|e| e.to_string());
         assert_eq!(e.as_deref(), Some("feature 1 has no id in field \"HYBAS_ID\""));
-        assert_eq!(RegionSet::build(set_id(), missing, None).map(|s| s.regions[0].id.clone()).ok().as_deref(), Some("1"));
+        assert_eq!(
+            RegionSet::build(set_id(), missing, None).map(|s| s.regions[0].id.clone()).ok().as_deref(),
+            Some("1")
+        );
         let none = vec![feature(1, Some("p"), vec![])];
         assert!(matches!(RegionSet::build(set_id(), none, None), Err(RegionSetError::NoPolygons { .. })));
         let projected = vec![feature(1, Some("gk"), vec![vec![square(4_500_000.0, 5_600_000.0, 100.0)]])];

@@ -100,14 +100,10 @@ mod tests {
     #[test]
     fn a_cell_split_in_two_along_its_diagonal_adds_up() {
         let (lon0, lat0, lon1, lat1) = (5.0, 40.0, 7.0, 42.0);
-        let lower = Polygon::new(
-            LineString::from(vec![(lon0, lat0), (lon1, lat0), (lon1, lat1), (lon0, lat0)]),
-            vec![],
-        );
-        let upper = Polygon::new(
-            LineString::from(vec![(lon0, lat0), (lon1, lat1), (lon0, lat1), (lon0, lat0)]),
-            vec![],
-        );
+        let lower =
+            Polygon::new(LineString::from(vec![(lon0, lat0), (lon1, lat0), (lon1, lat1), (lon0, lat0)]), vec![]);
+        let upper =
+            Polygon::new(LineString::from(vec![(lon0, lat0), (lon1, lat1), (lon0, lat1), (lon0, lat0)]), vec![]);
         let (a, b) = (polygon_area_m2(&lower), polygon_area_m2(&upper));
         assert!(close(a + b, box_area_m2(lon0, lon1, lat0, lat1), 1e-13));
         assert!(a > b, "the half touching the equatorward side is larger on the sphere");

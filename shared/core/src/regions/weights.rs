@@ -140,13 +140,13 @@ fn start(
 ) {
     let Some(b) = shape.bounding_rect() else { return };
     let meets = |bounds: &[[f64; 2]], order: &[usize], lo: f64, hi: f64| {
-        let hits: Vec<usize> = (0..order.len()).filter(|&p| bounds[order[p]][1] > lo && bounds[order[p]][0] < hi).collect();
+        let hits: Vec<usize> =
+            (0..order.len()).filter(|&p| bounds[order[p]][1] > lo && bounds[order[p]][0] < hi).collect();
         Some((*hits.first()?, *hits.last()? + 1))
     };
-    let (Some(rows), Some(cols)) = (
-        meets(&boxes.y, &boxes.y_order, b.min().y, b.max().y),
-        meets(&boxes.x, &boxes.x_order, b.min().x, b.max().x),
-    ) else {
+    let (Some(rows), Some(cols)) =
+        (meets(&boxes.y, &boxes.y_order, b.min().y, b.max().y), meets(&boxes.x, &boxes.x_order, b.min().x, b.max().x))
+    else {
         return;
     };
     descend(boxes, shape, boxes.span(rows, cols), rows, cols, area, out);
@@ -333,12 +333,20 @@ mod tests {
         // Smaller than one cell: that cell's fraction.
         let tiny = weights(&g, &region(vec![vec![square(7.2, 3.2, 0.01, 0.01)]]).shape);
         assert_eq!(tiny.cells.len(), 1);
-        assert!((tiny.cells[0].fraction - box_area_m2(7.2, 7.21, 3.2, 3.21) / box_area_m2(7.0, 8.0, 3.0, 4.0)).abs() < 1e-9);
+        assert!(
+            (tiny.cells[0].fraction - box_area_m2(7.2, 7.21, 3.2, 3.21) / box_area_m2(7.0, 8.0, 3.0, 4.0)).abs() < 1e-9
+        );
     }
 
     #[test]
     fn across_the_antimeridian_on_both_longitude_conventions() {
-        let island = region(vec![vec![vec![[179.25, -17.0], [-179.5, -17.0], [-179.5, -16.0], [179.25, -16.0], [179.25, -17.0]]]]);
+        let island = region(vec![vec![vec![
+            [179.25, -17.0],
+            [-179.5, -17.0],
+            [-179.5, -16.0],
+            [179.25, -16.0],
+            [179.25, -17.0],
+        ]]]);
         let global = |start: f64| {
             let g = HorizontalGrid::lon_lat(axis(start + 0.25, 0.5, 720), axis(-89.75, 0.5, 360));
             CellGrid::new(&g, &CellBounds::Midpoints).unwrap_or_else(|e| panic!("{e}"))
@@ -350,7 +358,8 @@ mod tests {
             assert!((w.total_area_m2() - want).abs() < 1e-9 * want);
         }
         let lons = |w: &RegionWeights, start: f64| {
-            let mut v: Vec<i64> = w.cells.iter().map(|c| ((start + 0.5 * c.i as f64 + 360.0) % 360.0 * 4.0) as i64).collect();
+            let mut v: Vec<i64> =
+                w.cells.iter().map(|c| ((start + 0.5 * c.i as f64 + 360.0) % 360.0 * 4.0) as i64).collect();
             v.sort_unstable();
             v
         };
@@ -362,8 +371,13 @@ mod tests {
         let basin = region(vec![vec![square(10.3, 50.2, 1.1, 0.7)]]);
         let want = basin.area_km2 * 1e6;
         let pole = RotatedPole { pole_lat: 39.25, pole_lon: -162.0, north_pole_grid_lon: 0.0 };
-        let rotated = HorizontalGrid::Projected { x: axis(-10.0, 0.11, 200), y: axis(-10.0, 0.11, 200), projector: Arc::new(pole) };
-        let w = weights(&CellGrid::new(&rotated, &CellBounds::Midpoints).unwrap_or_else(|e| panic!("{e}")), &basin.shape);
+        let rotated = HorizontalGrid::Projected {
+            x: axis(-10.0, 0.11, 200),
+            y: axis(-10.0, 0.11, 200),
+            projector: Arc::new(pole),
+        };
+        let w =
+            weights(&CellGrid::new(&rotated, &CellBounds::Midpoints).unwrap_or_else(|e| panic!("{e}")), &basin.shape);
         assert!((w.total_area_m2() - want).abs() < 1e-4 * want, "rotated: {} {want}", w.total_area_m2());
         // A curvilinear grid: the same rotated cells given as 2-D lon/lat.
         let (ny, nx) = (200, 200);
