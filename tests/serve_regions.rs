@@ -144,6 +144,16 @@ async fn weights_and_means_agree_with_exactextract_on_the_source_file() {
 }
 
 async fn contract(base: &str) {
+    // The OpenAPI document lists the region paths.
+    let (_, api) = get(&format!("{base}/api")).await;
+    for path in [
+        "/regions/{setId}",
+        "/collections/{collectionId}/locations/{locationId}",
+        "/collections/{collectionId}/locations/{locationId}/weights",
+    ] {
+        assert!(api.contains(path), "{path} not documented");
+    }
+    assert!(api.contains("postArea"));
     // Lists and documents.
     let (s, body) = get(&format!("{base}/regions")).await;
     assert_eq!(s, 200, "{body}");

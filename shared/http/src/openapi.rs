@@ -45,6 +45,8 @@ pub struct Holdings {
     pub cell_km: Option<f64>,
     /// The collections with forecast runs (their instance paths are listed; none when empty).
     pub forecast_ids: Vec<String>,
+    /// Whether the deployment keeps region sets (the region paths are listed).
+    pub regions: bool,
 }
 
 /// A number pattern: optional sign, digits, optional fraction.
@@ -106,6 +108,9 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
     one["get"]["responses"]["404"] = error_responses()["404"].clone();
     paths.insert("/collections/{collectionId}".into(), one);
     for (q, formats) in QUERIES {
+        if *q == "locations" {
+            continue; // the region paths below
+        }
         let mut params = vec![id.clone()];
         match *q {
             "position" => {
@@ -127,12 +132,15 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
                 params.push(json!({"name": "within", "in": "query", "required": true, "description": "radius (positive number)", "schema": {"type": "string", "pattern": "^[0-9]{1,4}(\\.[0-9]{1,3})?$"}, "example": within}));
                 params.push(json!({"name": "within-units", "in": "query", "required": false, "schema": {"type": "string", "enum": ["km", "m", "mi", "nmi"]}}));
             }
-            "area" => params.push(geometry_param(
-                "coords",
-                "POLYGON((lon lat,…)) or MULTIPOLYGON, CRS84",
-                None,
-                format!("POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"),
-            )),
+            "area" => {
+                params.push(geometry_param(
+                    "coords",
+                    "POLYGON((lon lat,…)) or MULTIPOLYGON, CRS84",
+                    None,
+                    format!("POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"),
+                ));
+                params.push(statistic_param());
+            }
             "trajectory" => params.push(geometry_param(
                 "coords",
                 "LINESTRING(lon lat,…), or LINESTRINGM(lon lat t,…) with t in seconds since 1970-01-01 in the collection's calendar, CRS84",
@@ -181,6 +189,9 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
             json!({"get": {"summary": format!("{q} query"), "operationId": format!("get{}", capitalise(q)), "parameters": params, "responses": responses}}),
         );
     }
+    if holdings.regions {
+        region_paths(&mut paths, &id);
+    }
     if !holdings.forecast_ids.is_empty() {
         let responses = json!({"200": ok(&["application/json"]), "404": error_responses()["404"].clone()});
         paths.insert(
@@ -203,6 +214,64 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
             "properties": {"code": {"type": "string"}, "description": {"type": "string"}, "parameter": {"type": "string"}},
         }}},
     })
+}
+
+fn statistic_param() -> Value {
+    let names: Vec<&str> = hub_core::analytics::STATISTICS.iter().map(|(n, _)| *n).collect();
+    json!({"name": "statistic", "in": "query", "required": false,
+           "description": format!("area-weighted statistics over the region, comma-separated: {} (with it, the answer is a series per statistic)", names.join(", ")),
+           "schema": {"type": "string"}, "example": "mean"})
+}
+
+/// The region sets, EDR locations (region statistics), their weights, and
+/// `POST` of a polygon to `area`.
+fn region_paths(paths: &mut Map<String, Value>, id: &Value) {
+    let path_param = |name: &str, description: &str| json!({"name": name, "in": "query", "required": true, "description": description, "schema": {"type": "string"}});
+    let mut set_id = path_param("setId", "a region set (see /regions)");
+    set_id["in"] = json!("path");
+    let mut region_id = path_param("regionId", "a region of the set");
+    region_id["in"] = json!("path");
+    let mut location_id =
+        path_param("locationId", "set:region, e.g. countries:France (see the collection's locations)");
+    location_id["in"] = json!("path");
+    let simplify = json!({"name": "simplify", "in": "query", "required": false, "description": "Douglas-Peucker tolerance in degrees, for drawing", "schema": {"type": "string", "pattern": "^[0-9](\\.[0-9]{1,4})?$"}});
+    let not_found = json!({"200": ok(&["application/geo+json"]), "400": error_responses()["400"].clone(), "404": error_responses()["404"].clone()});
+    paths.insert("/regions".into(), json!({"get": {"summary": "The region sets", "operationId": "getRegionSets", "responses": {"200": ok(&["application/json"]), "404": error_responses()["404"].clone()}}}));
+    paths.insert("/regions/{setId}".into(), json!({"get": {"summary": "A region set: id, name, area in km², bbox per region", "operationId": "getRegionSet", "parameters": [set_id.clone(), simplify.clone()], "responses": not_found.clone()}}));
+    paths.insert("/regions/{setId}/{regionId}".into(), json!({"get": {"summary": "One region", "operationId": "getRegion", "parameters": [set_id, region_id, simplify.clone()], "responses": not_found.clone()}}));
+    paths.insert("/collections/{collectionId}/locations".into(), json!({"get": {"summary": "The regions of the sets attached to the collection", "operationId": "getLocations", "parameters": [id.clone(), simplify], "responses": not_found}}));
+    let formats: Vec<&str> = crate::encode::formats_of("locations").iter().map(|f| f.name()).collect();
+    let types: Vec<&str> = crate::encode::formats_of("locations").iter().map(|f| f.media_type()).collect();
+    let mut responses = error_responses();
+    responses["200"] = ok(&types);
+    paths.insert(
+        "/collections/{collectionId}/locations/{locationId}".into(),
+        json!({"get": {
+        "summary": "Area-weighted statistics of a region over time (exact cell fractions on the sphere)",
+        "operationId": "getLocation",
+        "parameters": [id.clone(), location_id.clone(), statistic_param(),
+            param("parameter-name", "comma-separated parameter names", false),
+            param("datetime", "instant, list, or interval start/end in the collection's calendar", false),
+            param("z", "level, list, or interval lo/hi", false),
+            json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": formats}})],
+        "responses": responses.clone()}}),
+    );
+    paths.insert("/collections/{collectionId}/locations/{locationId}/weights".into(), json!({"get": {
+        "summary": "Every cell of a region: index, centre, fraction inside, area inside (m²)",
+        "operationId": "getLocationWeights",
+        "parameters": [id.clone(), location_id, param("parameter-name", "the parameter whose grid is weighed", false),
+            json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "csv"]}})],
+        "responses": {"200": ok(&["application/json", "text/csv"]), "400": error_responses()["400"].clone(), "404": error_responses()["404"].clone()}}}));
+    if let Some(area) = paths.get_mut("/collections/{collectionId}/area") {
+        let mut post = area["get"].clone();
+        post["operationId"] = json!("postArea");
+        post["summary"] = json!("area query with the polygon as a GeoJSON geometry or Feature in the body");
+        if let Some(params) = post["parameters"].as_array_mut() {
+            params.retain(|p| p["name"] != "coords");
+        }
+        post["requestBody"] = json!({"required": true, "content": {"application/geo+json": {"schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}}});
+        area["post"] = post;
+    }
 }
 
 fn capitalise(s: &str) -> String {

@@ -149,7 +149,7 @@ pub async fn conformance(headers: HeaderMap, Query(q): Query<MetaQuery>) -> Resu
 /// `/api`: the document names the collections the hub holds now (a
 /// storage failure leaves them out rather than failing the document).
 pub async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let mut holdings = crate::openapi::Holdings::default();
+    let mut holdings = crate::openapi::Holdings { regions: state.regions.is_some(), ..Default::default() };
     if let Ok(ids) = state.catalog.datasets().await {
         for id in &ids {
             let Ok(opened) = state.catalog.open(id.as_str()).await else { continue };
