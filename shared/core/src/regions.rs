@@ -5,7 +5,7 @@
 //!   closed rings, antimeridian, repair of invalid polygons).
 //! - [`sphere`]: areas on the sphere (radius [`EARTH_RADIUS_M`]) in closed form.
 //! - [`cells`]: a grid's cells as areas (bounds, vertices or midpoints).
-//! - [`weights`]: the cells each region covers, with area and fraction.
+//! - [`mod@weights`]: the cells each region covers, with area and fraction.
 //!
 //! ```
 //! use hub_core::query::{Axis1d, HorizontalGrid};
