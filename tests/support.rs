@@ -38,7 +38,12 @@ impl TestHub {
         let hub = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
         let reports = ObjectStoreReports::new(hub.root_store());
         let decoders = Sandbox::new(decoder_program(), limits).wrap(&test_decoders());
-        let service = IngestService::new(decoders, hub.clone(), Arc::new(reports.clone()), settings);
+        let derivations = Arc::new(hub_core::regions::series::RegionDerivations {
+            store: Arc::new(hub_store::ObjectStoreRegions::new(hub.root_store())),
+            projections: Arc::new(hub_http::projection::Proj4Projections),
+        });
+        let service = IngestService::new(decoders, hub.clone(), Arc::new(reports.clone()), settings)
+            .with_derivations(derivations);
         Self { hub, service, reports }
     }
 

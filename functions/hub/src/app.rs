@@ -43,5 +43,15 @@ pub fn ingest_service(hub: &Arc<IcechunkHub>, policy: ChunkPolicy) -> anyhow::Re
         Arc::clone(hub) as _,
         reports,
         IngestSettings { policy, limits, ..IngestSettings::default() },
-    ))
+    )
+    .with_derivations(derivations(hub)))
+}
+
+/// The derived products every ingest keeps in step: the region series of
+/// the sets attached to its dataset.
+pub fn derivations(hub: &Arc<IcechunkHub>) -> Arc<hub_core::regions::series::RegionDerivations> {
+    Arc::new(hub_core::regions::series::RegionDerivations {
+        store: Arc::new(hub_store::ObjectStoreRegions::new(hub.root_store())),
+        projections: Arc::new(hub_http::projection::Proj4Projections),
+    })
 }

@@ -77,7 +77,12 @@ pub enum RegionsAction {
         /// The set.
         set: String,
     },
-    /// Attach a set to datasets (their EDR locations), in the datasets' configuration.
+    /// Recompute the region series kept in the datasets a set is attached to (all sets by default).
+    Refresh {
+        /// The set.
+        set: Option<String>,
+    },
+    /// Attach a set to datasets (their EDR locations, their kept series), in the datasets' configuration.
     Attach {
         /// The set.
         set: String,

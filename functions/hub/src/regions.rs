@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use hub_core::derived::Derivations;
 use hub_core::ingest::{CONFIG_KEY, DatasetConfig};
 use hub_core::model::DatasetId;
-use hub_core::ports::RegionStore;
+use hub_core::ports::{RegionStore, Repository};
 use hub_core::regions::{RegionSet, RegionSetId};
 use hub_gdal::regions::{RegionFileOptions, read_region_file};
 use hub_store::ObjectStoreRegions;
@@ -16,6 +17,27 @@ use object_store::{ObjectStoreExt, PutPayload, path::Path as ObjectPath};
 
 use crate::app;
 use crate::cli::{RegionsAction, RegionsArgs};
+
+/// Backfills the series of `set` in `datasets`, one commit each.
+async fn refresh(hub: &Arc<hub_zarr::IcechunkHub>, set: &RegionSetId, datasets: &[DatasetId]) -> anyhow::Result<()> {
+    let derivations = app::derivations(hub);
+    let known = hub.datasets().await?;
+    for d in datasets {
+        if !known.contains(d) {
+            println!("{d}: no data yet (its series start with its first ingest)");
+            continue;
+        }
+        let mine: Vec<_> = derivations
+            .for_dataset(d)
+            .await?
+            .into_iter()
+            .filter(|x| x.name() == hub_core::regions::series::group_of(set.as_str()))
+            .collect();
+        let (snapshot, done) = hub_core::derived::backfill(hub.as_ref(), d, &mine, &format!("regions/{set}")).await?;
+        println!("{d}: {} (snapshot {snapshot})", done.join("; "));
+    }
+    Ok(())
+}
 
 /// Runs `hub regions`.
 pub async fn run(args: RegionsArgs) -> anyhow::Result<()> {
@@ -101,6 +123,17 @@ pub async fn run(args: RegionsArgs) -> anyhow::Result<()> {
             root.put(&key, PutPayload::from(updated.into_bytes())).await?;
             let names: Vec<&str> = datasets.iter().map(DatasetId::as_str).collect();
             println!("attached {id} to {}", names.join(", "));
+            refresh(&hub, &id, &datasets).await?;
+        }
+        Some(RegionsAction::Refresh { set }) => {
+            let config = hub_store::load_dataset_config(&root).await?;
+            let sets = match set {
+                Some(s) => vec![s.parse::<RegionSetId>()?],
+                None => store.list().await?,
+            };
+            for id in sets {
+                refresh(&hub, &id, &config.attached_to(&id)).await?;
+            }
         }
     }
     Ok(())

@@ -139,12 +139,19 @@ impl Handler {
         let hub = Arc::new(IcechunkHub::new(config.repo, HubSettings::default())?);
         let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
         let root = hub.root_store();
+        // The region series of the sets attached to each dataset are updated
+        // by the ingest's own commit.
+        let derivations = Arc::new(hub_core::regions::series::RegionDerivations {
+            store: Arc::new(hub_store::ObjectStoreRegions::new(hub.root_store())),
+            projections: Arc::new(hub_http::projection::Proj4Projections),
+        });
         let service = IngestService::new(
             config.decoders,
             hub,
             reports,
             IngestSettings { policy: config.policy, limits: config.limits, ..IngestSettings::default() },
-        );
+        )
+        .with_derivations(derivations);
         std::fs::create_dir_all(&config.staging)?;
         let inflight = InFlight::new(Arc::clone(&root), config.max_run);
         Ok(Self {

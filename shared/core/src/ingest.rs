@@ -7,7 +7,7 @@ mod dataset_config;
 mod dataset_rule;
 mod failure;
 mod open;
-mod placement;
+pub(crate) mod placement;
 mod screening;
 mod service;
 mod shaping;

@@ -14,6 +14,7 @@ pub mod analytics;
 pub mod cf;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod derived;
 pub mod ingest;
 pub mod model;
 pub mod ports;

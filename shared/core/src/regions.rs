@@ -30,6 +30,7 @@
 pub mod antimeridian;
 pub mod cells;
 pub mod geojson;
+pub mod series;
 pub mod set;
 pub mod sphere;
 pub mod weights;

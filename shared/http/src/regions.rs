@@ -24,7 +24,7 @@ use hub_core::query::{
     DatasetView, Limits, Opened, Place, RegionCatalog, RegionRequest, SetWeights, adhoc_set, parameters,
     region_statistics,
 };
-use hub_core::regions::{EARTH_RADIUS_M, RegionWeights, geojson};
+use hub_core::regions::{EARTH_RADIUS_M, geojson};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -162,8 +162,12 @@ pub async fn location(
     let w = set_weights(c, &opened, &request, &s).await?;
     let r = &s.set.regions[k];
     let geometry = geojson::feature(&s.set.id, r, None)["geometry"].take();
-    statistics(&state, &opened, &request, w[k].clone(), format!("{}:{}", s.set.id, r.id), r.name.clone(), geometry)
-        .await
+    let region = RegionRequest {
+        weights: w[k].clone(),
+        statistics: request.statistics.clone().unwrap_or_default(),
+        stored: Some((s.set.id.clone(), s.version.clone(), k)),
+    };
+    statistics(&state, &opened, &request, region, format!("{}:{}", s.set.id, r.id), r.name.clone(), geometry).await
 }
 
 /// Runs the statistics and encodes them.
@@ -171,12 +175,12 @@ async fn statistics(
     state: &AppState,
     opened: &Opened,
     request: &DataRequest,
-    weights: Arc<RegionWeights>,
+    region: RegionRequest,
     location: String,
     name: String,
     geometry: Value,
 ) -> Result<Response, ApiError> {
-    if weights.cells.is_empty() {
+    if region.weights.cells.is_empty() {
         return Err(outside(&opened.view, &format!("region {location:?}")));
     }
     let encoder = request.format.encoder();
@@ -188,10 +192,13 @@ async fn statistics(
         concurrency: state.config.concurrency,
         answer_bytes_per_value: encoder.bytes_per_value,
     };
-    let region = RegionRequest { weights, statistics: request.statistics.clone().unwrap_or_default() };
     let series = region_statistics(&opened.view, opened.reader.as_ref(), &request.query, &region, &limits).await?;
     let body = series_of(&RegionAnswer { series: &series, location, name, geometry })?;
-    send(state, body, encoder, opened.view.id.as_ref()).await
+    let mut response = send(state, body, encoder, opened.view.id.as_ref()).await?;
+    // Whether the stored region series answered (they and a computation give the same numbers).
+    let source = if series.stored { "stored" } else { "computed" };
+    response.headers_mut().insert("x-hub-region-series", header::HeaderValue::from_static(source));
+    Ok(response)
 }
 
 /// Ad hoc statistics over polygons (`area` with `statistic`).
@@ -218,7 +225,12 @@ pub async fn adhoc(
         .await
         .map_err(|e| ApiError::internal("computing the polygon's weights", e))?;
     let geometry = geojson::feature(&set.id, region, None)["geometry"].take();
-    statistics(state, opened, request, Arc::new(weights), "area".into(), "area".into(), geometry).await
+    let region = RegionRequest {
+        weights: Arc::new(weights),
+        statistics: request.statistics.clone().unwrap_or_default(),
+        stored: None,
+    };
+    statistics(state, opened, request, region, "area".into(), "area".into(), geometry).await
 }
 
 /// `POST /collections/{id}/area`: a GeoJSON geometry or Feature (or a

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
+use hub_core::ingest::DatasetSettings;
 use hub_core::model::DatasetId;
 use hub_core::ports::{RegionStore, RegionStoreError, StoredSet};
 use hub_core::regions::{RegionSet, RegionSetId, geojson};
@@ -99,8 +100,8 @@ impl RegionStore for ObjectStoreRegions {
         }
     }
 
-    async fn attached(&self, dataset: &DatasetId) -> Result<Vec<RegionSetId>, RegionStoreError> {
-        Ok(self.config().await?.dataset(dataset).map(|s| s.regions.clone()).unwrap_or_default())
+    async fn attached(&self, dataset: &DatasetId) -> Result<DatasetSettings, RegionStoreError> {
+        Ok(self.config().await?.dataset(dataset).cloned().unwrap_or_default())
     }
 }
 

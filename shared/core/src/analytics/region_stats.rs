@@ -16,6 +16,7 @@
 //! West's weighted update, stable for values far from zero (temperatures in K).
 
 use crate::query::{Extraction, Horizontal, OutAxis, Parameter, QueryError};
+use crate::regions::RegionWeights;
 
 /// A statistic the hub computes over a region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -175,20 +176,38 @@ pub struct RegionSeries {
     pub cells: usize,
     /// The region's area on the grid, m² (Σwᵢ).
     pub area_m2: f64,
+    /// Read from the region series stored in the dataset (else computed now).
+    pub stored: bool,
 }
 
-/// The statistics of every parameter of a region window extraction;
-/// `areas` holds the area weight of each window cell (row-major, 0 outside).
-pub fn region_series(x: &Extraction, areas: &[f64], stats: &[Statistic]) -> Result<RegionSeries, QueryError> {
+/// The statistics of every parameter of a region window extraction
+/// (`weights` the region's cells; the window holds them all). Values are
+/// taken in the weights' order (row-major cells), the order the stored
+/// region series are computed in too, so both give the same bits.
+pub fn region_series(x: &Extraction, weights: &RegionWeights, stats: &[Statistic]) -> Result<RegionSeries, QueryError> {
     let Horizontal::Window(w) = &x.horizontal else {
         return Err(QueryError::Inconsistent("region statistics need a window of cells".into()));
     };
-    if areas.len() != w.js.len() * w.is.len() {
-        return Err(QueryError::Inconsistent("the weights do not match the window".into()));
-    }
+    let cols: std::collections::HashMap<usize, usize> = w.is.iter().enumerate().map(|(k, i)| (*i, k)).collect();
+    let positions: Vec<usize> = weights
+        .cells
+        .iter()
+        .map(|c| {
+            let row = c.j.checked_sub(*w.js.first()?)?;
+            Some(row * w.is.len() + cols.get(&c.i)?)
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| QueryError::Inconsistent("the window does not hold every weighted cell".into()))?;
+    let areas: Vec<f64> = weights.cells.iter().map(|c| c.area_m2).collect();
+    let window = w.js.len() * w.is.len();
     let mut columns = Vec::with_capacity(x.params.len() * stats.len());
     for p in &x.params {
-        for (s, values) in stats.iter().zip(reduce(&p.values, areas, stats)) {
+        let steps = p.values.len() / window.max(1);
+        let mut gathered = Vec::with_capacity(steps * areas.len());
+        for step in 0..steps {
+            gathered.extend(positions.iter().map(|k| p.values[step * window + k]));
+        }
+        for (s, values) in stats.iter().zip(reduce(&gathered, &areas, stats)) {
             columns.push(SeriesColumn {
                 parameter: p.param.clone(),
                 statistic: *s,
@@ -201,8 +220,9 @@ pub fn region_series(x: &Extraction, areas: &[f64], stats: &[Statistic]) -> Resu
         collection: x.collection.clone(),
         axes: x.axes.clone(),
         columns,
-        cells: areas.iter().filter(|a| **a > 0.0).count(),
-        area_m2: areas.iter().sum(),
+        cells: areas.len(),
+        area_m2: weights.total_area_m2(),
+        stored: false,
     })
 }
 

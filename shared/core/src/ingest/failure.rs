@@ -22,6 +22,9 @@ pub enum IngestError {
     /// The failure report could not be stored.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// A derived product could not be updated for now (its store is unavailable).
+    #[error("updating the derived products: {0}")]
+    Derived(#[source] crate::derived::DerivationError),
     /// A worker thread of the ingest failed (not a panic: those are rejections).
     #[error("{doing}: the worker thread failed")]
     Worker {
@@ -166,6 +169,19 @@ impl From<RepoError> for Failure {
             _ => RejectionKind::Repository,
         };
         Self::permanent(kind, crate::error_chain(&e))
+    }
+}
+
+impl From<crate::derived::DerivationError> for Failure {
+    fn from(e: crate::derived::DerivationError) -> Self {
+        match e {
+            crate::derived::DerivationError::Repository(e) => Self::from(e),
+            e if e.is_transient() => Self::Transient(IngestError::Derived(e)),
+            e => Self::permanent(
+                RejectionKind::Internal,
+                format!("the derived products could not be updated: {}", crate::error_chain(&e)),
+            ),
+        }
     }
 }
 

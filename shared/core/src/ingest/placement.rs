@@ -11,7 +11,7 @@ use super::failure::{Failure, RejectionKind};
 use super::write_plan::{ArrayJob, AxisMove, Target};
 use super::{SlabPlan, StepMove, target_runs};
 use crate::model::{Block, BlockData, DataType, Hyperslab, copy_subregion, paste_subregion};
-use crate::ports::{ArrayInfo, Transaction, WriteStats};
+use crate::ports::{ArrayInfo, RepoError, Transaction, WriteStats};
 
 /// The pieces of a source hyperslab that land on consecutive target indices:
 /// (hyperslab in the file, hyperslab in the dataset). `maps[d]`, when given,
@@ -198,22 +198,36 @@ pub(crate) async fn put_region(
     target: &Target,
     block: impl Into<Arc<Block>>,
 ) -> Result<WriteStats, Failure> {
-    let block: Arc<Block> = block.into();
+    patch_region(tx, &target.path, target.dtype, target.unit(), &target.shape, block.into())
+        .await
+        .map_err(Failure::from)
+}
+
+/// [`put_region`] for any array (`unit` its write unit, `shape` its shape):
+/// the derived products write through it too.
+pub(crate) async fn patch_region(
+    tx: &dyn Transaction,
+    path: &str,
+    dtype: DataType,
+    unit: &[u64],
+    shape: &[u64],
+    block: Arc<Block>,
+) -> Result<WriteStats, RepoError> {
     let region = &block.region;
-    let hull = hull(region, target.unit(), &target.shape);
+    let hull = hull(region, unit, shape);
     if hull == *region || matches!(block.data, BlockData::Strings(_)) {
-        return tx.write_block(&target.path, block).await.map_err(Failure::from);
+        return tx.write_block(path, block).await;
     }
-    let elem = target.dtype.size().unwrap_or(1);
-    let BlockData::Numeric(mut whole) = tx.read(&target.path, &hull).await? else {
-        return Err(Failure::permanent(RejectionKind::Repository, format!("{}: expected numbers", target.path)));
+    let elem = dtype.size().unwrap_or(1);
+    let BlockData::Numeric(mut whole) = tx.read(path, &hull).await? else {
+        return Err(RepoError::corrupt(format!("{path}: expected numbers")));
     };
     let BlockData::Numeric(part) = &block.data else {
-        return Err(Failure::permanent(RejectionKind::Internal, "text block in the numeric path"));
+        return Err(RepoError::Invalid(format!("{path}: a text block in the numeric path")));
     };
     paste_subregion(&mut whole, &hull, part, region, elem)
-        .ok_or_else(|| Failure::permanent(RejectionKind::Internal, format!("block {region:?} outside {hull:?}")))?;
-    Ok(tx.write_block(&target.path, Arc::new(Block { region: hull, data: BlockData::Numeric(whole) })).await?)
+        .ok_or_else(|| RepoError::Invalid(format!("{path}: block {region:?} outside {hull:?}")))?;
+    tx.write_block(path, Arc::new(Block { region: hull, data: BlockData::Numeric(whole) })).await
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use super::open::Opened;
 use super::placement::{apply_move, place_block, put_region};
 use super::write_plan::WritePlan;
 use super::{ChunkPolicy, IngestOptions};
+use crate::derived::{Derivations, NoDerivations, update_all};
 use crate::model::{
     AxisReport, FailureInfo, IngestReport, IngestStatus, SourceInfo, TimeRange, VariableReport, now_rfc3339,
 };
@@ -83,6 +84,7 @@ pub struct IngestService {
     repository: Arc<dyn Repository>,
     reports: Arc<dyn ReportSink>,
     settings: IngestSettings,
+    derivations: Arc<dyn Derivations>,
 }
 
 /// What opening the file found, for the report.
@@ -107,6 +109,7 @@ struct Planned {
 struct Written {
     variables: Vec<VariableReport>,
     write_ms: u64,
+    derived: Vec<String>,
 }
 
 /// What one attempt found, step by step (a step that did not run left `None`).
@@ -135,7 +138,14 @@ impl IngestService {
         reports: Arc<dyn ReportSink>,
         settings: IngestSettings,
     ) -> Self {
-        Self { decoders, repository, reports, settings }
+        Self { decoders, repository, reports, settings, derivations: Arc::new(NoDerivations) }
+    }
+
+    /// Derived products (region series…) updated by each ingest's commit.
+    #[must_use]
+    pub fn with_derivations(mut self, derivations: Arc<dyn Derivations>) -> Self {
+        self.derivations = derivations;
+        self
     }
 
     /// The repository the service writes to.
@@ -281,6 +291,19 @@ impl IngestService {
         };
         let fresh = existing.is_empty();
         let written = self.write(tx.as_ref(), source, &schema, &existing, &plan, upload, time.as_ref(), progress).await;
+        // What derives from the written steps is updated in the same transaction.
+        let written = match written {
+            Ok((request, mut written)) => {
+                match update_all(self.derivations.as_ref(), dataset, tx.as_ref(), &plan.changes(fresh)).await {
+                    Ok(derived) => {
+                        written.derived = derived;
+                        Ok((request, written))
+                    }
+                    Err(e) => Err(Failure::from(e)),
+                }
+            }
+            Err(f) => Err(f),
+        };
         match written {
             Ok((request, written)) => {
                 attempt.written = Some(written);
@@ -418,7 +441,7 @@ impl IngestService {
         }
         let verb = if existing.is_empty() { "ingest" } else { "append" };
         let request = CommitRequest { message: format!("{verb} {}", upload.source.key), marker, properties };
-        Ok((request, Written { variables, write_ms }))
+        Ok((request, Written { variables, write_ms, derived: Vec::new() }))
     }
 }
 
@@ -528,6 +551,7 @@ fn assemble(
         report.bytes_stored = w.variables.iter().map(|v| v.bytes_stored).sum();
         report.timings.write_ms = w.write_ms;
         report.variables = w.variables;
+        report.derived = w.derived;
     }
     if let Some((snapshot, commit_ms)) = attempt.committed {
         report.status = IngestStatus::Committed;

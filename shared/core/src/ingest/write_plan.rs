@@ -91,6 +91,36 @@ pub(crate) struct WritePlan {
     pub(crate) warnings: Vec<String>,
 }
 
+impl WritePlan {
+    /// What the plan changes, for the derived products: on a first file or
+    /// when stored steps move (a late file), everything; else the steps of
+    /// the one growing axis its jobs land on.
+    pub(crate) fn changes(&self, fresh: bool) -> crate::derived::Changes {
+        use crate::derived::{Changes, Steps};
+        let variables = Some(self.jobs.iter().map(|j| j.path.clone()).collect());
+        let moved = self.moves.iter().any(|m| m.first_moved.is_some());
+        let mut growing: Vec<(String, Vec<u64>)> = Vec::new();
+        for job in &self.jobs {
+            for (d, map) in job.maps.iter().enumerate() {
+                let (Some(map), Some(dim)) = (map, job.target.dims.get(d)) else { continue };
+                match growing.iter_mut().find(|(g, _)| g == dim) {
+                    Some((_, steps)) => steps.extend(map.iter().copied()),
+                    None => growing.push((dim.clone(), map.to_vec())),
+                }
+            }
+        }
+        match (fresh || moved, growing.len()) {
+            (false, 1) => {
+                let (dim, mut steps) = growing.remove(0);
+                steps.sort_unstable();
+                steps.dedup();
+                Changes { dim: Some(dim), steps: Steps::Some(steps), variables }
+            }
+            _ => Changes { dim: growing.first().map(|g| g.0.clone()), steps: Steps::All, variables },
+        }
+    }
+}
+
 impl ArrayJob {
     /// A job that creates its array, with the layout the policy gives the
     /// variable and `shape` (the file's, or grown along merged axes).

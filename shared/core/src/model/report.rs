@@ -189,6 +189,9 @@ pub struct IngestReport {
     pub error: Option<FailureInfo>,
     /// Things skipped or changed.
     pub warnings: Vec<String>,
+    /// The derived products updated in the same commit (region series…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<String>,
     /// Durations.
     pub timings: Timings,
     /// Total bytes before compression.
@@ -219,6 +222,7 @@ impl IngestReport {
             previous: None,
             error: None,
             warnings: Vec::new(),
+            derived: Vec::new(),
             timings: Timings::default(),
             bytes_in: 0,
             bytes_stored: 0,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::ingest::DatasetSettings;
 use crate::model::DatasetId;
 use crate::regions::{RegionSet, RegionSetId};
 
@@ -53,6 +54,7 @@ pub trait RegionStore: Send + Sync {
     async fn put(&self, set: &RegionSet) -> Result<String, RegionStoreError>;
     /// Removes a set; whether there was one.
     async fn remove(&self, id: &RegionSetId) -> Result<bool, RegionStoreError>;
-    /// The sets attached to a dataset (the datasets' configuration says).
-    async fn attached(&self, dataset: &DatasetId) -> Result<Vec<RegionSetId>, RegionStoreError>;
+    /// The sets attached to a dataset and the statistics kept for them
+    /// (the datasets' configuration says).
+    async fn attached(&self, dataset: &DatasetId) -> Result<DatasetSettings, RegionStoreError>;
 }

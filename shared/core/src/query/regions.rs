@@ -13,13 +13,16 @@ use tokio::sync::Mutex;
 
 use super::error::QueryError;
 use super::execute::{Limits, execute};
-use super::extraction::Horizontal;
+use super::execute::{parameters, select_axes};
 use super::grid::{Cell, HorizontalGrid};
 use super::request::{EdrQuery, Place};
 use super::view::{BoundsVars, DatasetView};
-use crate::analytics::{RegionSeries, Statistic, region_series};
+use crate::analytics::{RegionSeries, SeriesColumn, Statistic, region_series};
+use crate::cf::DimRole;
 use crate::model::{BlockData, Hyperslab};
+use crate::model::{DataType, attr_text};
 use crate::ports::{DatasetReader, RegionStore, StoredSet};
+use crate::regions::series::{VERSION_ATTR, series_path};
 use crate::regions::{CellBounds, CellGrid, RegionSet, RegionSetId, RegionWeights, region_weights};
 
 /// The weights of every region of a set on one grid, in the set's order.
@@ -56,7 +59,7 @@ impl RegionCatalog {
 
     /// The sets attached to a dataset.
     pub async fn attached(&self, dataset: &crate::model::DatasetId) -> Result<Vec<RegionSetId>, QueryError> {
-        Ok(self.store.attached(dataset).await?)
+        Ok(self.store.attached(dataset).await?.regions)
     }
 
     /// A set by id; 404 saying where the sets are listed.
@@ -132,6 +135,9 @@ pub struct RegionRequest {
     pub weights: Arc<RegionWeights>,
     /// The statistics, in order.
     pub statistics: Vec<Statistic>,
+    /// A registered region: its set (at the version weighed with) and its
+    /// index, where stored series may answer.
+    pub stored: Option<(RegionSetId, String, usize)>,
 }
 
 /// Runs `query` (its place replaced by the region's cells) and reduces
@@ -146,19 +152,93 @@ pub async fn region_statistics(
     if region.weights.cells.is_empty() {
         return Err(QueryError::bad("coords", "the region does not touch the grid: no cell overlaps it"));
     }
+    if let Some(key) = &region.stored
+        && let Some(series) = stored_series(view, reader, query, region, key).await?
+    {
+        return Ok(series);
+    }
     let mut q = query.clone();
     q.place = Place::Region { weights: region.weights.clone() };
     let x = execute(view, reader, &q, limits).await?;
-    let Horizontal::Window(w) = &x.horizontal else {
-        return Err(QueryError::Inconsistent("a region query read no window".into()));
-    };
-    let at: HashMap<(usize, usize), f64> = region.weights.cells.iter().map(|c| ((c.j, c.i), c.area_m2)).collect();
-    let areas: Vec<f64> =
-        w.js.iter()
-            .flat_map(|&j| w.is.iter().map(move |&i| (j, i)))
-            .map(|k| at.get(&k).copied().unwrap_or(0.0))
-            .collect();
-    region_series(&x, &areas, &region.statistics)
+    region_series(&x, &region.weights, &region.statistics)
+}
+
+/// The statistics read from the region series kept in the dataset, when
+/// every parameter and statistic asked for is stored at the set's version
+/// (`None` otherwise: the caller computes). One read per column: the
+/// selected steps of one region.
+async fn stored_series(
+    view: &DatasetView,
+    reader: &dyn DatasetReader,
+    query: &EdrQuery,
+    region: &RegionRequest,
+    (set, version, k): &(RegionSetId, String, usize),
+) -> Result<Option<RegionSeries>, QueryError> {
+    if query.instance.is_some() {
+        return Ok(None);
+    }
+    let params = parameters(view, query.selections.parameters.as_deref())?;
+    let axes = select_axes(view, params[0], &query.selections)?;
+    let mut columns = Vec::new();
+    for p in &params {
+        for s in &region.statistics {
+            let path = series_path(set.as_str(), &p.name, *s);
+            let Some(a) = view.arrays.iter().find(|a| a.path == path) else { return Ok(None) };
+            let nh: Vec<u64> = p
+                .roles
+                .iter()
+                .zip(&p.array.shape)
+                .filter(|(r, _)| !matches!(r, DimRole::Y | DimRole::X))
+                .map(|(_, n)| *n)
+                .collect();
+            if attr_text(&a.attrs, VERSION_ATTR) != Some(version.as_str())
+                || a.shape.len() != nh.len() + 1
+                || a.shape[..nh.len()] != nh[..]
+                || a.shape[nh.len()] <= *k as u64
+            {
+                return Ok(None);
+            }
+            // The hull of the picks along every axis, then the picks within it.
+            let mut slab = Hyperslab { start: vec![0; a.shape.len()], shape: vec![1; a.shape.len()] };
+            for (d, axis) in axes.iter().enumerate() {
+                let (lo, hi) =
+                    (axis.picked.iter().min().copied().unwrap_or(0), axis.picked.iter().max().copied().unwrap_or(0));
+                slab.start[d] = lo as u64;
+                slab.shape[d] = (hi - lo + 1) as u64;
+            }
+            slab.start[nh.len()] = *k as u64;
+            let BlockData::Numeric(bytes) = reader.read(&path, &slab).await? else {
+                return Err(QueryError::Inconsistent(format!("{path} holds text")));
+            };
+            let hull = DataType::Float64.to_f64_vec(&bytes);
+            let n: usize = axes.iter().map(|a| a.picked.len()).product();
+            let mut values = Vec::with_capacity(n);
+            for flat in 0..n {
+                let (mut rem, mut offset, mut stride) = (flat, 0usize, 1usize);
+                for (d, axis) in axes.iter().enumerate().rev() {
+                    let len = axis.picked.len().max(1);
+                    offset += (axis.picked[rem % len] - slab.start[d] as usize) * stride;
+                    stride *= slab.shape[d] as usize;
+                    rem /= len;
+                }
+                values.push(hull.get(offset).copied().filter(|v| !v.is_nan()));
+            }
+            columns.push(SeriesColumn {
+                parameter: (*p).clone(),
+                statistic: *s,
+                units: s.units(p.units.as_deref()),
+                values,
+            });
+        }
+    }
+    Ok(Some(RegionSeries {
+        collection: view.id.to_string(),
+        axes,
+        columns,
+        cells: region.weights.cells.len(),
+        area_m2: region.weights.total_area_m2(),
+        stored: true,
+    }))
 }
 
 /// What identifies a grid's cells: its shape, its centres (the first row and
@@ -194,7 +274,7 @@ async fn numbers(reader: &dyn DatasetReader, view: &DatasetView, name: &str) -> 
     }
 }
 
-async fn read_bounds(
+pub(crate) async fn read_bounds(
     reader: &dyn DatasetReader,
     view: &DatasetView,
     vars: &BoundsVars,
