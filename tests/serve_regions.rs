@@ -57,6 +57,14 @@ async fn serve(url: StoreUrl, dir: tempfile::TempDir) -> Option<Served> {
     )
     .unwrap();
     hub_store::store_dataset_config(&repo.root_store(), &config).await.unwrap();
+    // The data came first: attaching backfills the series in one commit.
+    let derivations = hub_core::regions::series::RegionDerivations {
+        store: Arc::new(ObjectStoreRegions::new(repo.root_store())),
+        projections: Arc::new(hub_http::projection::Proj4Projections),
+    };
+    let co2 = hub_core::model::DatasetId::new("co2").unwrap();
+    let list = hub_core::derived::Derivations::for_dataset(&derivations, &co2).await.unwrap();
+    hub_core::derived::backfill(repo.as_ref(), &co2, &list, "regions/countries").await.unwrap();
     let state = AppState::new(repo, ServeConfig::default()).with_regions(Arc::new(regions));
     let app = router(Arc::new(state));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -127,8 +135,11 @@ async fn weights_and_means_agree_with_exactextract_on_the_source_file() {
     }
     let Some(served) = on_folder().await else { return };
     let data = hub_testkit::shared_data().unwrap();
+    let mut cases = cases(&data);
+    // The stored series of the attached set, read by xarray from the repository.
+    cases[0]["series_repo"] = serde_json::json!(served._dir.path().join("co2"));
     let cases_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(cases_file.path(), serde_json::to_vec(&cases(&data)).unwrap()).unwrap();
+    std::fs::write(cases_file.path(), serde_json::to_vec(&cases).unwrap()).unwrap();
     let script = hub_testkit::workspace_root().join("tests/interop/check_regions.py");
     let (ok, text) = python(vec![
         script.to_string_lossy().into_owned(),
@@ -141,6 +152,7 @@ async fn weights_and_means_agree_with_exactextract_on_the_source_file() {
     for set in ["countries", "basins", "mulde"] {
         assert!(text.contains(&format!("ok   co2 {set}:")), "{set} not checked:\n{text}");
     }
+    assert!(text.contains("stored series read by xarray"), "{text}");
 }
 
 async fn contract(base: &str) {
@@ -171,6 +183,12 @@ async fn contract(base: &str) {
     assert_eq!(s, 200);
     let locs: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(locs["features"].as_array().unwrap().iter().any(|f| f["id"] == "countries:France"));
+    // Attached and backfilled: countries answer from the stored series, the
+    // basins (not attached) are computed.
+    for (loc, source) in [("countries:France", "stored"), ("basins:7121166240", "computed")] {
+        let r = reqwest::get(format!("{base}/collections/co2/locations/{loc}?f=csv")).await.unwrap();
+        assert_eq!(r.headers().get("x-hub-region-series").and_then(|v| v.to_str().ok()), Some(source), "{loc}");
+    }
     // CSV: a header, one row per time step, columns named parameter.statistic.
     let (s, csv) = get(&format!(
         "{base}/collections/co2/locations/countries:France?statistic=mean,max,count,valid-fraction&f=csv"

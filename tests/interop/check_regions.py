@@ -125,8 +125,8 @@ def main():
     failed = False
     for case in json.load(open(cases_file)):
         shapes = polygons(case)
-        worst_w = worst_m = worst_total = 0.0
-        checked = 0
+        worst_w = worst_m = worst_total = worst_stored = 0.0
+        checked = stored_checked = 0
         for rid in case["regions"]:
             loc = urllib.parse.quote(f"{case['set']}:{rid}")
             hub = json.loads(get(base, f"/collections/{case['collection']}/locations/{loc}/weights"))
@@ -148,14 +148,32 @@ def main():
                     worst_m = math.inf
                 elif got is not None:
                     worst_m = max(worst_m, abs(got - want) / max(abs(want), 1e-300))
+            if case.get("series_repo"):
+                # The series the hub keeps in the dataset, as xarray reads them.
+                import icechunk
+
+                repo = icechunk.Repository.open(icechunk.local_filesystem_storage(case["series_repo"]))
+                session = repo.readonly_session("main")
+                group = xr.open_zarr(session.store, group=f"regions/{case['set']}", consolidated=False)
+                stored = group[f"{case['variable']}_mean"].sel(region=rid).values
+                for got, want in zip(stored, ref_mean, strict=True):
+                    worst_stored = max(worst_stored, abs(got - want) / abs(want))
+                stored_checked += 1
             checked += 1
-        ok = worst_total <= case["tolerance"] and worst_w <= case["tolerance"] and worst_m <= case["mean_tolerance"]
+        ok = (
+            worst_total <= case["tolerance"]
+            and worst_w <= case["tolerance"]
+            and worst_m <= case["mean_tolerance"]
+            and worst_stored <= case["mean_tolerance"]
+        )
         failed |= not ok
         print(
             f"{'ok  ' if ok else 'FAIL'} {case['collection']} {case['set']}: {checked} regions, "
             f"total area rel {worst_total:.2e}, cell weight rel {worst_w:.2e}, mean rel {worst_m:.2e} "
             f"(tolerances {case['tolerance']:.0e}, mean {case['mean_tolerance']:.0e})"
         )
+        if stored_checked:
+            print(f"     stored series read by xarray: {stored_checked} regions, mean rel {worst_stored:.2e}")
     sys.exit(1 if failed else 0)
 
 

@@ -435,3 +435,27 @@ mod tests {
         assert!(TimePattern::new("{hh}{mm}").is_err());
     }
 }
+
+#[cfg(test)]
+mod dataset_settings_tests {
+    use super::*;
+
+    #[test]
+    fn datasets_name_their_region_sets_and_statistics_and_attach_keeps_the_rest() {
+        let doc = r#"{"rules": [{"key": "^a/", "dataset": "a"}], "datasets": {"daily": {"regions": ["basins"], "statistics": ["mean", "max"]}}}"#;
+        let c = DatasetConfig::parse(doc).unwrap_or_else(|e| panic!("{e}"));
+        let daily = DatasetId::new("daily").unwrap_or_else(|e| panic!("{e}"));
+        let s = c.dataset(&daily).cloned().unwrap_or_default();
+        assert_eq!(s.statistics(), vec![Statistic::Mean, Statistic::Max]);
+        let basins = RegionSetId::new("basins").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.attached_to(&basins), vec![daily.clone()]);
+        let other = DatasetId::new("other").unwrap_or_else(|e| panic!("{e}"));
+        let text =
+            DatasetConfig::attach(doc, &basins, &[daily.clone(), other.clone()]).unwrap_or_else(|e| panic!("{e}"));
+        let c = DatasetConfig::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.rules().count(), 1);
+        assert_eq!(c.attached_to(&basins), vec![daily.clone(), other]);
+        assert_eq!(c.dataset(&daily).map(|s| s.regions.len()), Some(1), "attached once");
+        assert!(DatasetConfig::parse(r#"{"datasets": {"d": {"statistics": ["median"]}}}"#).is_err());
+    }
+}

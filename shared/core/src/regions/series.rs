@@ -213,7 +213,10 @@ impl Derivation for RegionSeriesDerivation {
             arrays += self.statistics.len();
         }
         write_regions(tx, &existing, &group, set, weights_by_grid.values().next().map(|w| w.as_slice())).await?;
-        Ok(format!("{group}: {arrays} series, {steps_done} steps"))
+        Ok(format!(
+            "{group}: {arrays} series ({}), {steps_done} steps",
+            self.statistics.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+        ))
     }
 }
 
