@@ -6,6 +6,8 @@
 //! on memory, a folder and the S3 test server. A backfill (`attach`) writes
 //! the series of a dataset that had data before the set was attached.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
