@@ -145,7 +145,8 @@ async fn series_follow_every_ingest(backend: Backend) {
     let f = steps(dir.path(), "other.nc", &[1, 2, 3], 0.0);
     assert_eq!(t.ingest("other", &f, "incoming/other/other.nc").await.status, IngestStatus::Committed);
     let other = DatasetId::new("other").unwrap();
-    let attached = DatasetConfig::attach(config, &RegionSetId::new("basins").unwrap(), &[other.clone()]).unwrap();
+    let attached =
+        DatasetConfig::attach(config, &RegionSetId::new("basins").unwrap(), std::slice::from_ref(&other)).unwrap();
     hub_store::store_dataset_config(&t.hub.root_store(), &attached).await.unwrap();
     let derivations = RegionDerivations { store: store.clone(), projections: Arc::new(NoProjections) };
     let list = derivations.for_dataset(&other).await.unwrap();
