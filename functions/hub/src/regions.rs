@@ -6,10 +6,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use hub_core::derived::Derivations;
 use hub_core::ingest::{CONFIG_KEY, DatasetConfig};
 use hub_core::model::DatasetId;
-use hub_core::ports::{RegionStore, Repository};
+use hub_core::ports::RegionStore;
 use hub_core::regions::{RegionSet, RegionSetId};
 use hub_gdal::regions::{RegionFileOptions, read_region_file};
 use hub_store::ObjectStoreRegions;
@@ -20,21 +19,13 @@ use crate::cli::{RegionsAction, RegionsArgs};
 
 /// Backfills the series of `set` in `datasets`, one commit each.
 async fn refresh(hub: &Arc<hub_zarr::IcechunkHub>, set: &RegionSetId, datasets: &[DatasetId]) -> anyhow::Result<()> {
-    let derivations = app::derivations(hub);
-    let known = hub.datasets().await?;
-    for d in datasets {
-        if !known.contains(d) {
-            println!("{d}: no data yet (its series start with its first ingest)");
-            continue;
+    let store = Arc::new(ObjectStoreRegions::new(hub.root_store()));
+    let projections = Arc::new(hub_http::projection::Proj4Projections);
+    for b in hub_core::regions::series::backfill_set(store, hub.as_ref(), projections, set, datasets).await? {
+        match b.snapshot {
+            Some(snapshot) => println!("{}: {} (snapshot {snapshot})", b.dataset, b.done.join("; ")),
+            None => println!("{}: no data yet (its series start with its first ingest)", b.dataset),
         }
-        let mine: Vec<_> = derivations
-            .for_dataset(d)
-            .await?
-            .into_iter()
-            .filter(|x| x.name() == hub_core::regions::series::group_of(set.as_str()))
-            .collect();
-        let (snapshot, done) = hub_core::derived::backfill(hub.as_ref(), d, &mine, &format!("regions/{set}")).await?;
-        println!("{d}: {} (snapshot {snapshot})", done.join("; "));
     }
     Ok(())
 }
@@ -79,6 +70,9 @@ pub async fn run(args: RegionsArgs) -> anyhow::Result<()> {
             store.put(&set).await?;
             let area: f64 = set.regions.iter().map(|r| r.area_km2).sum();
             println!("registered {} ({} regions, {:.0} km²) in {}", set.id, set.regions.len(), area, hub.root());
+            // A changed set: the series of the datasets it is attached to follow.
+            let config = hub_store::load_dataset_config(&root).await?;
+            refresh(&hub, &set.id, &config.attached_to(&set.id)).await?;
         }
         Some(RegionsAction::Show { set }) => {
             let id: RegionSetId = set.parse()?;

@@ -8,11 +8,13 @@ use std::time::Duration;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use hub_core::ingest::{
-    ChunkPolicy, DatasetConfig, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress, RejectionKind,
-    SourceInfo,
+    ChunkPolicy, DatasetConfig, DatasetRule, IngestService, IngestSettings, IngestStatus, NoProgress,
+    RegionFileSettings, RejectionKind, SourceInfo,
 };
-use hub_core::ports::{DecodeLimits, DecoderRegistry};
-use hub_store::{FetchError, ObjectStoreReports, StoreUrl};
+use hub_core::ports::{DecodeLimits, DecoderRegistry, RegionStore};
+use hub_core::regions::{RegionSet, RegionSetId};
+use hub_gdal::regions::{RegionFileOptions, read_region_file};
+use hub_store::{FetchError, ObjectStoreRegions, ObjectStoreReports, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
 use object_store::ObjectStore;
 use serde::Serialize;
@@ -332,6 +334,9 @@ impl Handler {
             etag: upload.etag.clone(),
             size: upload.size.unwrap_or(0),
         };
+        if let Some((set, settings)) = datasets.region_upload(&upload.key) {
+            return self.register(upload, source, set, settings, datasets, outcome).await;
+        }
         let resolved = match datasets.resolve(&upload.key, &self.rule) {
             Ok(r) => r,
             Err(e) => {
@@ -370,6 +375,76 @@ impl Handler {
         outcome.status = report.status;
         outcome.snapshot_id = report.snapshot_id.clone();
         outcome.error = report.error.map(|e| e.message);
+        Ok(outcome)
+    }
+}
+
+impl Handler {
+    /// A region file: read (any CRS, through OGR and PROJ), checked, stored
+    /// as the set, and the series of the datasets it is attached to
+    /// backfilled, each in one commit. A file that is not a valid set is a
+    /// reported rejection naming the feature.
+    async fn register(
+        &self,
+        upload: &UploadRef,
+        source: SourceInfo,
+        set: RegionSetId,
+        settings: RegionFileSettings,
+        datasets: &DatasetConfig,
+        mut outcome: Outcome,
+    ) -> anyhow::Result<Outcome> {
+        const GROUP: &str = "_regions";
+        outcome.dataset = Some(format!("{GROUP}/{set}"));
+        let store = self.bucket(&upload.bucket)?;
+        let staged = match hub_store::stage_object(
+            store.as_ref(),
+            Some(&upload.bucket),
+            &upload.key,
+            upload.etag.as_deref(),
+            &self.staging,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e @ (FetchError::NotFound(_) | FetchError::Superseded { .. })) => {
+                let report = self.service.record_rejection(GROUP, source, RejectionKind::Gone, e.to_string()).await?;
+                outcome.error = report.error.map(|e| e.message);
+                return Ok(outcome);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let hint = settings.id_field.as_ref().map(|f| format!(" in field {f:?}"));
+        let options =
+            RegionFileOptions { id_field: settings.id_field, name_field: settings.name_field, crs: settings.crs };
+        let path = staged.upload.path.clone();
+        let read = tokio::task::spawn_blocking(move || read_region_file(&path, &options)).await?;
+        let built = read
+            .map_err(|e| hub_core::error_chain(&e))
+            .and_then(|features| RegionSet::build(set.clone(), features, hint.as_deref()).map_err(|e| e.to_string()));
+        let region_set = match built {
+            Ok(s) => s,
+            Err(message) => {
+                let report = self.service.record_rejection(GROUP, source, RejectionKind::Invalid, message).await?;
+                outcome.error = report.error.map(|e| e.message);
+                return Ok(outcome);
+            }
+        };
+        let regions = Arc::new(ObjectStoreRegions::new(Arc::clone(&self.root)));
+        regions.put(&region_set).await?;
+        let attached = datasets.attached_to(&set);
+        let done = hub_core::regions::series::backfill_set(
+            regions,
+            self.service.repository().as_ref(),
+            Arc::new(hub_http::projection::Proj4Projections),
+            &set,
+            &attached,
+        )
+        .await?;
+        for b in &done {
+            tracing::info!(set = %set, dataset = %b.dataset, snapshot = ?b.snapshot, "region series backfilled");
+        }
+        outcome.status = IngestStatus::Committed;
+        outcome.snapshot_id = done.iter().find_map(|b| b.snapshot.clone());
         Ok(outcome)
     }
 }

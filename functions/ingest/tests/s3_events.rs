@@ -245,3 +245,44 @@ fn the_function_does_not_start_on_an_unusable_setting() {
         assert!(out.contains(name) && out.contains(value), "{name}={value}: {out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_file_upload_registers_its_set_and_backfills_the_series() {
+    let Some(s) = setup().await else { return };
+    let h = hub(&s.repo);
+    let config =
+        r#"{"datasets": {"noleap": {"regions": ["basins"]}}, "region_sets": {"basins": {"id_field": "code"}}}"#;
+    hub_store::store_dataset_config(&h.root_store(), config).await.unwrap_or_else(|e| panic!("{e}"));
+    // Data first: the set is not registered yet, the data goes in all the same.
+    let source = fixture(Fixture::Netcdf4NoLeapFill);
+    let key = "incoming/noleap/pr.nc";
+    let (etag, size) = put(&s.uploads, key, std::fs::read(&source).unwrap_or_default()).await;
+    let ev = event("s3-put-netcdf.json", &s.uploads, key, Some(&etag), size);
+    let r = s.handler.handle(ev).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.results[0].status, IngestStatus::Committed, "{:?}", r.results[0]);
+    // The set's upload: routed by its key, read, stored, and the series backfilled.
+    let set = serde_json::json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "west"}, "geometry": {"type": "Polygon",
+         "coordinates": [[[-170, -80], [0, -80], [0, 80], [-170, 80], [-170, -80]]]}},
+        {"type": "Feature", "properties": {"code": "east"}, "geometry": {"type": "Polygon",
+         "coordinates": [[[0, -80], [170, -80], [170, 80], [0, 80], [0, -80]]]}}
+    ]});
+    let key = "regions/basins.geojson";
+    let (etag, size) = put(&s.uploads, key, set.to_string().into_bytes()).await;
+    let r = s.handler.handle(event("s3-put-netcdf.json", &s.uploads, key, Some(&etag), size)).await;
+    let out = &r.unwrap_or_else(|e| panic!("{e}")).results[0];
+    assert_eq!((out.status, out.dataset.as_deref()), (IngestStatus::Committed, Some("_regions/basins")), "{out:?}");
+    assert!(out.snapshot_id.is_some(), "the attached dataset was backfilled");
+    let id = DatasetId::new("noleap").unwrap_or_else(|e| panic!("{e}"));
+    let arrays =
+        h.open(&id, &Version::Latest).await.unwrap_or_else(|e| panic!("{e}")).arrays().await.unwrap_or_default();
+    assert!(arrays.iter().any(|a| a.path.starts_with("regions/basins/") && a.path.ends_with("_mean")), "{arrays:?}");
+    // A set that is not one: a reported rejection naming the feature.
+    let broken = r#"{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [0, 0]}}"#;
+    let key = "regions/broken.geojson";
+    let (etag, size) = put(&s.uploads, key, broken.as_bytes().to_vec()).await;
+    let r = s.handler.handle(event("s3-put-netcdf.json", &s.uploads, key, Some(&etag), size)).await;
+    let out = &r.unwrap_or_else(|e| panic!("{e}")).results[0];
+    assert_eq!(out.status, IngestStatus::Rejected);
+    assert!(out.error.as_deref().unwrap_or("").contains("feature 1"), "{out:?}");
+}

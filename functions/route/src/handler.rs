@@ -1,4 +1,5 @@
-//! Routing one S3 event: each upload to its dataset's message group.
+//! Routing one S3 event: each upload to its dataset's message group (a
+//! region file under `regions/` to the region sets' group).
 
 use std::sync::Arc;
 
@@ -11,6 +12,9 @@ use object_store::ObjectStore;
 use serde::Serialize;
 
 use crate::queue::{IngestQueue, QueueError, QueuedUpload};
+
+/// The message group of region-set uploads (not a dataset id: those never start with `_`).
+pub const REGIONS_GROUP: &str = "_regions";
 
 /// Settings from the environment.
 #[derive(Debug, Clone)]
@@ -81,6 +85,14 @@ impl Handler {
         };
         let mut out = Vec::with_capacity(ups.len());
         for upload in ups {
+            // A region file registers a set: its own message group, in order.
+            if config.region_upload(&upload.key).is_some() {
+                let item = QueuedUpload { dataset: REGIONS_GROUP.to_string(), upload };
+                self.queue.send(&item).await?;
+                tracing::info!(key = %item.upload.key, "queued (region set)");
+                out.push(Routed { key: item.upload.key, dataset: Some(item.dataset), error: None });
+                continue;
+            }
             match config.resolve(&upload.key, &self.rule) {
                 Ok(resolved) => {
                     let item = QueuedUpload { dataset: resolved.dataset.to_string(), upload };

@@ -22,8 +22,8 @@ pub use crate::model::{
 pub use append::{AppendError, AxisEncoding, AxisMerge, StepMove, growing_dims, target_runs};
 pub use chunk_policy::ChunkPolicy;
 pub use dataset_config::{
-    CONFIG_KEY, ConfigError, DatasetConfig, DatasetRuleConfig, DatasetSettings, IngestOptions, PatternError, Resolved,
-    TimePattern, ValidTimeSource,
+    CONFIG_KEY, ConfigError, DatasetConfig, DatasetRuleConfig, DatasetSettings, IngestOptions, PatternError,
+    REGIONS_UPLOAD_PREFIX, RegionFileSettings, Resolved, TimePattern, ValidTimeSource,
 };
 pub use dataset_rule::{DEFAULT_PATTERN, DatasetRule, RuleError};
 pub use failure::{IngestError, RejectionKind};

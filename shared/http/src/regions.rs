@@ -161,13 +161,22 @@ pub async fn location(
     let request = data_request_at(&opened.view, "locations", pairs, &headers, None, None)?;
     let w = set_weights(c, &opened, &request, &s).await?;
     let r = &s.set.regions[k];
-    let geometry = geojson::feature(&s.set.id, r, None)["geometry"].take();
+    let geometry = drawn(&request, &s.set.id, r);
     let region = RegionRequest {
         weights: w[k].clone(),
         statistics: request.statistics.clone().unwrap_or_default(),
         stored: Some((s.set.id.clone(), s.version.clone(), k)),
     };
     statistics(&state, &opened, &request, region, format!("{}:{}", s.set.id, r.id), r.name.clone(), geometry).await
+}
+
+/// The region's geometry for the answer: CoverageJSON and GeoJSON carry it,
+/// CSV does not (cutting a detailed outline at the antimeridian is not free).
+fn drawn(request: &DataRequest, set: &hub_core::regions::RegionSetId, r: &hub_core::regions::Region) -> Value {
+    if request.format == Format::Csv {
+        return Value::Null;
+    }
+    geojson::feature(set, r, None)["geometry"].take()
 }
 
 /// Runs the statistics and encodes them.
@@ -211,25 +220,23 @@ pub async fn adhoc(
     let set = adhoc_set(polygons)?;
     let region = &set.regions[0];
     let params = parameters(&opened.view, request.query.selections.parameters.as_deref())?;
-    let c = state.regions.as_ref();
-    let cells = match c {
-        Some(c) => c.cells(&opened.view, opened.reader.as_ref(), params[0].grid).await?.1,
+    let weights = match state.regions.as_ref() {
+        Some(c) => c.adhoc_weights(&opened.view, opened.reader.as_ref(), params[0].grid, &region.shape).await?,
         None => {
             let info = &opened.view.grids[params[0].grid];
             let bounds = hub_core::regions::CellBounds::Midpoints;
-            Arc::new(hub_core::regions::CellGrid::new(&info.grid, &bounds).map_err(|e| ApiError::bad("coords", e.0))?)
+            let cells =
+                hub_core::regions::CellGrid::new(&info.grid, &bounds).map_err(|e| ApiError::bad("coords", e.0))?;
+            let shape = region.shape.clone();
+            Arc::new(
+                tokio::task::spawn_blocking(move || hub_core::regions::weights(&cells, &shape))
+                    .await
+                    .map_err(|e| ApiError::internal("computing the polygon's weights", e))?,
+            )
         }
     };
-    let shape = region.shape.clone();
-    let weights = tokio::task::spawn_blocking(move || hub_core::regions::weights(&cells, &shape))
-        .await
-        .map_err(|e| ApiError::internal("computing the polygon's weights", e))?;
-    let geometry = geojson::feature(&set.id, region, None)["geometry"].take();
-    let region = RegionRequest {
-        weights: Arc::new(weights),
-        statistics: request.statistics.clone().unwrap_or_default(),
-        stored: None,
-    };
+    let geometry = drawn(request, &set.id, region);
+    let region = RegionRequest { weights, statistics: request.statistics.clone().unwrap_or_default(), stored: None };
     statistics(state, opened, request, region, "area".into(), "area".into(), geometry).await
 }
 

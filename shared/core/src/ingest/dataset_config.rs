@@ -165,11 +165,35 @@ impl DatasetSettings {
     }
 }
 
+/// How an uploaded region file is read (`region_sets.<set>`): the fields
+/// holding ids and names, and the CRS when the file has none.
+///
+/// ```json
+/// { "region_sets": { "basins": { "id_field": "HYBAS_ID" } } }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionFileSettings {
+    /// The id field (default: `id`, else features are numbered).
+    #[serde(default)]
+    pub id_field: Option<String>,
+    /// The name field (default: `name`).
+    #[serde(default)]
+    pub name_field: Option<String>,
+    /// The CRS of the coordinates, overriding the file's.
+    #[serde(default)]
+    pub crs: Option<String>,
+}
+
+/// Where uploads register region sets: `<prefix><set>.<geojson|json|zip|gpkg>`.
+pub const REGIONS_UPLOAD_PREFIX: &str = "regions/";
+
 /// The parsed configuration.
 #[derive(Debug, Clone, Default)]
 pub struct DatasetConfig {
     rules: Vec<(DatasetRuleConfig, Regex, Option<TimePattern>)>,
     datasets: BTreeMap<DatasetId, DatasetSettings>,
+    region_sets: BTreeMap<RegionSetId, RegionFileSettings>,
 }
 
 impl DatasetConfig {
@@ -182,6 +206,8 @@ impl DatasetConfig {
             rules: Vec<DatasetRuleConfig>,
             #[serde(default)]
             datasets: BTreeMap<DatasetId, DatasetSettings>,
+            #[serde(default)]
+            region_sets: BTreeMap<RegionSetId, RegionFileSettings>,
         }
         let doc: Doc = serde_json::from_str(json).map_err(|e| ConfigError::Parse(e.to_string()))?;
         for (id, settings) in &doc.datasets {
@@ -209,7 +235,21 @@ impl DatasetConfig {
             };
             rules.push((rule, re, time));
         }
-        Ok(Self { rules, datasets: doc.datasets })
+        Ok(Self { rules, datasets: doc.datasets, region_sets: doc.region_sets })
+    }
+
+    /// The region set an uploaded object registers, and how to read it:
+    /// `regions/<set>.<geojson|json|zip|gpkg>` (a Shapefile comes zipped
+    /// with its `.dbf` and `.prj`).
+    pub fn region_upload(&self, key: &str) -> Option<(RegionSetId, RegionFileSettings)> {
+        let name = key.strip_prefix(REGIONS_UPLOAD_PREFIX)?;
+        let (stem, ext) = name.rsplit_once('.')?;
+        if name.contains('/') || !["geojson", "json", "zip", "gpkg"].contains(&ext.to_ascii_lowercase().as_str()) {
+            return None;
+        }
+        let id = RegionSetId::new(stem).ok()?;
+        let settings = self.region_sets.get(&id).cloned().unwrap_or_default();
+        Some((id, settings))
     }
 
     /// What the configuration says about a dataset.
@@ -457,5 +497,20 @@ mod dataset_settings_tests {
         assert_eq!(c.attached_to(&basins), vec![daily.clone(), other]);
         assert_eq!(c.dataset(&daily).map(|s| s.regions.len()), Some(1), "attached once");
         assert!(DatasetConfig::parse(r#"{"datasets": {"d": {"statistics": ["median"]}}}"#).is_err());
+    }
+
+    #[test]
+    fn region_files_are_recognised_by_their_key() {
+        let c = DatasetConfig::parse(r#"{"region_sets": {"basins": {"id_field": "HYBAS_ID"}}}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (set, how) = c.region_upload("regions/basins.geojson").unwrap_or_else(|| panic!("a region file"));
+        assert_eq!((set.as_str(), how.id_field.as_deref()), ("basins", Some("HYBAS_ID")));
+        assert_eq!(
+            c.region_upload("regions/countries.zip").map(|(s, h)| (s.to_string(), h)),
+            Some(("countries".into(), RegionFileSettings::default()))
+        );
+        for not in ["regions/a/b.geojson", "regions/basins.nc", "incoming/basins.geojson", "regions/Bad Name.json"] {
+            assert!(c.region_upload(not).is_none(), "{not}");
+        }
     }
 }

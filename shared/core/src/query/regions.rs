@@ -38,7 +38,11 @@ pub struct RegionCatalog {
     sets: Mutex<HashMap<RegionSetId, (StoredSet, Instant)>>,
     grids: Mutex<HashMap<GridKey, (u64, Arc<CellGrid>)>>,
     weights: Mutex<HashMap<(u64, RegionSetId, String), SetWeights>>,
+    adhoc: Mutex<HashMap<(u64, u64), Arc<RegionWeights>>>,
 }
+
+/// Ad hoc polygons whose weights are kept (a portal asks the same ones again).
+const ADHOC_KEPT: usize = 256;
 
 impl RegionCatalog {
     /// A catalog over a store; sets are re-checked after `ttl`.
@@ -49,7 +53,40 @@ impl RegionCatalog {
             sets: Mutex::new(HashMap::new()),
             grids: Mutex::new(HashMap::new()),
             weights: Mutex::new(HashMap::new()),
+            adhoc: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The weights of an ad hoc polygon on a view's grid, kept for the
+    /// last few hundred polygons asked.
+    pub async fn adhoc_weights(
+        &self,
+        view: &DatasetView,
+        reader: &dyn DatasetReader,
+        grid: usize,
+        shape: &geo::MultiPolygon<f64>,
+    ) -> Result<Arc<RegionWeights>, QueryError> {
+        let (fingerprint, cells) = self.cells(view, reader, grid).await?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for c in geo::CoordsIter::coords_iter(shape) {
+            c.x.to_bits().hash(&mut h);
+            c.y.to_bits().hash(&mut h);
+        }
+        let key = (fingerprint, h.finish());
+        if let Some(w) = self.adhoc.lock().await.get(&key) {
+            return Ok(w.clone());
+        }
+        let shape = shape.clone();
+        let w = tokio::task::spawn_blocking(move || crate::regions::weights(&cells, &shape))
+            .await
+            .map_err(|e| QueryError::Inconsistent(format!("computing weights: {e}")))?;
+        let w = Arc::new(w);
+        let mut kept = self.adhoc.lock().await;
+        if kept.len() >= ADHOC_KEPT {
+            kept.clear();
+        }
+        kept.insert(key, w.clone());
+        Ok(w)
     }
 
     /// The registered sets.
@@ -159,7 +196,10 @@ pub async fn region_statistics(
     }
     let mut q = query.clone();
     q.place = Place::Region { weights: region.weights.clone() };
-    let x = execute(view, reader, &q, limits).await?;
+    // The answer is a few values per step, not the cells read: the read is
+    // what the budget prices.
+    let limits = Limits { answer_bytes_per_value: 0, ..*limits };
+    let x = execute(view, reader, &q, &limits).await?;
     region_series(&x, &region.weights, &region.statistics)
 }
 

@@ -200,7 +200,10 @@ impl Derivation for RegionSeriesDerivation {
                 .map(|(_, d)| p.array.shape[*d])
                 .product::<u64>()
                 * p.array.shape.iter().enumerate().filter(|(d, _)| !nh.contains(d)).map(|(_, n)| *n).product::<u64>();
+            // Batches of whole chunks along the axis, so no chunk is decoded twice.
             let per_batch = (BATCH_BYTES / (step_values.max(1) * 8)).max(1);
+            let chunk = along.and_then(|g| p.array.chunks.get(nh[g]).copied()).unwrap_or(1).max(1);
+            let per_batch = if per_batch >= chunk { per_batch / chunk * chunk } else { per_batch };
             for (start, end) in runs {
                 let mut t = start;
                 while t < end {
@@ -251,6 +254,44 @@ impl Derivations for RegionDerivations {
     }
 }
 
+/// What a backfill did to one dataset.
+#[derive(Debug, Clone)]
+pub struct Backfilled {
+    /// The dataset.
+    pub dataset: DatasetId,
+    /// Its new snapshot, `None` when it has no data yet (its series start
+    /// with its first ingest).
+    pub snapshot: Option<String>,
+    /// What the derivation wrote.
+    pub done: Vec<String>,
+}
+
+/// Writes the series of `set` in each of `datasets` (one commit each): what
+/// registering or changing a set, or attaching it, does. `hub regions` and
+/// the ingest function both come here.
+pub async fn backfill_set(
+    store: Arc<dyn RegionStore>,
+    repo: &dyn crate::ports::Repository,
+    projections: Arc<dyn ProjectorFactory>,
+    set: &super::RegionSetId,
+    datasets: &[DatasetId],
+) -> Result<Vec<Backfilled>, DerivationError> {
+    let derivations = RegionDerivations { store, projections };
+    let known = repo.datasets().await?;
+    let mut out = Vec::new();
+    for d in datasets {
+        if !known.contains(d) {
+            out.push(Backfilled { dataset: d.clone(), snapshot: None, done: vec![] });
+            continue;
+        }
+        let mine: Vec<Arc<dyn Derivation>> =
+            derivations.for_dataset(d).await?.into_iter().filter(|x| x.name() == group_of(set.as_str())).collect();
+        let (snapshot, done) = crate::derived::backfill(repo, d, &mine, &group_of(set.as_str())).await?;
+        out.push(Backfilled { dataset: d.clone(), snapshot: Some(snapshot), done });
+    }
+    Ok(out)
+}
+
 impl RegionSeriesDerivation {
     /// Reads steps `t..t+n` of the growing axis (everything without one),
     /// reduces every region, writes every statistic.
@@ -271,6 +312,19 @@ impl RegionSeriesDerivation {
             slab.start[nh[g]] = t;
             slab.shape[nh[g]] = n;
         }
+        // Only the rows and columns the regions cover.
+        let (yd, xd) = (p.dim_with(DimRole::Y).unwrap_or(0), p.dim_with(DimRole::X).unwrap_or(0));
+        let all = weights.iter().flat_map(|w| w.cells.iter());
+        let (j0, j1, i0, i1) = all.fold((usize::MAX, 0, usize::MAX, 0), |(a, b, c, d), cell| {
+            (a.min(cell.j), b.max(cell.j), c.min(cell.i), d.max(cell.i))
+        });
+        if j0 > j1 {
+            return Ok(());
+        }
+        slab.start[yd] = j0 as u64;
+        slab.shape[yd] = (j1 - j0 + 1) as u64;
+        slab.start[xd] = i0 as u64;
+        slab.shape[xd] = (i1 - i0 + 1) as u64;
         let BlockData::Numeric(bytes) = tx.read(&p.array.path, &slab).await? else {
             return Err(DerivationError::Invalid(format!("{} holds text", p.name)));
         };
@@ -290,7 +344,7 @@ impl RegionSeriesDerivation {
             let areas: Vec<f64> = w.cells.iter().map(|c| c.area_m2).collect();
             let mut gathered = Vec::with_capacity(positions * areas.len());
             for a in 0..positions {
-                gathered.extend(w.cells.iter().map(|c| decoded[a * cells + c.j * nx + c.i]));
+                gathered.extend(w.cells.iter().map(|c| decoded[a * cells + (c.j - j0) * nx + (c.i - i0)]));
             }
             for (si, values) in reduce(&gathered, &areas, &self.statistics).into_iter().enumerate() {
                 for (a, v) in values.into_iter().enumerate() {
