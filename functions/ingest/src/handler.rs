@@ -350,25 +350,8 @@ impl Handler {
         };
         let dataset = resolved.dataset;
         outcome.dataset = Some(dataset.to_string());
-        let store = self.bucket(&upload.bucket)?;
-        let staged = match hub_store::stage_object(
-            store.as_ref(),
-            Some(&upload.bucket),
-            &upload.key,
-            upload.etag.as_deref(),
-            &self.staging,
-        )
-        .await
-        {
-            Ok(s) => s,
-            Err(e @ (FetchError::NotFound(_) | FetchError::Superseded { .. })) => {
-                let kind =
-                    if matches!(e, FetchError::NotFound(_)) { RejectionKind::Gone } else { RejectionKind::Superseded };
-                let report = self.service.record_rejection(dataset.as_str(), source, kind, e.to_string()).await?;
-                outcome.error = report.error.map(|e| e.message);
-                return Ok(outcome);
-            }
-            Err(e) => return Err(e.into()),
+        let Some(staged) = self.stage(upload, source, dataset.as_str(), &mut outcome).await? else {
+            return Ok(outcome);
         };
         let report =
             self.service.ingest_with(&dataset, &staged.upload, &resolved.options, Arc::new(NoProgress)).await?;
@@ -380,6 +363,38 @@ impl Handler {
 }
 
 impl Handler {
+    /// Fetches the upload to the staging folder; an object deleted or
+    /// replaced since the event is a reported rejection (`None`, the outcome
+    /// says why).
+    async fn stage(
+        &self,
+        upload: &UploadRef,
+        source: SourceInfo,
+        report_as: &str,
+        outcome: &mut Outcome,
+    ) -> anyhow::Result<Option<hub_store::Staged>> {
+        let store = self.bucket(&upload.bucket)?;
+        match hub_store::stage_object(
+            store.as_ref(),
+            Some(&upload.bucket),
+            &upload.key,
+            upload.etag.as_deref(),
+            &self.staging,
+        )
+        .await
+        {
+            Ok(s) => Ok(Some(s)),
+            Err(e @ (FetchError::NotFound(_) | FetchError::Superseded { .. })) => {
+                let kind =
+                    if matches!(e, FetchError::NotFound(_)) { RejectionKind::Gone } else { RejectionKind::Superseded };
+                let report = self.service.record_rejection(report_as, source, kind, e.to_string()).await?;
+                outcome.error = report.error.map(|e| e.message);
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A region file: read (any CRS, through OGR and PROJ), checked, stored
     /// as the set, and the series of the datasets it is attached to
     /// backfilled, each in one commit. A file that is not a valid set is a
@@ -395,23 +410,8 @@ impl Handler {
     ) -> anyhow::Result<Outcome> {
         const GROUP: &str = "_regions";
         outcome.dataset = Some(format!("{GROUP}/{set}"));
-        let store = self.bucket(&upload.bucket)?;
-        let staged = match hub_store::stage_object(
-            store.as_ref(),
-            Some(&upload.bucket),
-            &upload.key,
-            upload.etag.as_deref(),
-            &self.staging,
-        )
-        .await
-        {
-            Ok(s) => s,
-            Err(e @ (FetchError::NotFound(_) | FetchError::Superseded { .. })) => {
-                let report = self.service.record_rejection(GROUP, source, RejectionKind::Gone, e.to_string()).await?;
-                outcome.error = report.error.map(|e| e.message);
-                return Ok(outcome);
-            }
-            Err(e) => return Err(e.into()),
+        let Some(staged) = self.stage(upload, source.clone(), GROUP, &mut outcome).await? else {
+            return Ok(outcome);
         };
         let hint = settings.id_field.as_ref().map(|f| format!(" in field {f:?}"));
         let options =
