@@ -19,18 +19,12 @@ use axum::http::Request;
 use hub_core::ports::{RegionStore, Repository, Version};
 use hub_core::query::{DatasetView, RegionCatalog};
 use hub_core::regions::{RegionSet, RegionSetId, region_weights};
+use hub_e2e::emit;
 use hub_gdal::regions::{RegionFileOptions, read_region_file};
 use hub_http::{AppState, ServeConfig, router};
 use hub_store::{ObjectStoreRegions, StoreUrl};
 use hub_zarr::{HubSettings, IcechunkHub};
 use tower::ServiceExt;
-
-fn emit(name: &str, secs: &[f64], extras: &str) {
-    let mut s = secs.to_vec();
-    s.sort_by(f64::total_cmp);
-    let median = if s.len() % 2 == 1 { s[s.len() / 2] } else { (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0 };
-    println!("{name}\t{median:.6}\t{:.6}\truns={}\t{extras}", s[0], s.len());
-}
 
 fn register(path: &str, set: &str, id_field: &str) -> RegionSet {
     let options = RegionFileOptions { id_field: Some(id_field.into()), ..RegionFileOptions::default() };

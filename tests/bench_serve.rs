@@ -19,18 +19,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
+use hub_e2e::emit;
 use hub_http::{AppState, ServeConfig, router};
 use hub_store::StoreUrl;
 use hub_testkit::lambda::{Outcome, RuntimeApi};
 use hub_zarr::{HubSettings, IcechunkHub};
 use tower::ServiceExt;
-
-fn emit(name: &str, secs: &[f64], extras: &str) {
-    let mut s = secs.to_vec();
-    s.sort_by(f64::total_cmp);
-    let median = if s.len() % 2 == 1 { s[s.len() / 2] } else { (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0 };
-    println!("{name}\t{median:.6}\t{:.6}\truns={}\t{extras}", s[0], s.len());
-}
 
 /// The point queries: the kit's point, then points a chunk column apart that
 /// hold data (so no answer comes from a chunk read just before).

@@ -36,6 +36,7 @@ use chrono::NaiveDateTime;
 use hub_core::ingest::{IngestOptions, IngestService, IngestSettings, IngestStatus, NoProgress, ShapedSource};
 use hub_core::model::{BlockData, DatasetId, DatasetSchema, Hyperslab};
 use hub_core::ports::{DecodeError, DecoderRegistry, Repository, SourceDataset, SourceDecoder, Version};
+use hub_e2e::emit;
 use hub_gdal::GdalDecoder;
 use hub_gdal::fixtures::{Composite, write_composite};
 use hub_store::{ObjectStoreReports, StoreUrl};
@@ -45,13 +46,6 @@ use hub_zarr::{HubSettings, IcechunkHub};
 const GRID: (usize, usize) = (760, 1226);
 const STEP_S: i64 = 300;
 const T0: &str = "2024-06-01 00:00:00";
-
-fn emit(name: &str, secs: &[f64], extras: &str) {
-    let mut s = secs.to_vec();
-    s.sort_by(f64::total_cmp);
-    let median = if s.len() % 2 == 1 { s[s.len() / 2] } else { (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0 };
-    println!("{name}\t{median:.6}\t{:.6}\truns={}\t{extras}", s[0], s.len());
-}
 
 fn t0() -> NaiveDateTime {
     NaiveDateTime::parse_from_str(T0, "%Y-%m-%d %H:%M:%S").unwrap()

@@ -11,10 +11,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::process::Command;
 use std::sync::Arc;
 
 use hub_e2e::TestHub;
+use hub_e2e::python;
 use hub_http::{AppState, ServeConfig, router};
 use hub_store::StoreUrl;
 use hub_zarr::{HubSettings, IcechunkHub};
@@ -74,13 +74,6 @@ async fn serve_with(files: &[(&str, &str)], runs: bool) -> Option<Served> {
         let _ = axum::serve(listener, app).await;
     });
     Some(Served { base, statuses, _dir: dir, _server: server })
-}
-
-async fn python(args: Vec<String>) -> (bool, String) {
-    let py = hub_testkit::python().unwrap();
-    let out = tokio::task::spawn_blocking(move || Command::new(py).args(&args).output().unwrap()).await.unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
 }
 
 const FILES: &[(&str, &str, &str)] = &[

@@ -13,12 +13,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::process::Command;
 use std::sync::Arc;
 
 use hub_core::ports::RegionStore;
 use hub_core::regions::{RegionSet, RegionSetId};
 use hub_e2e::TestHub;
+use hub_e2e::python;
 use hub_gdal::regions::{RegionFileOptions, read_region_file};
 use hub_http::{AppState, ServeConfig, router};
 use hub_store::{ObjectStoreRegions, StoreUrl};
@@ -84,13 +84,6 @@ async fn on_folder() -> Option<Served> {
 async fn get(url: &str) -> (u16, String) {
     let r = reqwest::get(url).await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
-}
-
-async fn python(args: Vec<String>) -> (bool, String) {
-    let py = hub_testkit::python().unwrap();
-    let out = tokio::task::spawn_blocking(move || Command::new(py).args(&args).output().unwrap()).await.unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
 }
 
 fn cases(data: &std::path::Path) -> serde_json::Value {

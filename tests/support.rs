@@ -221,6 +221,28 @@ pub async fn assert_same_as_source(hub: &dyn Repository, dataset: &str, source_p
     }
 }
 
+/// Prints one benchmark line in the bench kit's format:
+/// `name<TAB>median_s<TAB>min_s<TAB>runs=N<TAB>key=value;...`.
+#[allow(clippy::print_stdout)]
+pub fn emit(name: &str, secs: &[f64], extras: &str) {
+    let mut s = secs.to_vec();
+    s.sort_by(f64::total_cmp);
+    let median = if s.len() % 2 == 1 { s[s.len() / 2] } else { (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0 };
+    println!("{name}\t{median:.6}\t{:.6}\truns={}\t{extras}", s[0], s.len());
+}
+
+/// Runs the interop Python (`HUB_INTEROP_PYTHON`) with `args`; whether it
+/// succeeded, and what it printed (standard output, then standard error).
+pub async fn python(args: Vec<String>) -> (bool, String) {
+    let py = hub_testkit::python().unwrap_or_else(|| panic!("HUB_INTEROP_PYTHON is not set"));
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new(py).args(&args).output())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("running the interop Python: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
 /// Runs an interop Python script with a JSON manifest; fails the test with
 /// the script's output unless it succeeds. Returns its standard output.
 pub fn run_interop(python: &str, script: &str, manifest: &Path) -> String {

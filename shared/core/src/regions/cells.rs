@@ -119,8 +119,7 @@ impl Boxes {
         Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 })
     }
 
-    /// Whether the cells tile their span without gaps (then a span inside a
-    /// region has every cell inside).
+    /// The box all the cells span.
     fn extent(&self) -> Rect<f64> {
         self.span((0, self.y.len()), (0, self.x.len()))
     }

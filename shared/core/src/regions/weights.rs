@@ -97,11 +97,9 @@ pub fn weights(grid: &CellGrid, shape: &MultiPolygon<f64>) -> RegionWeights {
             }
         }
         CellKind::Plane { boxes, projector, step } => {
-            let Some(extent) = grid.plane_extent() else { return RegionWeights::default() };
             let deg = degrees_per_cell(boxes, projector.as_ref(), *step);
             let plane = to_plane(shape, projector.as_ref(), (deg / 4.0).clamp(1e-4, 0.25));
             let area = |m: &MultiPolygon<f64>| plane_area_m2(m, projector.as_ref(), *step);
-            let _ = extent;
             start(boxes, &plane, &area, &mut pieces);
         }
         CellKind::Quads { corners } => quads(grid.ny, grid.nx, corners, shape, &mut pieces),
