@@ -38,6 +38,9 @@ export HUB_TEST_DATA="${HUB_TEST_DATA:-}"
 export HUB_TEST_STRICT="${HUB_TEST_STRICT:-1}"
 [ -n "$HUB_TEST_DATA" ] || export HUB_TEST_STRICT=0
 
+# A one-off build keeps no incremental state: it would only add gigabytes to target/.
+export CARGO_INCREMENTAL=0
+
 log "cfn-lint template.yaml, and the template against the workspace"
 cfn-lint template.yaml
 "$TOOLS_PY" scripts/check-template.py

@@ -1,9 +1,7 @@
 //! The `hub` binary as a user runs it: ingest files and folders, inspect the
 //! hub, re-run an ingest, and fail clearly on a bad file.
 
-mod common;
-
-use common::{http_get, hub, serve, text};
+use crate::common::{http_get, hub, serve, text};
 use hub_netcdf::fixtures::Fixture;
 use hub_testkit::fixture;
 

@@ -9,13 +9,11 @@
 //! `HUB_GOLDEN_RECORD=1 cargo test -p hub --test golden` (with
 //! `HUB_GOLDEN_HUB=path/to/hub` to record with another build).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{http_get_bytes, serve, text};
+use crate::common::{http_get_bytes, serve, text};
 use hub_gdal::fixtures::{Forecast, write_forecast};
 use hub_netcdf::fixtures::Fixture;
 use hub_testkit::fixture;
@@ -144,11 +142,11 @@ fn answers_are_byte_identical_to_the_recorded_ones() {
 }
 
 /// `hub serve` of the given binary (the test's own unless recording with another).
-fn serve_with(hub: &Path, dir: &Path) -> common::Server {
+fn serve_with(hub: &Path, dir: &Path) -> crate::common::Server {
     if hub == Path::new(env!("CARGO_BIN_EXE_hub")) {
         return serve(dir, &["--repo", "hub-data"], &[]);
     }
-    common::serve_binary(hub, dir, &["--repo", "hub-data"], &[])
+    crate::common::serve_binary(hub, dir, &["--repo", "hub-data"], &[])
 }
 
 fn hex(bytes: &[u8]) -> String {

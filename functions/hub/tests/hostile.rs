@@ -8,9 +8,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-
-use common::{http_get, hub, serve, text};
+use crate::common::{http_get, hub, serve, text};
 use hub_netcdf::fixtures::Fixture;
 use hub_testkit::fixture;
 

@@ -1,8 +1,6 @@
 //! What the `hub` binary's tests share: running it, reading what it printed,
 //! and a `hub serve` on a free port that is killed however the test ends.
 
-#![allow(dead_code)] // each test file uses its own part of this
-
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
