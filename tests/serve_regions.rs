@@ -21,7 +21,9 @@ use hub_e2e::TestHub;
 use hub_e2e::python;
 use hub_gdal::regions::{RegionFileOptions, read_region_file};
 use hub_http::{AppState, ServeConfig, router};
+use hub_netcdf::fixtures::Fixture;
 use hub_store::{ObjectStoreRegions, StoreUrl};
+use hub_testkit::fixture;
 use hub_zarr::{HubSettings, IcechunkHub};
 
 struct Served {
@@ -40,10 +42,17 @@ async fn register(store: &ObjectStoreRegions, file: &std::path::Path, set: &str,
 async fn serve(url: StoreUrl, dir: tempfile::TempDir) -> Option<Served> {
     let data = hub_testkit::shared_data()?;
     let hub = TestHub::new(url.clone());
-    let report = hub
-        .ingest("co2", &data.join("netcdf/SMALL_total_column_co2.nc"), "incoming/co2/SMALL_total_column_co2.nc")
-        .await;
-    assert_eq!(report.status, hub_core::ingest::IngestStatus::Committed, "{:?}", report.error);
+    let rotated = fixture(Fixture::Offset64RotatedPole);
+    for (dataset, file) in [
+        ("co2", data.join("netcdf/SMALL_total_column_co2.nc")),
+        ("rotpole", data.join("netcdf/small_rotPole_precipitation.nc")),
+        ("sic", data.join("netcdf/sic_SImon_CCCma-CanESM5_ssp245_r13i1p2f1_2020.nc")),
+        ("rotated", rotated.clone()),
+    ] {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let report = hub.ingest(dataset, &file, &format!("incoming/{dataset}/{name}")).await;
+        assert_eq!(report.status, hub_core::ingest::IngestStatus::Committed, "{name}: {:?}", report.error);
+    }
     let repo = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
     let regions = ObjectStoreRegions::new(repo.root_store());
     let polygons = data.join("polygons");
@@ -88,6 +97,7 @@ async fn get(url: &str) -> (u16, String) {
 
 fn cases(data: &std::path::Path) -> serde_json::Value {
     let file = data.join("netcdf/SMALL_total_column_co2.nc");
+    let rotated = fixture(Fixture::Offset64RotatedPole);
     let case = |set: &str, polygons: &str, field: &str, regions: &[&str], extra: serde_json::Value| {
         let mut c = serde_json::json!({
             "collection": "co2", "file": file, "variable": "tcco2", "y": "latitude", "x": "longitude",
@@ -111,6 +121,58 @@ fn cases(data: &std::path::Path) -> serde_json::Value {
             serde_json::json!({})
         ),
         case("basins", "hydrobasins_mississippi.geojson", "HYBAS_ID", &["7121166240"], serde_json::json!({})),
+        // A rotated-pole grid (0.5° cells over central Europe, the hub's own
+        // fixture): the hub clips in the rotated plane; the reference is
+        // exactextract there, the region taken into it by PROJ.
+        case(
+            "countries",
+            "ne_110m_admin0_countries.geojson",
+            "name",
+            &["Germany", "Poland", "Czechia", "Austria", "Switzerland", "Luxembourg", "Italy"],
+            serde_json::json!({
+                "collection": "rotated", "grid": "rotated", "y": "rlat", "x": "rlon",
+                "file": rotated, "variable": "t2m",
+            })
+        ),
+        // DMI-HIRHAM's 0.22° grid over Europe, whose grid mapping (pole 18°N
+        // 140.75°W) disagrees with its own 2-D lon/lat by ~20°: the hub trusts
+        // the coordinates (cells midway between them, as a curvilinear grid);
+        // the reference is exactextract in the rotated frame that reproduces
+        // them (ENSEMBLES' pole, 39.25°N 162°W; checked on every cell).
+        case(
+            "countries",
+            "ne_110m_admin0_countries.geojson",
+            "name",
+            &["France", "Norway", "Italy", "Luxembourg", "Ukraine", "Iceland"],
+            serde_json::json!({
+                "collection": "rotpole", "grid": "rotated", "y": "rlat", "x": "rlon",
+                "file": data.join("netcdf/small_rotPole_precipitation.nc"), "variable": "pr",
+                "mapping": {"grid_north_pole_latitude": 39.25, "grid_north_pole_longitude": -162.0},
+                // Cells straight in lon/lat (the hub) against straight in the
+                // rotated frame (the reference) differ by ~1e-3 of a cell at
+                // the edges; the precipitation means by up to ~3e-4.
+                "mean_tolerance": 1e-3,
+            })
+        ),
+        // A tripolar ocean grid with CMIP cell vertices; sea-ice percentages
+        // with NaN over land. Its first row's vertices are broken (a corner
+        // at 69°N for cells at 78°S): the hub moves those cells to their
+        // centres, the reference leaves them out, so Antarctica (where they
+        // are) is not compared.
+        case(
+            "countries",
+            "ne_110m_admin0_countries.geojson",
+            "name",
+            &["Norway", "Japan", "New Zealand", "Fiji", "Chile", "Greenland", "Madagascar"],
+            serde_json::json!({
+                "collection": "sic", "grid": "curvilinear", "y": "j", "x": "i",
+                "file": data.join("netcdf/sic_SImon_CCCma-CanESM5_ssp245_r13i1p2f1_2020.nc"), "variable": "siconc",
+                // Means compared on the 0-100 % range: the planar fractions of
+                // exactextract's side differ most on the coastal cells at
+                // 70-80°N (Svalbard, Greenland), up to ~0.2 percentage points.
+                "mean_scale": 100.0, "mean_tolerance": 3e-3,
+            })
+        ),
         case(
             "mulde",
             "freiberger_mulde/freiberger_mulde.shp",
@@ -142,10 +204,17 @@ async fn weights_and_means_agree_with_exactextract_on_the_source_file() {
     .await;
     println!("{text}");
     assert!(ok, "the hub's region weights differ from exactextract's:\n{text}");
-    for set in ["countries", "basins", "mulde"] {
-        assert!(text.contains(&format!("ok   co2 {set}:")), "{set} not checked:\n{text}");
+    for (collection, set) in [
+        ("co2", "countries"),
+        ("co2", "basins"),
+        ("co2", "mulde"),
+        ("rotated", "countries"),
+        ("rotpole", "countries"),
+        ("sic", "countries"),
+    ] {
+        assert!(text.contains(&format!("ok   {collection} {set}:")), "{collection} {set} not checked:\n{text}");
     }
-    assert!(text.contains("stored series read by xarray"), "{text}");
+    assert!(text.contains("stored series and weights read by xarray"), "{text}");
 }
 
 async fn contract(base: &str) {

@@ -8,4 +8,4 @@ mod best_estimate;
 mod region_stats;
 
 pub use best_estimate::best_estimate;
-pub use region_stats::{RegionSeries, STATISTICS, SeriesColumn, Statistic, reduce, region_series};
+pub use region_stats::{RegionSeries, STATISTICS, SeriesColumn, Statistic, StoredBlock, reduce, reduce_block};

@@ -11,6 +11,7 @@ pub mod geometry;
 pub mod grid;
 pub mod picks;
 pub mod plan;
+mod region_reads;
 pub mod regions;
 pub mod request;
 pub mod rotated_pole;

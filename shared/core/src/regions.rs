@@ -33,6 +33,7 @@ pub mod geojson;
 pub mod series;
 pub mod set;
 pub mod sphere;
+pub mod stored_weights;
 pub mod weights;
 
 pub use cells::{CellBounds, CellGrid, CellsError};

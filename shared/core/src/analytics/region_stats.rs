@@ -15,8 +15,7 @@
 //! a count of 0 and a valid fraction of 0. The running mean and variance use
 //! West's weighted update, stable for values far from zero (temperatures in K).
 
-use crate::query::{Extraction, Horizontal, OutAxis, Parameter, QueryError};
-use crate::regions::RegionWeights;
+use crate::query::{OutAxis, Parameter};
 
 /// A statistic the hub computes over a region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -137,17 +136,98 @@ impl Moments {
 pub fn reduce(values: &[Option<f64>], weights: &[f64], stats: &[Statistic]) -> Vec<Vec<Option<f64>>> {
     let cells = weights.len().max(1);
     let steps = values.len() / cells;
-    let mut out = vec![Vec::with_capacity(steps); stats.len()];
-    for step in values.chunks(cells).take(steps) {
+    reduce_with(steps, weights, |a, k| values[a * cells + k], stats)
+}
+
+/// The one reduction every region statistic goes through: for each of
+/// `positions` steps, the cells in `areas`' order, `value(step, cell)`.
+/// The stored series and the statistics computed at query time both come
+/// here in the same cell order, so they agree to the bit.
+fn reduce_with(
+    positions: usize,
+    areas: &[f64],
+    value: impl Fn(usize, usize) -> Option<f64>,
+    stats: &[Statistic],
+) -> Vec<Vec<Option<f64>>> {
+    let mut out = vec![Vec::with_capacity(positions); stats.len()];
+    for a in 0..positions {
         let mut m = Moments::new();
-        for (v, w) in step.iter().zip(weights) {
-            m.add(*w, *v);
+        for (k, w) in areas.iter().enumerate() {
+            m.add(*w, value(a, k));
         }
         for (k, s) in stats.iter().enumerate() {
             out[k].push(m.get(*s));
         }
     }
     out
+}
+
+/// Raw values of a block as read from storage: C order over `shape`, the
+/// dimensions in stored order, `y` and `x` the horizontal ones. The
+/// reduction reads the region's cells straight out of it: no reordering,
+/// no decoded copy of the cells the region does not cover.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredBlock<'a> {
+    /// The raw (still packed) values.
+    pub values: &'a [f64],
+    /// The block's extent along every stored dimension.
+    pub shape: &'a [usize],
+    /// The dimension of rows.
+    pub y: Option<usize>,
+    /// The dimension of columns.
+    pub x: Option<usize>,
+}
+
+impl StoredBlock<'_> {
+    fn strides(&self) -> Vec<usize> {
+        let mut strides = vec![1usize; self.shape.len()];
+        for d in (0..self.shape.len().saturating_sub(1)).rev() {
+            strides[d] = strides[d + 1] * self.shape[d + 1];
+        }
+        strides
+    }
+
+    /// Where (row, column) of the block's plane is, from any position's start.
+    pub fn cell_offset(&self, row: usize, col: usize) -> usize {
+        let strides = self.strides();
+        self.y.map_or(0, |d| row * strides[d]) + self.x.map_or(0, |d| col * strides[d])
+    }
+
+    /// The start of every position (each value of the non-horizontal
+    /// dimensions, in C order over them).
+    pub fn positions(&self) -> Vec<usize> {
+        let strides = self.strides();
+        let others: Vec<usize> = (0..self.shape.len()).filter(|d| Some(*d) != self.y && Some(*d) != self.x).collect();
+        let n: usize = others.iter().map(|d| self.shape[*d]).product();
+        let mut out = Vec::with_capacity(n);
+        let mut idx = vec![0usize; others.len()];
+        for _ in 0..n {
+            out.push(others.iter().zip(&idx).map(|(d, i)| strides[*d] * i).sum());
+            for k in (0..others.len()).rev() {
+                idx[k] += 1;
+                if idx[k] < self.shape[others[k]] {
+                    break;
+                }
+                idx[k] = 0;
+            }
+        }
+        out
+    }
+}
+
+/// The statistics of one region at every position of `block`: `cells` the
+/// offsets of the region's cells in the block's plane (in the weights'
+/// order, see [`StoredBlock::cell_offset`]), `areas` their weights,
+/// `decode` from a raw value to a value (`None`: fill or missing).
+pub fn reduce_block(
+    block: &StoredBlock<'_>,
+    cells: &[usize],
+    areas: &[f64],
+    decode: impl Fn(f64) -> Option<f64>,
+    stats: &[Statistic],
+) -> Vec<Vec<Option<f64>>> {
+    let starts = block.positions();
+    reduce_with(starts.len(), areas, |a, k| decode(block.values[starts[a] + cells[k]]), stats)
 }
 
 /// One column of a region's series: a parameter's statistic over the axes.
@@ -178,52 +258,6 @@ pub struct RegionSeries {
     pub area_m2: f64,
     /// Read from the region series stored in the dataset (else computed now).
     pub stored: bool,
-}
-
-/// The statistics of every parameter of a region window extraction
-/// (`weights` the region's cells; the window holds them all). Values are
-/// taken in the weights' order (row-major cells), the order the stored
-/// region series are computed in too, so both give the same bits.
-pub fn region_series(x: &Extraction, weights: &RegionWeights, stats: &[Statistic]) -> Result<RegionSeries, QueryError> {
-    let Horizontal::Window(w) = &x.horizontal else {
-        return Err(QueryError::Inconsistent("region statistics need a window of cells".into()));
-    };
-    let cols: std::collections::HashMap<usize, usize> = w.is.iter().enumerate().map(|(k, i)| (*i, k)).collect();
-    let positions: Vec<usize> = weights
-        .cells
-        .iter()
-        .map(|c| {
-            let row = c.j.checked_sub(*w.js.first()?)?;
-            Some(row * w.is.len() + cols.get(&c.i)?)
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| QueryError::Inconsistent("the window does not hold every weighted cell".into()))?;
-    let areas: Vec<f64> = weights.cells.iter().map(|c| c.area_m2).collect();
-    let window = w.js.len() * w.is.len();
-    let mut columns = Vec::with_capacity(x.params.len() * stats.len());
-    for p in &x.params {
-        let steps = p.values.len() / window.max(1);
-        let mut gathered = Vec::with_capacity(steps * areas.len());
-        for step in 0..steps {
-            gathered.extend(positions.iter().map(|k| p.values[step * window + k]));
-        }
-        for (s, values) in stats.iter().zip(reduce(&gathered, &areas, stats)) {
-            columns.push(SeriesColumn {
-                parameter: p.param.clone(),
-                statistic: *s,
-                units: s.units(p.param.units.as_deref()),
-                values,
-            });
-        }
-    }
-    Ok(RegionSeries {
-        collection: x.collection.clone(),
-        axes: x.axes.clone(),
-        columns,
-        cells: areas.len(),
-        area_m2: weights.total_area_m2(),
-        stored: false,
-    })
 }
 
 #[cfg(test)]

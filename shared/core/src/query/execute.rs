@@ -41,24 +41,7 @@ pub async fn execute(
     query: &EdrQuery,
     limits: &Limits<'_>,
 ) -> Result<Extraction, QueryError> {
-    let mut selections = query.selections.clone();
-    let mut best = None;
-    if let Some(instance) = query.instance {
-        let forecast = view.forecast_axes()?;
-        match instance {
-            Instance::Run(run) => fix_run(&forecast, run, &mut selections)?,
-            Instance::Best => {
-                if !matches!(query.place, Place::Position { .. }) {
-                    return Err(QueryError::bad("query", "the best estimate is offered for position queries"));
-                }
-                if selections.dims.keys().any(|k| *k == forecast.reference || *k == forecast.lead) {
-                    return Err(QueryError::bad("query", "the best estimate chooses the runs and lead times itself"));
-                }
-                // The window is over valid times, applied after splicing.
-                best = Some((forecast, selections.datetime.take()));
-            }
-        }
-    }
+    let (selections, best) = instance_selections(view, query)?;
     let params = parameters(view, selections.parameters.as_deref())?;
     let grid = &view
         .grids
@@ -116,6 +99,37 @@ pub async fn execute(
         Some((forecast, window)) => crate::analytics::best_estimate(x, &forecast, window.as_ref()),
         None => Ok(x),
     }
+}
+
+/// The best estimate's forecast axes and valid-time window, applied after splicing.
+type BestEstimate = (ForecastAxes, Option<AxisSelection<CfTime>>);
+
+/// A query's selections with its instance applied: a run fixes the
+/// reference time; the best estimate (position queries only) takes the
+/// valid-time window out, returned apart.
+pub(crate) fn instance_selections(
+    view: &DatasetView,
+    query: &EdrQuery,
+) -> Result<(Selections, Option<BestEstimate>), QueryError> {
+    let mut selections = query.selections.clone();
+    let mut best = None;
+    if let Some(instance) = query.instance {
+        let forecast = view.forecast_axes()?;
+        match instance {
+            Instance::Run(run) => fix_run(&forecast, run, &mut selections)?,
+            Instance::Best => {
+                if !matches!(query.place, Place::Position { .. }) {
+                    return Err(QueryError::bad("query", "the best estimate is offered for position queries"));
+                }
+                if selections.dims.keys().any(|k| *k == forecast.reference || *k == forecast.lead) {
+                    return Err(QueryError::bad("query", "the best estimate chooses the runs and lead times itself"));
+                }
+                // The window is over valid times, applied after splicing.
+                best = Some((forecast, selections.datetime.take()));
+            }
+        }
+    }
+    Ok((selections, best))
 }
 
 /// An instance query reads one run: its reference time is fixed and
@@ -315,7 +329,7 @@ pub fn select_axes(view: &DatasetView, param: &Parameter, sel: &Selections) -> R
 }
 
 /// The picks of a read: the axes' indices, and `ys`/`xs` at the grid's dimensions.
-fn read_picks(param: &Parameter, axes: &[OutAxis], ys: Vec<usize>, xs: Vec<usize>) -> Vec<Vec<usize>> {
+pub(crate) fn read_picks(param: &Parameter, axes: &[OutAxis], ys: Vec<usize>, xs: Vec<usize>) -> Vec<Vec<usize>> {
     let mut axis = axes.iter();
     param
         .roles

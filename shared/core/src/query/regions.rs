@@ -1,8 +1,10 @@
 //! Region statistics as a query service: region sets read through the
 //! [`RegionStore`] port and cached, each grid's cells built once from its
 //! bounds, and the weights of a whole set computed once per (grid, set
-//! version) in parallel and kept; a statistics query is then an ordinary
-//! window read ([`Place::Region`]) and the kernel in [`crate::analytics`].
+//! version) in parallel and kept; a statistics query reads the stored
+//! series when they are there, and otherwise reads the region's window in
+//! batches and reduces each with the kernel in [`crate::analytics`]
+//! (`region_reads`).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -12,17 +14,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use super::error::QueryError;
-use super::execute::{Limits, execute};
+use super::execute::Limits;
 use super::execute::{parameters, select_axes};
-use super::grid::{Cell, HorizontalGrid};
-use super::request::{EdrQuery, Place};
+use super::request::EdrQuery;
 use super::view::{BoundsVars, DatasetView};
-use crate::analytics::{RegionSeries, SeriesColumn, Statistic, region_series};
+use crate::analytics::{RegionSeries, SeriesColumn, Statistic};
 use crate::cf::DimRole;
 use crate::model::{BlockData, Hyperslab};
 use crate::model::{DataType, attr_text};
 use crate::ports::{DatasetReader, RegionStore, StoredSet};
-use crate::regions::series::{VERSION_ATTR, series_path};
+use crate::regions::series::{VERSION_ATTR, group_of, series_path};
+use crate::regions::stored_weights::{self, grid_fingerprint};
 use crate::regions::{CellBounds, CellGrid, RegionSet, RegionSetId, RegionWeights, region_weights};
 
 /// The weights of every region of a set on one grid, in the set's order.
@@ -31,14 +33,21 @@ pub type SetWeights = Arc<Vec<Arc<RegionWeights>>>;
 /// A dataset's grid in one snapshot: (dataset, snapshot, grid index).
 type GridKey = (String, String, usize);
 
+/// A grid's cells content: its fingerprint
+/// ([`crate::regions::stored_weights::grid_fingerprint`]).
+type Fingerprint = Arc<str>;
+
+/// A grid's cells, with their fingerprint.
+type Cells = (Fingerprint, Arc<CellGrid>);
+
 /// Region sets and their weights, cached across requests.
 pub struct RegionCatalog {
     store: Arc<dyn RegionStore>,
     ttl: Duration,
     sets: Mutex<HashMap<RegionSetId, (StoredSet, Instant)>>,
-    grids: Mutex<HashMap<GridKey, (u64, Arc<CellGrid>)>>,
-    weights: Mutex<HashMap<(u64, RegionSetId, String), SetWeights>>,
-    adhoc: Mutex<HashMap<(u64, u64), Arc<RegionWeights>>>,
+    grids: Mutex<HashMap<GridKey, Cells>>,
+    weights: Mutex<HashMap<(Fingerprint, RegionSetId, String), SetWeights>>,
+    adhoc: Mutex<HashMap<(Fingerprint, u64), Arc<RegionWeights>>>,
 }
 
 /// Ad hoc polygons whose weights are kept (a portal asks the same ones again).
@@ -125,7 +134,7 @@ impl RegionCatalog {
         view: &DatasetView,
         reader: &dyn DatasetReader,
         grid: usize,
-    ) -> Result<(u64, Arc<CellGrid>), QueryError> {
+    ) -> Result<Cells, QueryError> {
         let key = (view.id.to_string(), view.snapshot.clone(), grid);
         if let Some(hit) = self.grids.lock().await.get(&key) {
             return Ok(hit.clone());
@@ -133,9 +142,9 @@ impl RegionCatalog {
         let info =
             view.grids.get(grid).ok_or_else(|| QueryError::Inconsistent(format!("no grid {grid} in the view")))?;
         let bounds = read_bounds(reader, view, &info.bounds).await?;
-        let fingerprint = fingerprint(&info.grid, &bounds);
+        let fingerprint = grid_fingerprint(&info.grid, &bounds);
         let cells = CellGrid::new(&info.grid, &bounds).map_err(|e| QueryError::bad("coords", e.0))?;
-        let hit = (fingerprint, Arc::new(cells));
+        let hit = (Arc::from(fingerprint), Arc::new(cells));
         self.grids.lock().await.insert(key, hit.clone());
         Ok(hit)
     }
@@ -149,17 +158,24 @@ impl RegionCatalog {
         set: &StoredSet,
     ) -> Result<SetWeights, QueryError> {
         let (fingerprint, cells) = self.cells(view, reader, grid).await?;
-        let key = (fingerprint, set.set.id.clone(), set.version.clone());
+        let key = (fingerprint.clone(), set.set.id.clone(), set.version.clone());
         if let Some(w) = self.weights.lock().await.get(&key) {
             return Ok(w.clone());
         }
-        let regions = set.set.clone();
-        let computed = tokio::task::spawn_blocking(move || {
-            region_weights(&cells, &regions.regions).into_iter().map(Arc::new).collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| QueryError::Inconsistent(format!("computing weights: {e}")))?;
-        let w: SetWeights = Arc::new(computed);
+        // Kept in the dataset beside its series (an attached set), or computed.
+        let group = group_of(set.set.id.as_str());
+        let at = (set.version.as_str(), &*fingerprint);
+        let stored = stored_weights::read(reader, &view.arrays, &group, at, set.set.regions.len()).await?;
+        let weights = match stored {
+            Some(w) => w,
+            None => {
+                let regions = set.set.clone();
+                tokio::task::spawn_blocking(move || region_weights(&cells, &regions.regions))
+                    .await
+                    .map_err(|e| QueryError::Inconsistent(format!("computing weights: {e}")))?
+            }
+        };
+        let w: SetWeights = Arc::new(weights.into_iter().map(Arc::new).collect());
         self.weights.lock().await.insert(key, w.clone());
         Ok(w)
     }
@@ -194,13 +210,7 @@ pub async fn region_statistics(
     {
         return Ok(series);
     }
-    let mut q = query.clone();
-    q.place = Place::Region { weights: region.weights.clone() };
-    // The answer is a few values per step, not the cells read: the read is
-    // what the budget prices.
-    let limits = Limits { answer_bytes_per_value: 0, ..*limits };
-    let x = execute(view, reader, &q, &limits).await?;
-    region_series(&x, &region.weights, &region.statistics)
+    super::region_reads::computed_series(view, reader, query, &region.weights, &region.statistics, limits).await
 }
 
 /// The statistics read from the region series kept in the dataset, when
@@ -279,27 +289,6 @@ async fn stored_series(
         area_m2: region.weights.total_area_m2(),
         stored: true,
     }))
-}
-
-/// What identifies a grid's cells: its shape, its centres (the first row and
-/// column of rectangular grids, every cell of curvilinear ones) and its bounds.
-fn fingerprint(grid: &HorizontalGrid, bounds: &CellBounds) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    let (ny, nx) = grid.shape();
-    (ny, nx).hash(&mut h);
-    for j in 0..ny {
-        for i in 0..nx {
-            if let Some(p) = grid.center(Cell { j, i }) {
-                p.lon.to_bits().hash(&mut h);
-                p.lat.to_bits().hash(&mut h);
-            }
-            if j > 0 && i > 0 && !matches!(grid, HorizontalGrid::Curvilinear(_)) {
-                break;
-            }
-        }
-    }
-    format!("{bounds:?}").hash(&mut h);
-    h.finish()
 }
 
 async fn numbers(reader: &dyn DatasetReader, view: &DatasetView, name: &str) -> Result<Vec<f64>, QueryError> {

@@ -153,7 +153,7 @@ impl CellGrid {
             HorizontalGrid::Curvilinear(_) => {
                 let corners = match bounds {
                     CellBounds::Vertices { lon, lat } if lon.len() == ny * nx && lat.len() == ny * nx => {
-                        (0..ny * nx).map(|k| quad(lon[k], lat[k])).collect()
+                        checked_quads(grid, lon, lat)
                     }
                     _ => midpoint_quads(grid, ny, nx),
                 };
@@ -193,6 +193,45 @@ impl CellGrid {
 
 pub(super) fn quad_polygon(c: [Coord<f64>; 4]) -> Polygon<f64> {
     Polygon::new(LineString(vec![c[0], c[1], c[2], c[3], c[0]]), vec![])
+}
+
+/// How far a cell's vertices may lie from its centre, in units of the
+/// distance from the centre to the corners midway between centres.
+const VERTEX_REACH: f64 = 4.0;
+
+/// The cells of a curvilinear grid from its vertices, checked: a cell whose
+/// vertices lie much farther from its centre than its neighbours' centres
+/// (CMOR writes a corner at 69°N for cells at 78°S in some ocean grids) has
+/// broken vertices and takes the corners midway between centres instead, so
+/// a cell is always where its centre is.
+fn checked_quads(grid: &HorizontalGrid, lon: &[[f64; 4]], lat: &[[f64; 4]]) -> Vec<Option<[Coord<f64>; 4]>> {
+    let (ny, nx) = grid.shape();
+    let midway = midpoint_quads(grid, ny, nx);
+    let angle = |a: [f64; 3], b: [f64; 3]| (a[0] * b[0] + a[1] * b[1] + a[2] * b[2]).clamp(-1.0, 1.0).acos();
+    let unit = |x: f64, y: f64| {
+        let (l, f) = (x.to_radians(), y.to_radians());
+        [f.cos() * l.cos(), f.cos() * l.sin(), f.sin()]
+    };
+    let mut broken = 0usize;
+    let out = (0..ny * nx)
+        .map(|k| {
+            let given = quad(lon[k], lat[k]);
+            let centre = grid.center(crate::query::Cell { j: k / nx.max(1), i: k % nx.max(1) });
+            let (Some(q), Some(m), Some(c)) = (given, midway[k], centre) else { return given };
+            let c = unit(c.lon, c.lat);
+            let reach = m.iter().map(|p| angle(c, unit(p.x, p.y))).fold(0.0, f64::max);
+            if q.iter().all(|p| angle(c, unit(p.x, p.y)) <= VERTEX_REACH * reach) {
+                Some(q)
+            } else {
+                broken += 1;
+                Some(m)
+            }
+        })
+        .collect();
+    if broken > 0 {
+        tracing::warn!(cells = broken, "cells with vertices far from their centres: taken midway between centres");
+    }
+    out
 }
 
 /// A cell's four vertices with longitudes taken the short way round from
@@ -297,4 +336,37 @@ pub(super) fn to_plane(shape: &MultiPolygon<f64>, projector: &dyn Projector, max
             .filter_map(|p| Some(Polygon::new(ring(p.exterior())?, p.interiors().iter().filter_map(ring).collect())))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_vertices_give_way_to_the_cell_where_its_centre_is() {
+        // A 1° curvilinear grid at 78°S whose first cell has one corner at 69°N.
+        let (ny, nx) = (3, 4);
+        let (mut lon, mut lat, mut vlon, mut vlat) = (vec![], vec![], vec![], vec![]);
+        for j in 0..ny {
+            for i in 0..nx {
+                let (x, y) = (20.5 + i as f64, -78.5 + j as f64);
+                lon.push(x);
+                lat.push(y);
+                vlon.push([x - 0.5, x + 0.5, x + 0.5, x - 0.5]);
+                vlat.push([y - 0.5, y - 0.5, y + 0.5, y + 0.5]);
+            }
+        }
+        vlat[0][2] = 69.3;
+        vlon[0][2] = 73.0;
+        let curv = crate::query::grid::Curvilinear::new(ny, nx, lon, lat).unwrap_or_else(|| panic!("grid"));
+        let g = HorizontalGrid::Curvilinear(Arc::new(curv));
+        let cells = CellGrid::new(&g, &CellBounds::Vertices { lon: vlon, lat: vlat }).unwrap_or_else(|e| panic!("{e}"));
+        let one_degree = box_area_m2(20.0, 21.0, -79.0, -78.0);
+        let broken = cells.cell_area_m2(0, 0);
+        // Corners midway between centres (extrapolated at the grid's edge).
+        assert!((broken - one_degree).abs() < 0.05 * one_degree, "{broken} vs {one_degree}");
+        // The others keep their own vertices.
+        let (own, want) = (cells.cell_area_m2(0, 1), box_area_m2(21.0, 22.0, -79.0, -78.0));
+        assert!((own - want).abs() < 1e-9 * want, "{own} vs {want}");
+    }
 }

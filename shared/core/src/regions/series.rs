@@ -20,20 +20,21 @@
 //! kernel the query side uses, so a stored series and a computed one are the
 //! same numbers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::stored_weights::{self, grid_fingerprint};
 use super::{CellGrid, RegionWeights, region_weights};
-use crate::analytics::{Statistic, reduce};
+use crate::analytics::{Statistic, StoredBlock, reduce_block};
 use crate::cf::{DimRole, FillValue};
 use crate::derived::{Changes, Derivation, DerivationError, Derivations, Steps, TxReader};
 use crate::ingest::placement::patch_region;
 use crate::model::{ArrayLayout, AttrValue, Attributes, Block, BlockData, Compression, DataType, DatasetId, Hyperslab};
 use crate::ports::{ArrayInfo, ArraySpec, RegionStore, StoredSet, Transaction};
+use crate::query::regions::read_bounds;
 use crate::query::view::{DatasetView, Parameter, ProjectorFactory};
-use crate::query::{regions::read_bounds, to_axes_yx};
 
 /// The group of a set's series.
 pub fn group_of(set: &str) -> String {
@@ -107,7 +108,8 @@ impl Derivation for RegionSeriesDerivation {
         let name = set.id.as_str();
         let group = group_of(name);
         let n_regions = set.regions.len() as u64;
-        let mut weights_by_grid: HashMap<usize, Arc<Vec<RegionWeights>>> = HashMap::new();
+        // Per grid: the weights, the grid's fingerprint, whether computed now.
+        let mut weights_by_grid: BTreeMap<usize, (Arc<Vec<RegionWeights>>, String, bool)> = BTreeMap::new();
         let mut coords_written: Vec<String> = Vec::new();
         let mut steps_done = 0u64;
         let mut arrays = 0usize;
@@ -129,19 +131,29 @@ impl Derivation for RegionSeriesDerivation {
                 continue;
             }
             let weights = match weights_by_grid.get(&p.grid) {
-                Some(w) => w.clone(),
+                Some((w, _, _)) => w.clone(),
                 None => {
                     let info = &view.grids[p.grid];
                     let bounds = read_bounds(&reader, &view, &info.bounds)
                         .await
                         .map_err(|e| DerivationError::Invalid(e.to_string()))?;
-                    let cells = CellGrid::new(&info.grid, &bounds).map_err(|e| DerivationError::Invalid(e.0))?;
-                    let regions = self.set.set.clone();
-                    let w = tokio::task::spawn_blocking(move || region_weights(&cells, &regions.regions))
-                        .await
-                        .map_err(|e| DerivationError::Invalid(format!("computing weights: {e}")))?;
+                    let fingerprint = grid_fingerprint(&info.grid, &bounds);
+                    let key = (self.set.version.as_str(), fingerprint.as_str());
+                    let kept = stored_weights::read(&reader, &view.arrays, &group, key, set.regions.len()).await?;
+                    let (w, fresh) = match kept {
+                        Some(w) => (w, false),
+                        None => {
+                            let cells =
+                                CellGrid::new(&info.grid, &bounds).map_err(|e| DerivationError::Invalid(e.0))?;
+                            let regions = self.set.set.clone();
+                            let w = tokio::task::spawn_blocking(move || region_weights(&cells, &regions.regions))
+                                .await
+                                .map_err(|e| DerivationError::Invalid(format!("computing weights: {e}")))?;
+                            (w, true)
+                        }
+                    };
                     let w = Arc::new(w);
-                    weights_by_grid.insert(p.grid, w.clone());
+                    weights_by_grid.insert(p.grid, (w.clone(), fingerprint, fresh));
                     w
                 }
             };
@@ -163,7 +175,11 @@ impl Derivation for RegionSeriesDerivation {
             for s in &self.statistics {
                 let path = series_path(name, &p.name, *s);
                 match existing.get(&path) {
-                    Some(a) if a.shape.len() == shape.len() && a.chunks.len() == shape.len() => {
+                    Some(a)
+                        if a.shape.len() == shape.len()
+                            && a.chunks.len() == shape.len()
+                            && crate::model::attr_text(&a.attrs, VERSION_ATTR) == Some(self.set.version.as_str()) =>
+                    {
                         chunks = a.chunks.clone();
                         if a.shape != shape {
                             tx.resize(&path, &shape).await?;
@@ -215,7 +231,12 @@ impl Derivation for RegionSeriesDerivation {
             }
             arrays += self.statistics.len();
         }
-        write_regions(tx, &existing, &group, set, weights_by_grid.values().next().map(|w| w.as_slice())).await?;
+        // The regions' areas and the weights, of the first grid.
+        let first = weights_by_grid.values().next();
+        write_regions(tx, &existing, &group, set, first.map(|(w, _, _)| w.as_slice())).await?;
+        if let Some((w, fingerprint, true)) = first {
+            stored_weights::write(tx, &group, (self.set.version.as_str(), fingerprint.as_str()), w).await?;
+        }
         Ok(format!(
             "{group}: {arrays} series ({}), {steps_done} steps",
             self.statistics.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
@@ -330,11 +351,8 @@ impl RegionSeriesDerivation {
         };
         let raw = p.array.dtype.to_f64_vec(&bytes);
         let shape: Vec<usize> = slab.shape.iter().map(|v| usize::try_from(*v).unwrap_or(0)).collect();
-        let ordered = to_axes_yx(p, &shape, &raw);
-        let (ny, nx) = (p.dim_with(DimRole::Y).map_or(1, |d| shape[d]), p.dim_with(DimRole::X).map_or(1, |d| shape[d]));
-        let cells = ny * nx;
-        let positions = ordered.len() / cells.max(1);
-        let decoded: Vec<Option<f64>> = ordered.iter().map(|v| p.decoding.decode(*v)).collect();
+        let block = StoredBlock { values: &raw, shape: &shape, y: p.dim_with(DimRole::Y), x: p.dim_with(DimRole::X) };
+        let positions = block.positions().len();
         let n_regions = weights.len();
         let mut out: Vec<Vec<f64>> = vec![vec![f64::NAN; positions * n_regions]; self.statistics.len()];
         for (k, w) in weights.iter().enumerate() {
@@ -342,11 +360,9 @@ impl RegionSeriesDerivation {
                 continue;
             }
             let areas: Vec<f64> = w.cells.iter().map(|c| c.area_m2).collect();
-            let mut gathered = Vec::with_capacity(positions * areas.len());
-            for a in 0..positions {
-                gathered.extend(w.cells.iter().map(|c| decoded[a * cells + (c.j - j0) * nx + (c.i - i0)]));
-            }
-            for (si, values) in reduce(&gathered, &areas, &self.statistics).into_iter().enumerate() {
+            let cells: Vec<usize> = w.cells.iter().map(|c| block.cell_offset(c.j - j0, c.i - i0)).collect();
+            let stats = reduce_block(&block, &cells, &areas, |v| p.decoding.decode(v), &self.statistics);
+            for (si, values) in stats.into_iter().enumerate() {
                 for (a, v) in values.into_iter().enumerate() {
                     out[si][a * n_regions + k] = v.unwrap_or(f64::NAN);
                 }
