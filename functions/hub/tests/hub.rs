@@ -6,3 +6,4 @@ mod common;
 mod concurrent;
 mod golden;
 mod hostile;
+mod regions;

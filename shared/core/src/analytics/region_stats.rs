@@ -12,8 +12,9 @@
 //! - `valid-fraction` = Σwᵢ(valid) / Σwᵢ(all covered cells).
 //!
 //! A step with no valid value has no mean, std, min, max or sum (null),
-//! a count of 0 and a valid fraction of 0. The running mean and variance use
-//! West's weighted update, stable for values far from zero (temperatures in K).
+//! a count of 0 and a valid fraction of 0. The mean and variance take
+//! two passes (sums, then deviations from the mean), stable for values far
+//! from zero (temperatures in K), with one division per step.
 
 use crate::query::{OutAxis, Parameter};
 
@@ -84,12 +85,14 @@ impl Statistic {
     }
 }
 
-/// The running sums of one step.
+/// The sums of one step.
 #[derive(Debug, Clone, Copy, Default)]
 struct Moments {
     covered: f64,
     weight: f64,
-    mean: f64,
+    /// Σwᵢvᵢ.
+    sum: f64,
+    /// Σwᵢ(vᵢ − mean)², from a second pass.
     m2: f64,
     min: f64,
     max: f64,
@@ -109,21 +112,34 @@ impl Moments {
         let Some(v) = v.filter(|v| v.is_finite()) else { return };
         self.count += 1;
         self.weight += w;
-        let delta = v - self.mean;
-        self.mean += delta * w / self.weight;
-        self.m2 += w * delta * (v - self.mean);
+        self.sum += w * v;
         self.min = self.min.min(v);
         self.max = self.max.max(v);
+    }
+
+    fn mean(&self) -> f64 {
+        self.sum / self.weight
+    }
+
+    /// The second pass, for the standard deviation: deviations from the
+    /// first pass's mean (stable for values far from zero, K or hPa).
+    fn add_deviation(&mut self, mean: f64, w: f64, v: Option<f64>) {
+        if w <= 0.0 {
+            return;
+        }
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            self.m2 += w * (v - mean) * (v - mean);
+        }
     }
 
     fn get(&self, s: Statistic) -> Option<f64> {
         let any = self.count > 0 && self.weight > 0.0;
         match s {
-            Statistic::Mean => any.then_some(self.mean),
+            Statistic::Mean => any.then(|| self.mean()),
             Statistic::Min => any.then_some(self.min),
             Statistic::Max => any.then_some(self.max),
             Statistic::Std => any.then(|| (self.m2 / self.weight).max(0.0).sqrt()),
-            Statistic::Sum => any.then_some(self.mean * self.weight),
+            Statistic::Sum => any.then_some(self.sum),
             #[allow(clippy::cast_precision_loss)]
             Statistic::Count => Some(self.count as f64),
             Statistic::ValidFraction => Some(if self.covered > 0.0 { self.weight / self.covered } else { 0.0 }),
@@ -150,10 +166,17 @@ fn reduce_with(
     stats: &[Statistic],
 ) -> Vec<Vec<Option<f64>>> {
     let mut out = vec![Vec::with_capacity(positions); stats.len()];
+    let spread = stats.contains(&Statistic::Std);
     for a in 0..positions {
         let mut m = Moments::new();
         for (k, w) in areas.iter().enumerate() {
             m.add(*w, value(a, k));
+        }
+        if spread && m.weight > 0.0 {
+            let mean = m.mean();
+            for (k, w) in areas.iter().enumerate() {
+                m.add_deviation(mean, *w, value(a, k));
+            }
         }
         for (k, s) in stats.iter().enumerate() {
             out[k].push(m.get(*s));

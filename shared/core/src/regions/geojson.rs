@@ -9,6 +9,7 @@
 
 use geo::algorithm::bool_ops::BooleanOps;
 use geo::{Coord, LineString, MultiPolygon, Polygon, Rect, Simplify, Translate};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::set::{FeatureInput, Region, RegionSet, RegionSetId};
@@ -136,21 +137,44 @@ pub fn polygons(g: &Value, what: &str) -> Result<Vec<Vec<Vec<[f64; 2]>>>, GeoJso
     }
 }
 
-fn ring_json(r: &LineString<f64>) -> Value {
-    Value::Array(r.0.iter().map(|c| json!([round(c.x), round(c.y)])).collect())
-}
-
 /// Nine decimals of a degree: 0.1 mm, well below the clipper's precision.
 fn round(v: f64) -> f64 {
     (v * 1e9).round() / 1e9
 }
 
-fn multipolygon_json(m: &MultiPolygon<f64>) -> Value {
-    let polys: Vec<Value> =
-        m.0.iter()
-            .map(|p| Value::Array(std::iter::once(p.exterior()).chain(p.interiors()).map(ring_json).collect()))
-            .collect();
-    json!({ "type": "MultiPolygon", "coordinates": polys })
+/// A shape's GeoJSON MultiPolygon, written as it is serialised: a set of
+/// millions of vertices never becomes a tree of JSON values.
+struct Geometry<'a>(&'a MultiPolygon<f64>);
+struct PolygonCoords<'a>(&'a Polygon<f64>);
+struct RingCoords<'a>(&'a LineString<f64>);
+
+impl Serialize for RingCoords<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.0.iter().map(|c| [round(c.x), round(c.y)]))
+    }
+}
+
+impl Serialize for PolygonCoords<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(std::iter::once(self.0.exterior()).chain(self.0.interiors()).map(RingCoords))
+    }
+}
+
+impl Serialize for Geometry<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("type", "MultiPolygon")?;
+        m.serialize_entry("coordinates", &Coordinates(self.0))?;
+        m.end()
+    }
+}
+
+struct Coordinates<'a>(&'a MultiPolygon<f64>);
+
+impl Serialize for Coordinates<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.0.iter().map(PolygonCoords))
+    }
 }
 
 fn multipolygon_of(v: &Value, what: &str) -> Result<MultiPolygon<f64>, GeoJsonError> {
@@ -168,26 +192,47 @@ fn multipolygon_of(v: &Value, what: &str) -> Result<MultiPolygon<f64>, GeoJsonEr
     ))
 }
 
-/// The document a set is stored as.
-pub fn stored(set: &RegionSet) -> Value {
-    let features: Vec<Value> = set
-        .regions
-        .iter()
-        .map(|r| {
-            json!({
-                "type": "Feature",
-                "id": r.id,
-                "bbox": r.extent,
-                "properties": { "name": r.name, "area_km2": r.area_km2 },
-                "geometry": multipolygon_json(&r.shape),
-            })
-        })
-        .collect();
-    json!({
-        "type": "FeatureCollection",
-        "hub_region_set": { "id": set.id, "warnings": set.warnings, "longitudes": "unwrapped" },
-        "features": features,
-    })
+/// The document a set is stored as (serialise it: `serde_json::to_vec`).
+pub fn stored(set: &RegionSet) -> impl Serialize + '_ {
+    StoredSet(set)
+}
+
+struct StoredSet<'a>(&'a RegionSet);
+struct StoredFeature<'a>(&'a super::Region);
+
+impl Serialize for StoredFeature<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("type", "Feature")?;
+        m.serialize_entry("id", &r.id)?;
+        m.serialize_entry("bbox", &r.extent)?;
+        m.serialize_entry("properties", &json!({ "name": r.name, "area_km2": r.area_km2 }))?;
+        m.serialize_entry("geometry", &Geometry(&r.shape))?;
+        m.end()
+    }
+}
+
+impl Serialize for StoredSet<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let set = self.0;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("type", "FeatureCollection")?;
+        m.serialize_entry(
+            "hub_region_set",
+            &json!({ "id": set.id, "warnings": set.warnings, "longitudes": "unwrapped" }),
+        )?;
+        m.serialize_entry("features", &Features(set))?;
+        m.end()
+    }
+}
+
+struct Features<'a>(&'a RegionSet);
+
+impl Serialize for Features<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.regions.iter().map(StoredFeature))
+    }
 }
 
 /// A set read back from [`stored`].
@@ -257,7 +302,7 @@ pub fn feature(set: &RegionSetId, r: &Region, simplify: Option<f64>) -> Value {
         "id": format!("{set}:{}", r.id),
         "bbox": r.bbox(),
         "properties": { "set": set, "region": r.id, "name": r.name, "area_km2": r.area_km2 },
-        "geometry": multipolygon_json(&shape),
+        "geometry": serde_json::to_value(Geometry(&shape)).unwrap_or(Value::Null),
     })
 }
 
@@ -295,7 +340,8 @@ mod tests {
             FeatureInput { number: 1, id: Some("fj".into()), name: Some("Fiji".into()), polygons: vec![vec![ring]] };
         let set = RegionSet::build(RegionSetId::new("islands").unwrap_or_else(|e| panic!("{e}")), vec![input], None)
             .unwrap_or_else(|e| panic!("{e}"));
-        let back = from_stored(&stored(&set)).unwrap_or_else(|e| panic!("{e}"));
+        let doc = serde_json::to_value(stored(&set)).unwrap_or_else(|e| panic!("{e}"));
+        let back = from_stored(&doc).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.regions[0].shape, set.regions[0].shape);
         assert_eq!(back.regions[0].extent, set.regions[0].extent);
         let f = feature(&set.id, &set.regions[0], None);
