@@ -2,9 +2,10 @@
 //! binary links GDAL, netCDF-C, HDF5 and Icechunk, and linking that once
 //! instead of once per subject keeps a cold build's time and disk down.
 //! Run one subject with `cargo test -p hub-e2e --test e2e -- serve_regions::`.
+//! `corruption` is a binary of its own: it bounds its own process's peak
+//! memory, which tests running beside it would add to.
 
 mod bad_input;
-mod corruption;
 mod hostile_input;
 mod ingest_appends;
 mod ingest_fixtures;

@@ -74,6 +74,9 @@ impl Sandbox {
             // file locks, which a sibling process may hold through a
             // descriptor it inherited from the parent.
             .env("HDF5_USE_FILE_LOCKING", "FALSE")
+            // What the child says on stderr is quoted in the report (and
+            // read for out-of-memory): its last words, not a backtrace.
+            .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
