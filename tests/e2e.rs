@@ -2,11 +2,11 @@
 //! binary links GDAL, netCDF-C, HDF5 and Icechunk, and linking that once
 //! instead of once per subject keeps a cold build's time and disk down.
 //! Run one subject with `cargo test -p hub-e2e --test e2e -- serve_regions::`.
-//! `corruption` is a binary of its own: it bounds its own process's peak
-//! memory, which tests running beside it would add to.
+//! `corruption` and `hostile_input` are binaries of their own: they bound
+//! their own process's (and its decoder children's) peak memory, which tests
+//! running beside them would add to.
 
 mod bad_input;
-mod hostile_input;
 mod ingest_appends;
 mod ingest_fixtures;
 mod ingest_grib;
