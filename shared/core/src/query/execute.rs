@@ -43,11 +43,7 @@ pub async fn execute(
 ) -> Result<Extraction, QueryError> {
     let (selections, best) = instance_selections(view, query)?;
     let params = parameters(view, selections.parameters.as_deref())?;
-    let grid = &view
-        .grids
-        .get(params[0].grid)
-        .ok_or_else(|| QueryError::Inconsistent(format!("{} has no grid", params[0].name)))?
-        .grid;
+    let grid = grid_of(view, params[0])?;
     let (axes, horizontal) = match &query.place {
         Place::Position { points, method } => {
             let picks = points
@@ -99,6 +95,17 @@ pub async fn execute(
         Some((forecast, window)) => crate::analytics::best_estimate(x, &forecast, window.as_ref()),
         None => Ok(x),
     }
+}
+
+/// The horizontal grid a parameter lies on.
+pub(crate) fn grid_of<'a>(
+    view: &'a DatasetView,
+    param: &Parameter,
+) -> Result<&'a super::grid::HorizontalGrid, QueryError> {
+    view.grids
+        .get(param.grid)
+        .map(|g| &g.grid)
+        .ok_or_else(|| QueryError::Inconsistent(format!("{} has no grid", param.name)))
 }
 
 /// The best estimate's forecast axes and valid-time window, applied after splicing.

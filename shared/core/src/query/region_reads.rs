@@ -11,7 +11,7 @@
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::QueryError;
-use super::execute::{Limits, instance_selections, parameters, read_picks, select_axes};
+use super::execute::{Limits, grid_of, instance_selections, parameters, read_picks, select_axes};
 use super::extraction::OutAxis;
 use super::plan::{Cost, ReadPlan};
 use super::request::EdrQuery;
@@ -37,11 +37,7 @@ pub(crate) async fn computed_series(
 ) -> Result<RegionSeries, QueryError> {
     let (selections, _) = instance_selections(view, query)?;
     let params = parameters(view, selections.parameters.as_deref())?;
-    let grid = &view
-        .grids
-        .get(params[0].grid)
-        .ok_or_else(|| QueryError::Inconsistent(format!("{} has no grid", params[0].name)))?
-        .grid;
+    let grid = grid_of(view, params[0])?;
     let cells: Vec<(usize, usize, f32)> = weights.cells.iter().map(|c| (c.j, c.i, c.fraction as f32)).collect();
     let window = grid
         .cells_window(&cells)
