@@ -38,7 +38,7 @@ impl TestHub {
         let hub = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
         let reports = ObjectStoreReports::new(hub.root_store());
         let decoders = Sandbox::new(decoder_program(), limits).wrap(&test_decoders());
-        let derivations = Arc::new(hub_core::regions::series::RegionDerivations {
+        let derivations = Arc::new(hub_core::derived::Configured {
             store: Arc::new(hub_store::ObjectStoreRegions::new(hub.root_store())),
             projections: Arc::new(hub_http::projection::Proj4Projections),
         });

@@ -48,9 +48,9 @@ pub fn ingest_service(hub: &Arc<IcechunkHub>, policy: ChunkPolicy) -> anyhow::Re
 }
 
 /// The derived products every ingest keeps in step: the region series of
-/// the sets attached to its dataset.
-pub fn derivations(hub: &Arc<IcechunkHub>) -> Arc<hub_core::regions::series::RegionDerivations> {
-    Arc::new(hub_core::regions::series::RegionDerivations {
+/// the sets attached to its dataset, and its time-major copy.
+pub fn derivations(hub: &Arc<IcechunkHub>) -> Arc<hub_core::derived::Configured> {
+    Arc::new(hub_core::derived::Configured {
         store: Arc::new(hub_store::ObjectStoreRegions::new(hub.root_store())),
         projections: Arc::new(hub_http::projection::Proj4Projections),
     })

@@ -143,7 +143,7 @@ impl Handler {
         let root = hub.root_store();
         // The region series of the sets attached to each dataset are updated
         // by the ingest's own commit.
-        let derivations = Arc::new(hub_core::regions::series::RegionDerivations {
+        let derivations = Arc::new(hub_core::derived::Configured {
             store: Arc::new(hub_store::ObjectStoreRegions::new(hub.root_store())),
             projections: Arc::new(hub_http::projection::Proj4Projections),
         });

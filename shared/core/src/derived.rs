@@ -111,6 +111,30 @@ impl Derivations for NoDerivations {
     }
 }
 
+/// Every derived product the datasets' configuration gives a dataset: the
+/// series of its attached region sets, then its time-major copy (see
+/// [`crate::time_major`]). The configuration is read once per transaction.
+pub struct Configured {
+    /// The region sets, and the datasets' configuration behind them.
+    pub store: Arc<dyn crate::ports::RegionStore>,
+    /// Projections for projected grids.
+    pub projections: Arc<dyn crate::query::view::ProjectorFactory>,
+}
+
+#[async_trait]
+impl Derivations for Configured {
+    async fn for_dataset(&self, dataset: &DatasetId) -> Result<Vec<Arc<dyn Derivation>>, DerivationError> {
+        let settings = self.store.attached(dataset).await?;
+        let regions = crate::regions::series::RegionDerivations {
+            store: self.store.clone(),
+            projections: self.projections.clone(),
+        };
+        let mut out = regions.of_settings(dataset, &settings).await?;
+        out.push(Arc::new(crate::time_major::TimeMajorDerivation { settings: settings.time_major.clone() }));
+        Ok(out)
+    }
+}
+
 /// Runs every derivation of `dataset` on `tx`; their reports, in order.
 pub async fn update_all(
     derivations: &dyn Derivations,

@@ -21,6 +21,7 @@ pub mod ports;
 pub mod query;
 pub mod regions;
 pub mod settings;
+pub mod time_major;
 pub mod upkeep;
 
 /// An error and its sources, `: `-separated: what logs and operator reports

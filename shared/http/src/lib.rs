@@ -150,6 +150,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/collections/{id}", get(resources::collection))
         .route("/collections/{id}/instances", get(instances::list))
         .route("/collections/{id}/instances/{run}", get(instances::instance))
+        .route("/collections/{id}/instances/{run}/locations", get(regions::instance_locations))
+        .route("/collections/{id}/instances/{run}/locations/{location}", get(regions::instance_location))
         .route("/collections/{id}/instances/{run}/{query}", get(queries::instance_query))
         .route("/regions", get(regions::sets))
         .route("/regions/{set}", get(regions::set))

@@ -190,7 +190,8 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
         );
     }
     if holdings.regions {
-        region_paths(&mut paths, &id);
+        let forecast = (!holdings.forecast_ids.is_empty()).then(|| (forecast_id.clone(), instance_id.clone()));
+        region_paths(&mut paths, &id, forecast);
     }
     if !holdings.forecast_ids.is_empty() {
         let responses = json!({"200": ok(&["application/json"]), "404": error_responses()["404"].clone()});
@@ -223,9 +224,10 @@ fn statistic_param() -> Value {
            "schema": {"type": "string"}, "example": "mean"})
 }
 
-/// The region sets, EDR locations (region statistics), their weights, and
-/// `POST` of a polygon to `area`.
-fn region_paths(paths: &mut Map<String, Value>, id: &Value) {
+/// The region sets, EDR locations (region statistics, also per forecast run
+/// when `forecast` gives the forecast collections' and instances' parameters),
+/// their weights, and `POST` of a polygon to `area`.
+fn region_paths(paths: &mut Map<String, Value>, id: &Value, forecast: Option<(Value, Value)>) {
     let path_param = |name: &str, description: &str| json!({"name": name, "in": "query", "required": true, "description": description, "schema": {"type": "string"}});
     let mut set_id = path_param("setId", "a region set (see /regions)");
     set_id["in"] = json!("path");
@@ -244,18 +246,34 @@ fn region_paths(paths: &mut Map<String, Value>, id: &Value) {
     let types: Vec<&str> = crate::encode::formats_of("locations").iter().map(|f| f.media_type()).collect();
     let mut responses = error_responses();
     responses["200"] = ok(&types);
+    let series_params = vec![
+        statistic_param(),
+        param("parameter-name", "comma-separated parameter names", false),
+        param("datetime", "instant, list, or interval start/end in the collection's calendar", false),
+        param("z", "level, list, or interval lo/hi", false),
+        json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": formats}}),
+    ];
+    let location_params: Vec<Value> =
+        [id.clone(), location_id.clone()].into_iter().chain(series_params.clone()).collect();
     paths.insert(
         "/collections/{collectionId}/locations/{locationId}".into(),
         json!({"get": {
         "summary": "Area-weighted statistics of a region over time (exact cell fractions on the sphere)",
         "operationId": "getLocation",
-        "parameters": [id.clone(), location_id.clone(), statistic_param(),
-            param("parameter-name", "comma-separated parameter names", false),
-            param("datetime", "instant, list, or interval start/end in the collection's calendar", false),
-            param("z", "level, list, or interval lo/hi", false),
-            json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": formats}})],
+        "parameters": location_params,
         "responses": responses.clone()}}),
     );
+    if let Some((forecast_id, instance_id)) = forecast {
+        let params: Vec<Value> =
+            [forecast_id.clone(), instance_id.clone(), location_id.clone()].into_iter().chain(series_params).collect();
+        let run = json!({"get": {
+            "summary": "Area-weighted statistics of a region over the lead times of one forecast run (datetime: valid times)",
+            "operationId": "getInstanceLocation", "parameters": params, "responses": responses.clone()}});
+        paths.insert("/collections/{collectionId}/instances/{instanceId}/locations/{locationId}".into(), run);
+        let list = json!({"get": {"summary": "The regions of the sets attached to the collection (as for the collection)",
+            "operationId": "getInstanceLocations", "parameters": [forecast_id, instance_id], "responses": {"200": ok(&["application/geo+json"]), "404": error_responses()["404"].clone()}}});
+        paths.insert("/collections/{collectionId}/instances/{instanceId}/locations".into(), list);
+    }
     paths.insert("/collections/{collectionId}/locations/{locationId}/weights".into(), json!({"get": {
         "summary": "Every cell of a region: index, centre, fraction inside, area inside (m²)",
         "operationId": "getLocationWeights",

@@ -44,11 +44,6 @@ pub async fn instance_query(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    if query == "locations" {
-        return Err(ApiError::NotFound(
-            "region statistics are offered on the collection (/collections/{id}/locations/{set}:{region}), not yet per forecast run".into(),
-        ));
-    }
     let opened = state.catalog.open(&id).await?;
     let forecast = opened.view.forecast_axes()?;
     let instance =

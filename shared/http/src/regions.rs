@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use hub_core::ports::StoredSet;
 use hub_core::query::{
-    DatasetView, Limits, Opened, Place, RegionCatalog, RegionRequest, SetWeights, adhoc_set, parameters,
+    DatasetView, Instance, Limits, Opened, Place, RegionCatalog, RegionRequest, SetWeights, adhoc_set, parameters,
     region_statistics,
 };
 use hub_core::regions::{EARTH_RADIUS_M, geojson};
@@ -155,10 +155,54 @@ pub async fn location(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let c = catalog(&state)?;
+    location_in(&state, &cid, None, &loc, pairs, &headers).await
+}
+
+/// `/collections/{id}/instances/{run}/locations/{set}:{region}`: statistics
+/// over the lead times of one forecast run (`datetime` selects valid times).
+pub async fn instance_location(
+    State(state): State<Arc<AppState>>,
+    Path((cid, run, loc)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    location_in(&state, &cid, Some(&run), &loc, pairs, &headers).await
+}
+
+/// `/collections/{id}/instances/{run}/locations`: the same regions as the
+/// collection's (a run has the collection's grid).
+pub async fn instance_locations(
+    state: State<Arc<AppState>>,
+    Path((cid, run)): Path<(String, String)>,
+    q: Query<DrawQuery>,
+) -> Result<Response, ApiError> {
     let opened = state.catalog.open(&cid).await?;
-    let (s, k) = find_location(c, &cid, &loc).await?;
-    let request = data_request_at(&opened.view, "locations", pairs, &headers, None, None)?;
+    crate::instances::find_run(&opened.view.forecast_axes()?, &run)?;
+    locations(state, Path(cid), q).await
+}
+
+async fn location_in(
+    state: &AppState,
+    cid: &str,
+    run: Option<&str>,
+    loc: &str,
+    pairs: Vec<(String, String)>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = catalog(state)?;
+    let opened = state.catalog.open(cid).await?;
+    let instance = match run {
+        None => None,
+        Some("best") => {
+            return Err(ApiError::bad(
+                "instance",
+                "the best estimate is offered for position queries: ask a run's locations (its id from /instances)",
+            ));
+        }
+        Some(run) => Some(Instance::Run(crate::instances::find_run(&opened.view.forecast_axes()?, run)?)),
+    };
+    let (s, k) = find_location(c, cid, loc).await?;
+    let request = data_request_at(&opened.view, "locations", pairs, headers, instance, None)?;
     let w = set_weights(c, &opened, &request, &s).await?;
     let r = &s.set.regions[k];
     let geometry = drawn(&request, &s.set.id, r);
@@ -167,7 +211,7 @@ pub async fn location(
         statistics: request.statistics.clone().unwrap_or_default(),
         stored: Some((s.set.id.clone(), s.version.clone(), k)),
     };
-    statistics(&state, &opened, &request, region, format!("{}:{}", s.set.id, r.id), r.name.clone(), geometry).await
+    statistics(state, &opened, &request, region, format!("{}:{}", s.set.id, r.id), r.name.clone(), geometry).await
 }
 
 /// The region's geometry for the answer: CoverageJSON and GeoJSON carry it,

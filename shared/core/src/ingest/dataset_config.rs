@@ -145,7 +145,8 @@ pub struct Resolved {
 /// and the statistics kept for them.
 ///
 /// ```json
-/// { "datasets": { "cmip6-tas": { "regions": ["basins", "countries"], "statistics": ["mean", "max"] } } }
+/// { "datasets": { "cmip6-tas": { "regions": ["basins", "countries"], "statistics": ["mean", "max"] },
+///                "fmi-radar": { "time_major": { "enabled": true, "block": 288, "tile": 64 } } } }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +157,10 @@ pub struct DatasetSettings {
     /// Statistics kept per region (names as in `statistic=`); `mean` when empty.
     #[serde(default)]
     pub statistics: Vec<String>,
+    /// The time-major copy: on or off, block and tile (defaults in
+    /// [`crate::time_major`]).
+    #[serde(default)]
+    pub time_major: crate::time_major::TimeMajorSettings,
 }
 
 impl DatasetSettings {
@@ -211,6 +216,7 @@ impl DatasetConfig {
         }
         let doc: Doc = serde_json::from_str(json).map_err(|e| ConfigError::Parse(e.to_string()))?;
         for (id, settings) in &doc.datasets {
+            settings.time_major.check().map_err(|e| ConfigError::Parse(format!("datasets.{id}: {e}")))?;
             if !settings.statistics.is_empty() {
                 Statistic::parse_list(&settings.statistics.join(","))
                     .map_err(|e| ConfigError::Parse(format!("datasets.{id}.statistics: {e}")))?;

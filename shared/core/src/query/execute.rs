@@ -6,16 +6,16 @@
 //! decode and reorder. Instance queries fix the forecast run first; the best
 //! estimate runs the kernel in [`crate::analytics`] on the extraction.
 //!
-//! A parameter with a second, time-major layout will plug in at
-//! [`extract`]: each stored layout gives a [`ReadPlan`] with its cost, and
-//! the cheaper plan is read.
+//! A parameter with a second, time-major layout is read from whichever is
+//! cheaper for the query, or from both ([`super::layouts`]).
 
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::QueryError;
 use super::extraction::{Extraction, Horizontal, OutAxis, ParamValues, PointPick, TimePick, to_axes_yx};
+use super::layouts::LayoutRead;
 use super::picks::{linear_pick, nearest_pick, nearest_time};
-use super::plan::{Budget, Cost, ReadPlan};
+use super::plan::{Budget, Cost};
 use super::request::{DimSelection, EdrQuery, Instance, Interpolation, Place, Selections};
 use super::select::{AxisSelection, same_number, select};
 use super::view::{AxisValues, DatasetView, Parameter};
@@ -366,11 +366,11 @@ pub async fn extract(
         .cloned()
         .ok_or_else(|| QueryError::Inconsistent("the parameters' grid is not in the view".into()))?;
     // Plans: one per parameter for a window; one per parameter and point otherwise.
-    let mut plans: Vec<(usize, usize, ReadPlan)> = Vec::new();
+    let mut plans: Vec<(usize, usize, LayoutRead)> = Vec::new();
     for (pi, p) in params.iter().enumerate() {
         match &horizontal {
             Horizontal::Window(w) => {
-                plans.push((pi, 0, ReadPlan::new(&p.array, read_picks(p, &axes, w.js.clone(), w.is.clone()))?))
+                plans.push((pi, 0, LayoutRead::choose(p, read_picks(p, &axes, w.js.clone(), w.is.clone()))?))
             }
             Horizontal::Points(points) => {
                 for (k, pt) in points.iter().enumerate() {
@@ -384,7 +384,7 @@ pub async fn extract(
                     if let (Some(t), Some(td)) = (pt.time, p.dim_with(DimRole::Time)) {
                         pk[td] = vec![t.index];
                     }
-                    plans.push((pi, k, ReadPlan::new(&p.array, pk)?));
+                    plans.push((pi, k, LayoutRead::choose(p, pk)?));
                 }
             }
         }

@@ -131,6 +131,11 @@ impl ReadPlan {
         self.picks.iter().map(Vec::len).collect()
     }
 
+    /// The array's chunk shape.
+    pub fn chunks(&self) -> &[u64] {
+        &self.chunks
+    }
+
     /// What the plan costs.
     pub fn cost(&self) -> Cost {
         let elem = self.dtype.size().unwrap_or(8) as u64;

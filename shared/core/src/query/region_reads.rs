@@ -13,6 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::error::QueryError;
 use super::execute::{Limits, grid_of, instance_selections, parameters, read_picks, select_axes};
 use super::extraction::OutAxis;
+use super::layouts::LayoutRead;
 use super::plan::{Cost, ReadPlan};
 use super::request::EdrQuery;
 use super::view::{DatasetView, Parameter};
@@ -47,9 +48,17 @@ pub(crate) async fn computed_series(
 
     // The whole read is priced before anything is read; the answer is a few
     // values per position.
-    let plans: Vec<ReadPlan> = params
+    let split = split_axis(params[0], &axes);
+    // The time-major copy serves when the batches run along its growing axis.
+    let plans: Vec<LayoutRead> = params
         .iter()
-        .map(|p| ReadPlan::new(&p.array, read_picks(p, &axes, window.js.clone(), window.is.clone())))
+        .map(|p| {
+            let picks = read_picks(p, &axes, window.js.clone(), window.is.clone());
+            match (split, &p.time_major) {
+                (Some((_, d)), Some(c)) if c.dim == d => LayoutRead::choose(p, picks),
+                _ => LayoutRead::map(p, picks),
+            }
+        })
         .collect::<Result<_, _>>()?;
     let mut cost = Cost::default();
     for plan in &plans {
@@ -69,11 +78,12 @@ pub(crate) async fn computed_series(
         .ok_or_else(|| QueryError::Inconsistent("the window does not hold every weighted cell".into()))?;
     let areas: Vec<f64> = weights.cells.iter().map(|c| c.area_m2).collect();
 
-    let split = split_axis(params[0], &axes);
     let jobs: Vec<(usize, Batch)> = plans
         .iter()
         .enumerate()
-        .flat_map(|(pi, plan)| batches(params[pi], plan, split).map(move |b| (pi, b)))
+        .flat_map(|(pi, read)| {
+            read.parts.iter().flat_map(move |(plan, at)| batches(plan, split, *at).map(move |b| (pi, b)))
+        })
         .collect();
     let (plane, areas, chosen) = (&plane, &areas, &params);
     let reduced = futures::stream::iter(jobs.into_iter().map(|(pi, batch)| async move {
@@ -134,12 +144,13 @@ fn split_axis(param: &Parameter, axes: &[OutAxis]) -> Option<(usize, usize)> {
     Some((a, *dims.get(a)?))
 }
 
-/// The batches of one parameter's plan: runs of picks along the split axis
-/// that end at chunk boundaries, each up to about [`BATCH_VALUES`] values.
-fn batches(param: &Parameter, plan: &ReadPlan, split: Option<(usize, usize)>) -> impl Iterator<Item = Batch> {
+/// The batches of one plan: runs of picks along the split axis that end at
+/// chunk boundaries, each up to about [`BATCH_VALUES`] values; the plan's
+/// picks start at `at` along that axis in the answer.
+fn batches(plan: &ReadPlan, split: Option<(usize, usize)>, at: usize) -> impl Iterator<Item = Batch> {
     let Some((_, dim)) = split else { return vec![Batch { plan: plan.clone(), range: (0, 0) }].into_iter() };
     let picks = &plan.picks[dim];
-    let chunk = usize::try_from(param.array.chunks.get(dim).copied().unwrap_or(1)).unwrap_or(1).max(1);
+    let chunk = usize::try_from(plan.chunks().get(dim).copied().unwrap_or(1)).unwrap_or(1).max(1);
     let per_pick: usize =
         plan.picks.iter().enumerate().filter(|(d, _)| *d != dim).map(|(_, p)| p.len()).product::<usize>().max(1);
     let mut out = Vec::new();
@@ -154,7 +165,7 @@ fn batches(param: &Parameter, plan: &ReadPlan, split: Option<(usize, usize)>) ->
         }
         let mut p = plan.clone();
         p.picks[dim] = picks[start..end].to_vec();
-        out.push(Batch { plan: p, range: (start, end) });
+        out.push(Batch { plan: p, range: (at + start, at + end) });
         start = end;
     }
     out.into_iter()

@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 
 use super::error::QueryError;
 use super::execute::Limits;
-use super::execute::{parameters, select_axes};
+use super::execute::{instance_selections, parameters, select_axes};
 use super::request::EdrQuery;
 use super::view::{BoundsVars, DatasetView};
 use crate::analytics::{RegionSeries, SeriesColumn, Statistic};
@@ -224,11 +224,10 @@ async fn stored_series(
     region: &RegionRequest,
     (set, version, k): &(RegionSetId, String, usize),
 ) -> Result<Option<RegionSeries>, QueryError> {
-    if query.instance.is_some() {
-        return Ok(None);
-    }
-    let params = parameters(view, query.selections.parameters.as_deref())?;
-    let axes = select_axes(view, params[0], &query.selections)?;
+    // A run fixes the reference time: the stored series answer it too.
+    let (selections, _) = instance_selections(view, query)?;
+    let params = parameters(view, selections.parameters.as_deref())?;
+    let axes = select_axes(view, params[0], &selections)?;
     let mut columns = Vec::new();
     for p in &params {
         for s in &region.statistics {

@@ -122,6 +122,44 @@ pub struct Parameter {
     /// How stored numbers decode.
     #[serde(skip)]
     pub decoding: ValueDecoding,
+    /// The variable's time-major copy, when it has one.
+    #[serde(skip)]
+    pub time_major: Option<TimeMajorCopy>,
+}
+
+/// A parameter's time-major copy (see [`crate::time_major`]): the same
+/// values as the variable for its first `covered` steps along `dim`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeMajorCopy {
+    /// The copy as stored.
+    pub array: ArrayInfo,
+    /// The growing dimension.
+    pub dim: usize,
+    /// Steps held, from the first.
+    pub covered: u64,
+}
+
+impl TimeMajorCopy {
+    /// The copy of `source` among `arrays`, when it is consistent with it.
+    fn of(source: &ArrayInfo, arrays: &[ArrayInfo]) -> Option<Self> {
+        let path = crate::time_major::copy_path(&source.path);
+        let array = arrays.iter().find(|a| a.path == path)?;
+        if attr_text(&array.attrs, crate::time_major::OF_ATTR) != Some(source.path.as_str())
+            || array.dims != source.dims
+            || array.dtype != source.dtype
+        {
+            return None;
+        }
+        // Same shape but along the growing axis, where the copy holds a prefix.
+        let grows = attr_text(&array.attrs, crate::time_major::DIM_ATTR)?;
+        let dim = source.dims.iter().position(|d| d == grows)?;
+        let same = (0..array.shape.len()).all(|d| d == dim || array.shape[d] == source.shape[d]);
+        if !same || array.shape[dim] > source.shape[dim] {
+            return None;
+        }
+        let covered = array.shape[dim];
+        (covered > 0).then(|| Self { array: array.clone(), dim, covered })
+    }
 }
 
 impl Parameter {
@@ -148,6 +186,7 @@ impl Parameter {
             description: name.into(),
             grid: 0,
             decoding: ValueDecoding::from_attrs(&Attributes::default(), DataType::Float32),
+            time_major: None,
         }
     }
 
@@ -275,8 +314,11 @@ impl DatasetView {
         let schema = DatasetSchema {
             groups: groups.iter().map(|g| GroupSchema { path: g.path.clone(), attrs: g.attrs.clone() }).collect(),
             dims: Vec::<Dimension>::new(),
+            // The time-major copy is not a variable of its own: its
+            // parameters' reads use it (`Parameter::time_major`).
             variables: arrays
                 .iter()
+                .filter(|a| !crate::time_major::is_copy(&a.path))
                 .map(|a| VariableSchema {
                     path: a.path.clone(),
                     dims: a.dims.clone(),
@@ -293,7 +335,8 @@ impl DatasetView {
         let mut parameters = Vec::new();
         let mut skipped = Vec::new();
         let mut grids: Vec<GridInfo> = Vec::new();
-        for (var, array) in schema.variables.iter().zip(&arrays) {
+        let own: Vec<&ArrayInfo> = arrays.iter().filter(|a| !crate::time_major::is_copy(&a.path)).collect();
+        for (var, array) in schema.variables.iter().zip(own) {
             if kinds.get(&var.path) != Some(&VariableKind::Data) {
                 continue;
             }
@@ -346,6 +389,7 @@ impl DatasetView {
                 description: text("long_name").unwrap_or_else(|| var.path.clone()),
                 grid,
                 decoding: ValueDecoding::from_attrs(&var.attrs, var.dtype),
+                time_major: TimeMajorCopy::of(array, &arrays),
             });
         }
         Ok(Self { id, snapshot: reader.snapshot_id().to_string(), attrs, arrays, dims, grids, parameters, skipped })

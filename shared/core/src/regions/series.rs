@@ -258,6 +258,17 @@ pub struct RegionDerivations {
 impl Derivations for RegionDerivations {
     async fn for_dataset(&self, dataset: &DatasetId) -> Result<Vec<Arc<dyn Derivation>>, DerivationError> {
         let settings = self.store.attached(dataset).await?;
+        self.of_settings(dataset, &settings).await
+    }
+}
+
+impl RegionDerivations {
+    /// The series of the sets `settings` attach to `dataset`.
+    pub async fn of_settings(
+        &self,
+        dataset: &DatasetId,
+        settings: &crate::ingest::DatasetSettings,
+    ) -> Result<Vec<Arc<dyn Derivation>>, DerivationError> {
         let mut out: Vec<Arc<dyn Derivation>> = Vec::new();
         for id in &settings.regions {
             match self.store.get(id).await? {
