@@ -20,4 +20,5 @@ mod serve_instances;
 mod serve_interop;
 mod serve_regions;
 mod shared_netcdf;
+mod time_major;
 mod upkeep;

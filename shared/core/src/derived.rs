@@ -130,7 +130,10 @@ impl Derivations for Configured {
             projections: self.projections.clone(),
         };
         let mut out = regions.of_settings(dataset, &settings).await?;
-        out.push(Arc::new(crate::time_major::TimeMajorDerivation { settings: settings.time_major.clone() }));
+        out.push(Arc::new(crate::time_major::TimeMajorDerivation {
+            settings: settings.time_major.clone(),
+            max_blocks: None,
+        }));
         Ok(out)
     }
 }
@@ -162,7 +165,13 @@ pub async fn backfill(
     for d in derivations {
         done.push(d.update(dataset, tx.as_ref(), &Changes::all()).await?);
     }
-    let request = CommitRequest {
+    Ok((tx.commit(commit_request(label)).await?, done))
+}
+
+/// The commit of derived products alone (a backfill, a build): its message
+/// and marker say what for.
+pub fn commit_request(label: &str) -> CommitRequest {
+    CommitRequest {
         message: format!("derived products: {label}"),
         marker: SourceMarker {
             key: format!("_derived/{label}"),
@@ -171,8 +180,7 @@ pub async fn backfill(
             ingested_at: crate::model::now_rfc3339(),
         },
         properties: serde_json::Map::new(),
-    };
-    Ok((tx.commit(request).await?, done))
+    }
 }
 
 /// A transaction read as a snapshot (its own writes included), so the

@@ -187,6 +187,9 @@ fn copy_chunks(shape: &[u64], how: &[Along], block: u64, tile: Option<u64>, elem
 pub struct TimeMajorDerivation {
     /// The dataset's settings.
     pub settings: TimeMajorSettings,
+    /// At most this many blocks per variable in one transaction (a build in
+    /// rounds); `None` for ingests, which write what their steps touch.
+    pub max_blocks: Option<u64>,
 }
 
 /// A gridded variable with a growing axis, as the copy sees it.
@@ -258,13 +261,14 @@ async fn cadence(tx: &dyn Transaction, arrays: &[ArrayInfo], dim: &str) -> Resul
     Ok(v.get(1).zip(v.first()).map(|(b, a)| (b - a) * unit_s))
 }
 
-#[async_trait]
-impl Derivation for TimeMajorDerivation {
-    fn name(&self) -> String {
-        PREFIX.to_string()
-    }
-
-    async fn update(&self, _: &DatasetId, tx: &dyn Transaction, changes: &Changes) -> Result<String, DerivationError> {
+impl TimeMajorDerivation {
+    /// Brings the copy up to date with `changes`: what it did, the blocks
+    /// written, and whether anything changed.
+    async fn bring_up_to_date(
+        &self,
+        tx: &dyn Transaction,
+        changes: &Changes,
+    ) -> Result<(String, u64, bool), DerivationError> {
         if let Err(why) = self.settings.check() {
             return Err(DerivationError::Invalid(why));
         }
@@ -272,6 +276,8 @@ impl Derivation for TimeMajorDerivation {
         let by_path: HashMap<&str, &ArrayInfo> = arrays.iter().map(|a| (a.path.as_str(), a)).collect();
         let mut done = Vec::new();
         let mut coords_done: BTreeSet<String> = BTreeSet::new();
+        let mut written = 0u64;
+        let mut group_done = false;
         for src in sources(&arrays, changes) {
             let a = src.array;
             let g = src.growing;
@@ -312,7 +318,7 @@ impl Derivation for TimeMajorDerivation {
                 continue;
             }
             let mut blocks: BTreeSet<u64> = (old / block..covered / block).collect();
-            if fits.is_none() {
+            if fits.is_none() || covered < old {
                 blocks.extend(0..covered / block);
             } else if changes.touches(&a.path) {
                 match &changes.steps {
@@ -323,15 +329,24 @@ impl Derivation for TimeMajorDerivation {
             if fits.is_some() && old == covered && blocks.is_empty() {
                 continue;
             }
-            if fits.is_none() {
+            // A build in rounds writes the first blocks still missing (no
+            // step changed: they are the blocks after the copy's end).
+            let mut covered = covered;
+            if let Some(cap) = self.max_blocks
+                && blocks.len() as u64 > cap
+            {
+                blocks = blocks.into_iter().take(usize::try_from(cap).unwrap_or(usize::MAX)).collect();
+                covered = blocks.last().map_or(0, |b| (b + 1) * block);
+                want_shape[g] = covered;
+            }
+            if fits.is_none() || covered < old {
+                if !group_done {
+                    tx.put_group(PREFIX, &group_attrs()).await?;
+                    group_done = true;
+                }
                 tx.create_array(&copy_spec(a, &path, &want_shape, &chunks, (g, block))).await?;
             } else if old != covered {
-                if covered < old {
-                    tx.create_array(&copy_spec(a, &path, &want_shape, &chunks, (g, block))).await?;
-                    blocks.extend(0..covered / block);
-                } else {
-                    tx.resize(&path, &want_shape).await?;
-                }
+                tx.resize(&path, &want_shape).await?;
             }
             for (d, dim) in a.dims.iter().enumerate() {
                 let key = format!("{dim}:{}", if d == g { covered } else { a.shape[d] });
@@ -342,10 +357,68 @@ impl Derivation for TimeMajorDerivation {
             for b in &blocks {
                 write_block_of(tx, a, &path, &how, &chunks, g, (b * block, block)).await?;
             }
+            written += blocks.len() as u64;
             done.push(format!("{}: {covered} of {n} steps in blocks of {block} ({} written)", a.path, blocks.len()));
         }
-        Ok(if done.is_empty() { format!("{PREFIX}: nothing to do") } else { format!("{PREFIX}: {}", done.join("; ")) })
+        let text =
+            if done.is_empty() { format!("{PREFIX}: nothing to do") } else { format!("{PREFIX}: {}", done.join("; ")) };
+        Ok((text, written, !done.is_empty()))
     }
+}
+
+#[async_trait]
+impl Derivation for TimeMajorDerivation {
+    fn name(&self) -> String {
+        PREFIX.to_string()
+    }
+
+    async fn update(&self, _: &DatasetId, tx: &dyn Transaction, changes: &Changes) -> Result<String, DerivationError> {
+        Ok(self.bring_up_to_date(tx, changes).await?.0)
+    }
+}
+
+/// Builds or extends the copy of a dataset that holds data already (`hub
+/// layout build`, the maintain function's `layout` task): `blocks_per_commit`
+/// blocks per variable per commit, so memory and each commit stay bounded
+/// and an interrupted build resumes where its last commit ended; a copy in
+/// step is left as it is (no commit). Returns each commit's snapshot and
+/// what it did.
+pub async fn build(
+    repo: &dyn crate::ports::Repository,
+    dataset: &DatasetId,
+    settings: TimeMajorSettings,
+    blocks_per_commit: u64,
+) -> Result<Vec<(String, String)>, DerivationError> {
+    if !repo.datasets().await?.contains(dataset) {
+        return Err(DerivationError::Repository(crate::ports::RepoError::NotFound(format!("dataset {dataset}"))));
+    }
+    let d = TimeMajorDerivation { settings, max_blocks: Some(blocks_per_commit.max(1)) };
+    // Nothing changed: only what is missing is written.
+    let changes = Changes { dim: None, steps: Steps::Some(vec![]), variables: None };
+    let mut out = Vec::new();
+    loop {
+        let tx = repo.begin(dataset).await?;
+        let (text, written, changed) = d.bring_up_to_date(tx.as_ref(), &changes).await?;
+        if !changed {
+            break;
+        }
+        let snapshot = tx.commit(crate::derived::commit_request(PREFIX)).await?;
+        out.push((snapshot, text));
+        if written == 0 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn group_attrs() -> Attributes {
+    Attributes::from_iter([(
+        "description".to_string(),
+        AttrValue::text(
+            "time-major copy of the dataset's variables (chunks of a long block of steps over a small tile), \
+             kept in step by the hub: each variable holds the dataset's values for its first steps",
+        ),
+    )])
 }
 
 fn copy_spec(a: &ArrayInfo, path: &str, shape: &[u64], chunks: &[u64], (g, block): (usize, u64)) -> ArraySpec {
