@@ -187,15 +187,21 @@ async fn copy_follows_every_ingest(backend: Backend) {
     assert_eq!(t.ingest_configured(&config, &f, "incoming/late/late.nc").await.status, IngestStatus::Committed);
     let late = DatasetId::new("late").unwrap();
     assert!(views(t.hub.as_ref(), "late").await.1.parameter("tas").unwrap().time_major.is_none());
-    let on = hub_core::time_major::TimeMajorSettings { enabled: Some(true), block: Some(BLOCK), tile: Some(3) };
+    // The configuration's block and tile; the build switches the copy on for its run.
+    let on = hub_core::time_major::TimeMajorSettings { enabled: Some(false), block: Some(BLOCK), tile: Some(3) };
     // Two blocks per commit: 12 steps in two commits, resumable between them.
-    let rounds = hub_core::time_major::build(t.hub.as_ref(), &late, on.clone(), 2).await.unwrap();
-    let texts: Vec<&str> = rounds.iter().map(|(_, t)| t.as_str()).collect();
+    // Stopped after one commit (a Lambda invocation's share), then resumed.
+    let first = hub_core::time_major::build(t.hub.as_ref(), &late, on.clone(), 2, Some(1)).await.unwrap();
+    assert!(!first.finished && first.commits.len() == 1, "{first:?}");
+    let rest = hub_core::time_major::build(t.hub.as_ref(), &late, on.clone(), 2, None).await.unwrap();
+    assert!(rest.finished, "{rest:?}");
+    let texts: Vec<&str> = first.commits.iter().chain(&rest.commits).map(|(_, t)| t.as_str()).collect();
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts[0].contains("8 of 13 steps") && texts[1].contains("12 of 13 steps"), "{texts:?}");
     same_answers(t.hub.as_ref(), "late", &all, &|_| 0.0, true).await;
     // Run again, it finds nothing to do and commits nothing.
-    assert!(hub_core::time_major::build(t.hub.as_ref(), &late, on, 2).await.unwrap().is_empty());
+    let again = hub_core::time_major::build(t.hub.as_ref(), &late, on, 2, None).await.unwrap();
+    assert!(again.finished && again.commits.is_empty(), "{again:?}");
     // A copy that the configuration turns off is emptied by the next ingest
     // (it would no longer be kept in step): reads go back to the map layout.
     let f = steps(dir.path(), "late2.nc", &[30], 0.0);

@@ -35,6 +35,32 @@ pub enum Command {
     Gc(GcArgs),
     /// Region sets (river basins, countries): list, add, show, remove, attach to datasets.
     Regions(RegionsArgs),
+    /// The time-major copy (long series read from a few chunks): show it, or build it for data already stored.
+    Layout(LayoutArgs),
+}
+
+/// `hub layout`.
+#[derive(Debug, Args)]
+pub struct LayoutArgs {
+    /// What to do (default: show every dataset's copy).
+    #[command(subcommand)]
+    pub action: Option<LayoutAction>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+/// `hub layout ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LayoutAction {
+    /// Build (or extend) a dataset's time-major copy, with the configuration's block and tile;
+    /// in commits of a few blocks, so an interrupted build goes on where it stopped.
+    Build {
+        /// The dataset.
+        dataset: String,
+        /// Blocks per variable in one commit (bounds memory and the work lost to an interruption).
+        #[arg(long, default_value_t = 8)]
+        blocks_per_commit: u64,
+    },
 }
 
 /// `hub regions`.

@@ -7,6 +7,7 @@ mod demo;
 mod gc;
 mod info;
 mod ingest;
+mod layout;
 mod progress;
 mod regions;
 mod serve;
@@ -30,5 +31,6 @@ async fn run() -> anyhow::Result<()> {
         cli::Command::Config(args) => config::run(args).await,
         cli::Command::Gc(args) => gc::run(args).await,
         cli::Command::Regions(args) => regions::run(args).await,
+        cli::Command::Layout(args) => layout::run(args).await,
     }
 }

@@ -86,3 +86,33 @@ fn serve_answers_over_http() {
     assert_eq!(status, 404);
     drop(server);
 }
+
+#[test]
+fn layout_build_makes_the_time_major_copy_of_stored_data() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let incoming = dir.path().join("incoming/monthly");
+    std::fs::create_dir_all(&incoming).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(fixture(Fixture::ClassicPacked360Day), incoming.join("tas.nc")).unwrap_or_else(|e| panic!("{e}"));
+    let o = hub(&["ingest", "--repo", "hub-data", dir.path().to_str().unwrap_or(".")], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = hub(&["layout", "--repo", "hub-data"], dir.path());
+    assert!(text(&o).contains("monthly: no time-major copy"), "{}", text(&o));
+    // Switched on with a block of 4 months, built 2 blocks per commit.
+    let config = dir.path().join("datasets.json");
+    std::fs::write(&config, r#"{"datasets": {"monthly": {"time_major": {"block": 4, "tile": 8}}}}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let o = hub(&["config", "--repo", "hub-data", config.to_str().unwrap_or("")], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = hub(&["layout", "build", "monthly", "--repo", "hub-data", "--blocks-per-commit", "2"], dir.path());
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.lines().filter(|l| l.contains("(snapshot ")).count() >= 2, "{out}");
+    let o = hub(&["layout", "--repo", "hub-data"], dir.path());
+    let shown = text(&o);
+    assert!(shown.contains("monthly/tas: ") && shown.contains("in the copy (blocks of 4"), "{shown}");
+    // Built already: nothing to do; a dataset that does not exist: the reason.
+    let o = hub(&["layout", "build", "monthly", "--repo", "hub-data"], dir.path());
+    assert!(text(&o).contains("nothing to build"), "{}", text(&o));
+    let o = hub(&["layout", "build", "nowhere", "--repo", "hub-data"], dir.path());
+    assert!(!o.status.success() && text(&o).contains("not found"), "{}", text(&o));
+}

@@ -9,6 +9,13 @@
 //! [`hub_core::upkeep::collect_garbage`], the same code as `hub gc`. A manual
 //! invocation may name one dataset or ask for a dry run:
 //! `{"dataset": "radar", "dry_run": true}`.
+//!
+//! The same function builds a dataset's time-major copy for data stored
+//! before the copy was switched on (`hub layout build` on AWS):
+//! `{"task": "layout", "dataset": "radar"}` writes up to `max_commits`
+//! commits of `blocks_per_commit` blocks and answers `finished`; invoke it
+//! again (by hand, or a Step Functions loop on `finished`) until it is
+//! true. Each commit is whole, so a timeout loses at most one round.
 
 use hub_core::model::DatasetId;
 use hub_core::ports::Repository;
@@ -78,6 +85,26 @@ pub struct Request {
     /// Count, delete nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// What to do: `gc` (the default) or `layout` (build a time-major copy).
+    #[serde(default)]
+    pub task: Task,
+    /// `layout`: blocks per variable per commit (8).
+    #[serde(default)]
+    pub blocks_per_commit: Option<u64>,
+    /// `layout`: commits in this invocation at most (16).
+    #[serde(default)]
+    pub max_commits: Option<usize>,
+}
+
+/// The tasks of the function.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Storage upkeep.
+    #[default]
+    Gc,
+    /// Build a dataset's time-major copy.
+    Layout,
 }
 
 /// Why an invocation failed.
@@ -89,6 +116,12 @@ pub enum MaintainError {
     /// Listing the datasets failed.
     #[error(transparent)]
     Repo(#[from] hub_core::ports::RepoError),
+    /// The layout build failed.
+    #[error("layout build: {0}")]
+    Layout(#[from] hub_core::derived::DerivationError),
+    /// The answer could not be written as JSON.
+    #[error("the answer as JSON: {0}")]
+    Answer(#[source] serde_json::Error),
     /// Some datasets could not be collected (the others were).
     #[error("{failed} dataset(s) could not be collected: {first}")]
     Failed {
@@ -99,8 +132,42 @@ pub enum MaintainError {
     },
 }
 
+/// Runs what `request` asks: an upkeep pass, or a share of a layout build.
+pub async fn handle(
+    hub: &dyn Repository,
+    config: &Config,
+    request: Request,
+) -> Result<serde_json::Value, MaintainError> {
+    let answer = match request.task {
+        Task::Gc => serde_json::to_value(upkeep(hub, config, request).await?),
+        Task::Layout => serde_json::to_value(layout(hub, config, request).await?),
+    };
+    answer.map_err(MaintainError::Answer)
+}
+
+/// Builds (a share of) one dataset's time-major copy with the datasets'
+/// configuration's block and tile.
+pub async fn layout(
+    hub: &dyn Repository,
+    config: &Config,
+    request: Request,
+) -> Result<hub_core::time_major::BuildRun, MaintainError> {
+    let id = request
+        .dataset
+        .as_deref()
+        .ok_or_else(|| MaintainError::Request("the layout task needs a dataset".into()))
+        .and_then(|d| DatasetId::new(d).map_err(|e| MaintainError::Request(e.to_string())))?;
+    let store = hub_store::object_store(&config.repo).map_err(|e| MaintainError::Request(e.to_string()))?;
+    let settings = hub_core::ports::RegionStore::attached(&hub_store::ObjectStoreRegions::new(store), &id)
+        .await
+        .map_err(hub_core::derived::DerivationError::from)?
+        .time_major;
+    let (blocks, commits) = (request.blocks_per_commit.unwrap_or(8), request.max_commits.unwrap_or(16));
+    Ok(hub_core::time_major::build(hub, &id, settings, blocks, Some(commits)).await?)
+}
+
 /// Runs one upkeep pass as `request` asks, with the configured policy.
-pub async fn handle(hub: &dyn Repository, config: &Config, request: Request) -> Result<UpkeepRun, MaintainError> {
+pub async fn upkeep(hub: &dyn Repository, config: &Config, request: Request) -> Result<UpkeepRun, MaintainError> {
     let only = request
         .dataset
         .as_deref()

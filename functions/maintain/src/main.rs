@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         // A scheduled event carries none of the request's fields: everything, for real.
         let request: Request = serde_json::from_value(event.payload)?;
         let run = handle(hub, config, request).await.map_err(|e| -> lambda_runtime::Error { Box::new(e) })?;
-        Ok::<_, lambda_runtime::Error>(serde_json::to_value(run)?)
+        Ok::<_, lambda_runtime::Error>(run)
     }))
     .await
 }

@@ -80,4 +80,27 @@ async fn scheduled_and_manual_upkeep_through_the_runtime_api() {
         }
     }
     assert_eq!(chunk_files(&repo), committed);
+
+    // The layout task builds the time-major copy of data stored before it
+    // was switched on, a share per invocation, until it says finished.
+    let config = r#"{"datasets": {"demo-daily": {"time_major": {"block": 1, "tile": 8}}}}"#;
+    hub_store::store_dataset_config(&t.hub.root_store(), config).await.unwrap();
+    let share = br#"{"task": "layout", "dataset": "demo-daily", "blocks_per_commit": 1, "max_commits": 2}"#;
+    let mut commits = 0;
+    for finished in [false, true] {
+        let Outcome::Response(body) = invoke(&api, share).await else { panic!("the layout task failed") };
+        let run: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(run["finished"], finished, "{run}");
+        commits += run["commits"].as_array().map_or(0, Vec::len);
+    }
+    assert_eq!(commits, 3, "three one-day blocks, one per commit");
+    let reader =
+        hub_core::ports::Repository::open(t.hub.as_ref(), &id, &hub_core::ports::Version::Latest).await.unwrap();
+    let view =
+        hub_core::query::DatasetView::load(id.clone(), reader.as_ref(), &hub_core::query::NoProjections).await.unwrap();
+    assert_eq!(view.parameter("tas").and_then(|p| p.time_major.as_ref()).map(|c| c.covered), Some(3));
+    match invoke(&api, br#"{"task": "layout"}"#).await {
+        Outcome::Error(e) => assert!(e.contains("needs a dataset"), "{e}"),
+        Outcome::Response(r) => panic!("a layout task without a dataset answered {}", String::from_utf8_lossy(&r)),
+    }
 }

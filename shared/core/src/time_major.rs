@@ -377,38 +377,56 @@ impl Derivation for TimeMajorDerivation {
     }
 }
 
+/// What a build did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BuildRun {
+    /// The dataset.
+    pub dataset: String,
+    /// Each commit's snapshot and what it wrote.
+    pub commits: Vec<(String, String)>,
+    /// Whether the copy is complete (`false`: the commit limit stopped it;
+    /// run again to go on).
+    pub finished: bool,
+}
+
 /// Builds or extends the copy of a dataset that holds data already (`hub
-/// layout build`, the maintain function's `layout` task): `blocks_per_commit`
-/// blocks per variable per commit, so memory and each commit stay bounded
-/// and an interrupted build resumes where its last commit ended; a copy in
-/// step is left as it is (no commit). Returns each commit's snapshot and
-/// what it did.
+/// layout build`, the maintain function's `layout` task), on (`enabled` is
+/// taken as true): `blocks_per_commit` blocks per variable per commit, so
+/// memory and each commit stay bounded and an interrupted build resumes
+/// where its last commit ended; at most `max_commits` commits when given (a
+/// Lambda invocation's share). A copy in step is left as it is (no commit).
 pub async fn build(
     repo: &dyn crate::ports::Repository,
     dataset: &DatasetId,
     settings: TimeMajorSettings,
     blocks_per_commit: u64,
-) -> Result<Vec<(String, String)>, DerivationError> {
+    max_commits: Option<usize>,
+) -> Result<BuildRun, DerivationError> {
     if !repo.datasets().await?.contains(dataset) {
         return Err(DerivationError::Repository(crate::ports::RepoError::NotFound(format!("dataset {dataset}"))));
     }
+    let settings = TimeMajorSettings { enabled: Some(true), ..settings };
     let d = TimeMajorDerivation { settings, max_blocks: Some(blocks_per_commit.max(1)) };
     // Nothing changed: only what is missing is written.
     let changes = Changes { dim: None, steps: Steps::Some(vec![]), variables: None };
-    let mut out = Vec::new();
+    let mut run = BuildRun { dataset: dataset.to_string(), ..BuildRun::default() };
     loop {
+        if max_commits.is_some_and(|m| run.commits.len() >= m) {
+            return Ok(run);
+        }
         let tx = repo.begin(dataset).await?;
         let (text, written, changed) = d.bring_up_to_date(tx.as_ref(), &changes).await?;
         if !changed {
-            break;
+            run.finished = true;
+            return Ok(run);
         }
         let snapshot = tx.commit(crate::derived::commit_request(PREFIX)).await?;
-        out.push((snapshot, text));
+        run.commits.push((snapshot, text));
         if written == 0 {
-            break;
+            run.finished = true;
+            return Ok(run);
         }
     }
-    Ok(out)
 }
 
 fn group_attrs() -> Attributes {
