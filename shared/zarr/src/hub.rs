@@ -113,6 +113,14 @@ impl IcechunkHub {
         })
     }
 
+    /// A dataset's repository folder, on a local disk.
+    fn folder_of(&self, dataset: &DatasetId) -> Option<std::path::PathBuf> {
+        match &self.root {
+            StoreUrl::File(dir) => Some(dir.join(dataset.as_str())),
+            _ => None,
+        }
+    }
+
     /// Chunks a read fetches and decodes at once.
     fn read_concurrency(&self) -> usize {
         self.settings.read_concurrency.unwrap_or_else(|| match self.root {
@@ -321,7 +329,7 @@ impl Repository for IcechunkHub {
             .writable_session(BRANCH)
             .await
             .map_err(|e| crate::error::storage(format!("starting a session on {dataset}"), e))?;
-        let store = Arc::new(HubStore::new(session));
+        let store = Arc::new(HubStore::new(session).reading_files_in(self.folder_of(dataset)));
         Ok(Box::new(IcechunkTransaction::new(store, (guard, file_lock), self.settings.write_concurrency)))
     }
 
@@ -346,6 +354,7 @@ impl Repository for IcechunkHub {
             self.settings.read_counter.clone(),
             self.settings.chunk_cache.clone(),
             self.read_concurrency(),
+            self.folder_of(dataset),
         )))
     }
 

@@ -38,10 +38,11 @@ impl IcechunkReader {
         counter: Option<Arc<ReadCounter>>,
         cache: Option<Arc<ChunkCache>>,
         concurrency: usize,
+        folder: Option<std::path::PathBuf>,
     ) -> Self {
         let snapshot = session.snapshot_id().to_string();
         Self {
-            store: Arc::new(HubStore::counted(session, counter)),
+            store: Arc::new(HubStore::counted(session, counter).reading_files_in(folder)),
             snapshot_key: Arc::from(snapshot.as_str()),
             snapshot,
             arrays: Mutex::new(HashMap::new()),

@@ -24,6 +24,8 @@ use zarrs_storage::{
 pub struct HubStore {
     inner: AsyncIcechunkStore,
     counter: Option<Arc<ReadCounter>>,
+    /// The repository's folder, when it is on a local disk.
+    folder: Option<std::path::PathBuf>,
 }
 
 /// Counts the chunk reads of the stores it is given to: how many chunks, how
@@ -37,6 +39,7 @@ pub struct ReadCounter {
     bytes: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    from_files: AtomicU64,
     latency: Option<std::time::Duration>,
 }
 
@@ -62,6 +65,11 @@ impl ReadCounter {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Chunks read straight from their files (a local folder).
+    pub fn from_files(&self) -> u64 {
+        self.from_files.load(Ordering::Relaxed)
+    }
+
     /// The most chunk reads that were in flight at once.
     pub fn max_in_flight(&self) -> u64 {
         self.max_in_flight.load(Ordering::Relaxed)
@@ -69,7 +77,7 @@ impl ReadCounter {
 
     /// Starts counting again.
     pub fn reset(&self) {
-        for c in [&self.chunks, &self.bytes, &self.in_flight, &self.max_in_flight] {
+        for c in [&self.chunks, &self.bytes, &self.in_flight, &self.max_in_flight, &self.from_files] {
             c.store(0, Ordering::Relaxed);
         }
     }
@@ -99,12 +107,55 @@ fn is_chunk_key(key: &StoreKey) -> bool {
 impl HubStore {
     /// Wraps a session.
     pub fn new(session: icechunk::session::Session) -> Self {
-        Self { inner: AsyncIcechunkStore::new(session), counter: None }
+        Self { inner: AsyncIcechunkStore::new(session), counter: None, folder: None }
     }
 
     /// Wraps a session, counting chunk reads.
     pub fn counted(session: icechunk::session::Session, counter: Option<Arc<ReadCounter>>) -> Self {
-        Self { inner: AsyncIcechunkStore::new(session), counter }
+        Self { inner: AsyncIcechunkStore::new(session), counter, folder: None }
+    }
+
+    /// Reads whole chunks from the files of the repository in `folder` (see the module documentation).
+    pub fn reading_files_in(mut self, folder: Option<std::path::PathBuf>) -> Self {
+        self.folder = folder;
+        self
+    }
+
+    /// A whole chunk read from its file: `None` when Icechunk should read it
+    /// (not a plain chunk key, an inline or virtual chunk, any failure:
+    /// Icechunk's own read then reports it), `Some(None)` when the chunk was
+    /// never written.
+    async fn from_file(&self, folder: &std::path::Path, key: &StoreKey) -> Option<MaybeBytes> {
+        use icechunk::format::manifest::ChunkPayload;
+        let (array, coords) =
+            key.as_str().rsplit_once("/c/").or_else(|| key.as_str().strip_prefix("c/").map(|c| ("", c)))?;
+        let indices: Vec<u32> = coords.split('/').map(|c| c.parse().ok()).collect::<Option<_>>()?;
+        let path = icechunk::format::Path::new(&format!("/{array}")).ok()?;
+        let payload = {
+            let session = self.inner.session();
+            let session = session.read().await;
+            session.get_chunk_ref(&path, &icechunk::format::ChunkIndices(indices)).await.ok()?
+        };
+        let ChunkPayload::Ref(r) = payload? else {
+            return None;
+        };
+        let file = folder.join(icechunk::format::CHUNKS_FILE_PATH).join(r.id.to_string());
+        let (offset, length) = (r.offset, usize::try_from(r.length).ok()?);
+        let read = tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; length];
+            std::fs::File::open(&file)?.read_exact_at(&mut buf, offset)?;
+            Ok::<_, std::io::Error>(buf)
+        });
+        match read.await {
+            Ok(Ok(buf)) => {
+                if let Some(c) = &self.counter {
+                    c.from_files.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(Some(Bytes::from(buf)))
+            }
+            _ => None,
+        }
     }
 
     /// The session.
@@ -124,11 +175,20 @@ impl AsyncReadableStorageTraits for HubStore {
         // Icechunk's store directly (not through zarrs_icechunk, which
         // flattens errors into text): damaged data and unreachable storage
         // stay apart (see `error::classify_store`).
-        let store = icechunk::Store::from_session(self.inner.session()).await;
-        let got = match store.get(key.as_str(), &IcByteRange::ALL).await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if matches!(e.kind(), StoreErrorKind::NotFound(_)) => Ok(None),
-            Err(e) => Err(crate::error::classify_store(&e)),
+        let local = match &self.folder {
+            Some(folder) if is_chunk_key(key) => self.from_file(folder, key).await,
+            _ => None,
+        };
+        let got = match local {
+            Some(found) => Ok(found),
+            None => {
+                let store = icechunk::Store::from_session(self.inner.session()).await;
+                match store.get(key.as_str(), &IcByteRange::ALL).await {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if matches!(e.kind(), StoreErrorKind::NotFound(_)) => Ok(None),
+                    Err(e) => Err(crate::error::classify_store(&e)),
+                }
+            }
         };
         if let Some(c) = counter {
             c.finish(got.as_ref().ok().and_then(|b| b.as_ref()).map(|b| b.len() as u64));
