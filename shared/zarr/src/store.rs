@@ -125,7 +125,7 @@ impl HubStore {
     /// (not a plain chunk key, an inline or virtual chunk, any failure:
     /// Icechunk's own read then reports it), `Some(None)` when the chunk was
     /// never written.
-    async fn from_file(&self, folder: &std::path::Path, key: &StoreKey) -> Option<MaybeBytes> {
+    async fn read_chunk_file(&self, folder: &std::path::Path, key: &StoreKey) -> Option<MaybeBytes> {
         use icechunk::format::manifest::ChunkPayload;
         let (array, coords) =
             key.as_str().rsplit_once("/c/").or_else(|| key.as_str().strip_prefix("c/").map(|c| ("", c)))?;
@@ -176,7 +176,7 @@ impl AsyncReadableStorageTraits for HubStore {
         // flattens errors into text): damaged data and unreachable storage
         // stay apart (see `error::classify_store`).
         let local = match &self.folder {
-            Some(folder) if is_chunk_key(key) => self.from_file(folder, key).await,
+            Some(folder) if is_chunk_key(key) => self.read_chunk_file(folder, key).await,
             _ => None,
         };
         let got = match local {
