@@ -3,7 +3,7 @@
 //! writes it (a [`Derivation`]).
 //!
 //! One chunking cannot serve maps and long series at once. The map layout
-//! (balanced chunks, see [`crate::ingest::chunk_policy`]) reads a 10-year
+//! (balanced chunks, see `ChunkPolicy`) reads a 10-year
 //! daily point series from 46 chunks of 80 steps; the copy keeps chunks of a
 //! long **block** of the growing axis (a year of daily steps, a day of
 //! 5-minute composites) over a small spatial **tile**, so the same series is
