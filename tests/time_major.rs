@@ -10,6 +10,8 @@
 //! - a build (`hub layout build`) of a dataset that had data before the
 //!   copy was switched on gives the same answers, in rounds that resume;
 //!   a copy switched off again is emptied;
+//! - a copy written in strips smaller than a map chunk (the memory bound
+//!   for full-map radar chunks) holds the same values;
 //! - xarray opens the `time_major` group with the same values as the data.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -270,4 +272,30 @@ async fn a_point_series_reads_a_handful_of_chunks() {
     counter.reset();
     execute(&map_only, reader.as_ref(), &q, &limits(&budget)).await.unwrap();
     assert_eq!(counter.chunks(), 13, "one map per step");
+}
+
+/// The copy written under a strip budget smaller than one map chunk (each
+/// block in tile-sized strips, every map chunk read once per strip, as a day
+/// of full-map radar composites is written) answers as the map layout does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_written_in_small_strips_is_the_same() {
+    use hub_core::derived::{Changes, Derivation, Steps};
+    let dir = tempfile::tempdir().unwrap();
+    let url = hub_store::StoreUrl::from_path(&dir.path().join("hub")).unwrap();
+    let t = TestHub::new(url);
+    hub_store::store_dataset_config(&t.hub.root_store(), CONFIG).await.unwrap();
+    let config = DatasetConfig::parse(CONFIG).unwrap();
+    let days: Vec<i64> = (0..9).collect();
+    let f = steps(dir.path(), "all.nc", &days, 0.0);
+    assert_eq!(t.ingest_configured(&config, &f, "incoming/late/all.nc").await.status, IngestStatus::Committed);
+    let id = DatasetId::new("late").unwrap();
+    let on = hub_core::time_major::TimeMajorSettings { enabled: Some(true), block: Some(BLOCK), tile: Some(3) };
+    // One byte: every strip is one 3 × 3 tile of the 6 × 8 grid.
+    let d = hub_core::time_major::TimeMajorDerivation { settings: on, max_blocks: None, strip_bytes: Some(1) };
+    let tx = t.hub.begin(&id).await.unwrap();
+    let changes = Changes { dim: None, steps: Steps::All, variables: None };
+    let text = d.update(&id, tx.as_ref(), &changes).await.unwrap();
+    assert!(text.contains("8 of 9 steps in blocks of 4 (2 written)"), "{text}");
+    tx.commit(hub_core::derived::commit_request("time_major")).await.unwrap();
+    same_answers(t.hub.as_ref(), "late", &days, &|_| 0.0, true).await;
 }

@@ -133,6 +133,7 @@ impl Derivations for Configured {
         out.push(Arc::new(crate::time_major::TimeMajorDerivation {
             settings: settings.time_major.clone(),
             max_blocks: None,
+            strip_bytes: None,
         }));
         Ok(out)
     }

@@ -190,6 +190,8 @@ pub struct TimeMajorDerivation {
     /// At most this many blocks per variable in one transaction (a build in
     /// rounds); `None` for ingests, which write what their steps touch.
     pub max_blocks: Option<u64>,
+    /// Decoded bytes a strip of a block may hold; `None`: [`STRIP_BYTES`].
+    pub strip_bytes: Option<u64>,
 }
 
 /// A gridded variable with a growing axis, as the copy sees it.
@@ -278,6 +280,7 @@ impl TimeMajorDerivation {
         let mut coords_done: BTreeSet<String> = BTreeSet::new();
         let mut written = 0u64;
         let mut group_done = false;
+        let budget = self.strip_bytes.unwrap_or(STRIP_BYTES);
         for src in sources(&arrays, changes) {
             let a = src.array;
             let g = src.growing;
@@ -355,7 +358,7 @@ impl TimeMajorDerivation {
                 }
             }
             for b in &blocks {
-                write_block_of(tx, a, &path, &how, &chunks, g, (b * block, block)).await?;
+                write_block_of(tx, a, &path, (&how, &chunks), g, (b * block, block), budget).await?;
             }
             written += blocks.len() as u64;
             done.push(format!("{}: {covered} of {n} steps in blocks of {block} ({} written)", a.path, blocks.len()));
@@ -406,7 +409,7 @@ pub async fn build(
         return Err(DerivationError::Repository(crate::ports::RepoError::NotFound(format!("dataset {dataset}"))));
     }
     let settings = TimeMajorSettings { enabled: Some(true), ..settings };
-    let d = TimeMajorDerivation { settings, max_blocks: Some(blocks_per_commit.max(1)) };
+    let d = TimeMajorDerivation { settings, max_blocks: Some(blocks_per_commit.max(1)), strip_bytes: None };
     // Nothing changed: only what is missing is written.
     let changes = Changes { dim: None, steps: Steps::Some(vec![]), variables: None };
     let mut run = BuildRun { dataset: dataset.to_string(), ..BuildRun::default() };
@@ -494,23 +497,73 @@ async fn copy_coordinate(
     Ok(())
 }
 
-/// Writes steps `t..t+n` of the copy: for each level or member, strips of
-/// tile rows across the whole grid, so each map chunk is read about once.
+/// Decoded bytes one strip of a block may hold while the copy is written:
+/// the same budget as an ingest's slab, so writing the copy needs no more
+/// memory than the ingest it follows.
+pub const STRIP_BYTES: u64 = 96 << 20;
+
+/// A rectangle of the grid (rows `y0..y0+ny`, columns `x0..x0+nx`) a block
+/// is read and written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Strip {
+    y0: u64,
+    ny: u64,
+    x0: u64,
+    nx: u64,
+}
+
+/// The strips one block of the copy is written in: aligned to the copy's
+/// tiles (every copy chunk written whole, once), rows of whole map chunks
+/// where they fit in `budget` (each map chunk read once), fewer tile rows
+/// where they do not, and groups of tile columns where one tile row across
+/// the grid is over the budget. `(ny, nx)` is the grid, `tile` the copy's
+/// tile, `map_y` the map chunks' rows and `cell_bytes` the bytes a grid cell
+/// holds over the block. Map chunks taller than a strip are read once per
+/// strip they cross: a block of full-map radar chunks larger than the budget
+/// is read `block bytes / budget` times over, the price of bounded memory.
+fn strips((ny, nx): (u64, u64), (tile_y, tile_x): (u64, u64), map_y: u64, cell_bytes: u64, budget: u64) -> Vec<Strip> {
+    let (tile_y, tile_x) = (tile_y.max(1), tile_x.max(1));
+    let row_bytes = nx.max(1).saturating_mul(cell_bytes.max(1));
+    let by_map = tile_y.saturating_mul(map_y.max(1).div_ceil(tile_y));
+    let rows =
+        if by_map.saturating_mul(row_bytes) <= budget { by_map } else { (budget / row_bytes / tile_y).max(1) * tile_y };
+    let cols = if rows.saturating_mul(row_bytes) <= budget {
+        nx.max(1)
+    } else {
+        (budget / rows.saturating_mul(cell_bytes.max(1)) / tile_x).max(1) * tile_x
+    };
+    let mut out = Vec::new();
+    let mut y0 = 0;
+    while y0 < ny {
+        let mut x0 = 0;
+        while x0 < nx {
+            out.push(Strip { y0, ny: rows.min(ny - y0), x0, nx: cols.min(nx - x0) });
+            x0 += cols;
+        }
+        y0 += rows;
+    }
+    out
+}
+
+/// Writes steps `t..t+n` of the copy: for each level or member, the block
+/// in [`strips`] of at most `budget` bytes decoded.
 async fn write_block_of(
     tx: &dyn Transaction,
     a: &ArrayInfo,
     path: &str,
-    how: &[Along],
-    chunks: &[u64],
+    (how, chunks): (&[Along], &[u64]),
     g: usize,
     (t, n): (u64, u64),
+    budget: u64,
 ) -> Result<(), DerivationError> {
-    let y = how.iter().position(|h| *h == Along::Tile).unwrap_or(0);
-    let tile_y = chunks[y].max(1);
-    let map_y = a.chunks.get(y).copied().unwrap_or(1).max(1);
-    let rows = tile_y * map_y.div_ceil(tile_y);
+    let tiles: Vec<usize> = (0..how.len()).filter(|d| how[*d] == Along::Tile).collect();
+    let (Some(&y), Some(&x)) = (tiles.first(), tiles.last()) else { return Ok(()) };
     let ones: Vec<usize> = (0..how.len()).filter(|d| how[*d] == Along::One).collect();
     let combos: u64 = ones.iter().map(|d| a.shape[*d]).product();
+    let whole: u64 = (0..how.len()).filter(|d| how[*d] == Along::Whole).map(|d| a.shape[d].max(1)).product();
+    let cell_bytes = n.saturating_mul(whole).saturating_mul(a.dtype.size().unwrap_or(8) as u64);
+    let map_y = a.chunks.get(y).copied().unwrap_or(1);
+    let plan = strips((a.shape[y], a.shape[x]), (chunks[y], chunks[x]), map_y, cell_bytes, budget);
     for k in 0..combos {
         let mut slab = Hyperslab::full(&a.shape);
         slab.start[g] = t;
@@ -521,14 +574,14 @@ async fn write_block_of(
             slab.shape[*d] = 1;
             rem /= a.shape[*d];
         }
-        let mut y0 = 0;
-        while y0 < a.shape[y] {
+        for s in &plan {
             let mut strip = slab.clone();
-            strip.start[y] = y0;
-            strip.shape[y] = rows.min(a.shape[y] - y0);
+            (strip.start[y], strip.shape[y]) = (s.y0, s.ny);
+            if x != y {
+                (strip.start[x], strip.shape[x]) = (s.x0, s.nx);
+            }
             let data = tx.read(&a.path, &strip).await?;
             tx.write_block(path, Arc::new(Block { region: strip, data })).await?;
-            y0 += rows;
         }
     }
     Ok(())
@@ -567,5 +620,33 @@ mod tests {
     fn copies_are_named_in_their_group() {
         assert_eq!(copy_path("pr"), "time_major/pr");
         assert!(is_copy("time_major/pr") && !is_copy("time_major_pr") && !is_copy("pr"));
+    }
+
+    #[test]
+    fn strips_are_tile_aligned_and_bounded() {
+        let covers = |plan: &[Strip], (ny, nx): (u64, u64)| {
+            let cells: u64 = plan.iter().map(|s| s.ny * s.nx).sum();
+            cells == ny * nx && plan.iter().all(|s| s.y0 + s.ny <= ny && s.x0 + s.nx <= nx)
+        };
+        // Daily 0.5°: rows of whole map chunks (72) fit, over the whole width.
+        let plan = strips((360, 720), (36, 38), 72, 365 * 4, STRIP_BYTES);
+        assert_eq!(plan.len(), 5);
+        assert!(plan.iter().all(|s| s.ny == 72 && s.nx == 720 && s.y0 % 36 == 0));
+        assert!(covers(&plan, (360, 720)));
+        // Full-map byte radar chunks, a day of steps (268 MB): tile rows
+        // under the budget, so the map chunks are read a few times over.
+        let plan = strips((760, 1226), (85, 82), 760, 288, STRIP_BYTES);
+        assert!(plan.iter().all(|s| s.y0 % 85 == 0 && s.nx == 1226 && s.ny * 1226 * 288 <= STRIP_BYTES));
+        assert_eq!(plan.len(), 3);
+        assert!(covers(&plan, (760, 1226)));
+        // One tile row across the grid over the budget: columns split too.
+        let plan = strips((10_000, 20_000), (64, 64), 10_000, 365 * 8, STRIP_BYTES);
+        assert!(
+            plan.iter().all(|s| s.ny <= 64 && s.y0 % 64 == 0 && s.x0 % 64 == 0 && s.ny * s.nx * 365 * 8 <= STRIP_BYTES)
+        );
+        assert!(covers(&plan, (10_000, 20_000)));
+        // A tile over the budget on its own is still written whole.
+        let plan = strips((100, 100), (50, 50), 100, 1 << 20, 1 << 20);
+        assert!(plan.iter().all(|s| s.ny == 50 && s.nx == 50) && covers(&plan, (100, 100)));
     }
 }
