@@ -116,6 +116,15 @@ fn service(hub: &Arc<IcechunkHub>) -> IngestService {
     IngestService::new(decoders, hub.clone(), reports, IngestSettings::default())
 }
 
+/// The service as the binaries run it: derived products (the time-major
+/// copy, on by default for one map per chunk) kept in step by each commit.
+fn service_with_derivations(hub: &Arc<IcechunkHub>) -> IngestService {
+    service(hub).with_derivations(Arc::new(hub_core::derived::Configured {
+        store: Arc::new(hub_store::ObjectStoreRegions::new(hub.root_store())),
+        projections: Arc::new(hub_http::projection::Proj4Projections),
+    }))
+}
+
 fn options(valid: Option<NaiveDateTime>) -> IngestOptions {
     IngestOptions {
         valid_time: valid,
@@ -124,62 +133,100 @@ fn options(valid: Option<NaiveDateTime>) -> IngestOptions {
     }
 }
 
+fn composite(step: u32) -> Composite {
+    Composite { size: GRID, step, version: 0, with_crs: true, datetime: None }
+}
+
+/// A dataset of `steps` composites written by `svc` in one commit; seconds taken.
+async fn base(svc: &IngestService, root: &Path, id: &DatasetId, steps: u64) -> f64 {
+    let template = root.join("template.tif");
+    write_composite(&template, &composite(0)).unwrap();
+    let marker = root.join(format!("{id}.steps"));
+    std::fs::write(&marker, format!("HUBSTEPS {steps} {}", template.display())).unwrap();
+    let t = Instant::now();
+    let upload = hub_store::local_upload(&marker, "base.steps").unwrap();
+    let r = svc.ingest_with(id, &upload, &options(None), Arc::new(NoProgress)).await.unwrap();
+    assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+    t.elapsed().as_secs_f64()
+}
+
+/// Appends composite `i` with `svc` and waits until a fresh reader sees it:
+/// seconds from the start of the ingest, and the report.
+async fn append_one(
+    svc: &IngestService,
+    hub: &IcechunkHub,
+    root: &Path,
+    id: &DatasetId,
+    i: u64,
+) -> (f64, hub_core::ingest::IngestReport) {
+    let valid = t0() + chrono::Duration::seconds(i as i64 * STEP_S);
+    let name = format!("{}_COMP.tif", valid.format("%Y%m%d%H%M"));
+    let path = root.join(&name);
+    write_composite(&path, &composite(i as u32)).unwrap();
+    let upload = hub_store::local_upload(&path, &format!("radar/{name}")).unwrap();
+    let start = Instant::now();
+    let r = svc.ingest_with(id, &upload, &options(Some(valid)), Arc::new(NoProgress)).await.unwrap();
+    assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
+    // Queryable: a fresh reader (as a serve function would open) sees the step.
+    let reader = hub.open(id, &Version::Latest).await.unwrap();
+    let BlockData::Numeric(v) =
+        reader.read("band1", &Hyperslab { start: vec![i, 600, 400], shape: vec![1, 1, 1] }).await.unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(v[0], composite(i as u32).code(600, 400), "the new step is readable");
+    let secs = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    (secs, r)
+}
+
+/// The time-major copy's block for five-minute composites (a day).
+const BLOCK: u64 = 288;
+
 async fn append(steps: u64, runs: usize, dir: &Path) {
     let root = dir.join(format!("append-{steps}"));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     let hub =
         Arc::new(IcechunkHub::new(StoreUrl::from_path(&root.join("hub")).unwrap(), HubSettings::default()).unwrap());
+    let plain = DatasetId::new("radar").unwrap();
     let svc = service(&hub);
-    let id = DatasetId::new("radar").unwrap();
-    let composite = |step: u32| Composite { size: GRID, step, version: 0, with_crs: true, datetime: None };
-    let template = root.join("template.tif");
-    write_composite(&template, &composite(0)).unwrap();
-    let marker = root.join("base.steps");
-    std::fs::write(&marker, format!("HUBSTEPS {steps} {}", template.display())).unwrap();
-    let t = Instant::now();
-    let upload = hub_store::local_upload(&marker, "base.steps").unwrap();
-    let r = svc.ingest_with(&id, &upload, &options(None), Arc::new(NoProgress)).await.unwrap();
-    assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
-    let base_s = t.elapsed().as_secs_f64();
+    let base_s = base(&svc, &root, &plain, steps).await;
     // In this process, and as the binaries decode (a child process per file)
-    // when HUB_BENCH_DECODER names a hub binary to start.
-    let mut modes = vec![("", svc)];
+    // when HUB_BENCH_DECODER names a hub binary to start; then with the
+    // time-major copy kept in step, into a dataset of its own.
+    let mut modes = vec![("", svc, plain.clone(), base_s)];
     if let Ok(program) = std::env::var("HUB_BENCH_DECODER") {
         let decoders = hub_sandbox::Sandbox::new(program, hub_sandbox::SandboxLimits::default())
             .wrap(&DecoderRegistry::new().with(Arc::new(GdalDecoder)));
         let reports = Arc::new(ObjectStoreReports::new(hub.root_store()));
-        modes.push(("_isolated", IngestService::new(decoders, hub.clone(), reports, IngestSettings::default())));
+        let isolated = IngestService::new(decoders, hub.clone(), reports, IngestSettings::default());
+        modes.push(("_isolated", isolated, plain, base_s));
     }
-    let mut next = steps;
-    for (suffix, svc) in &modes {
+    let copied = DatasetId::new("radar-tm").unwrap();
+    let svc = service_with_derivations(&hub);
+    let copied_s = base(&svc, &root, &copied, steps).await;
+    modes.push(("_time_major", svc, copied.clone(), copied_s));
+    let mut next_of = std::collections::HashMap::new();
+    let mb = (GRID.0 * GRID.1) as f64 / 1e6;
+    for (suffix, svc, id, base_s) in &modes {
+        let next = next_of.entry(id.to_string()).or_insert(steps);
         let mut secs = Vec::new();
         let mut commit = Vec::new();
         let mut parts = Vec::new();
         for _ in 0..runs {
-            let i = next;
-            next += 1;
-            let valid = t0() + chrono::Duration::seconds(i as i64 * STEP_S);
-            let name = format!("{}_COMP.tif", valid.format("%Y%m%d%H%M"));
-            let path = root.join(&name);
-            write_composite(&path, &composite(i as u32)).unwrap();
-            let upload = hub_store::local_upload(&path, &format!("radar/{name}")).unwrap();
-            let start = Instant::now();
-            let r = svc.ingest_with(&id, &upload, &options(Some(valid)), Arc::new(NoProgress)).await.unwrap();
-            assert_eq!(r.status, IngestStatus::Committed, "{:?}", r.error);
-            // Queryable: a fresh reader (as a serve function would open) sees the step.
-            let reader = hub.open(&id, &Version::Latest).await.unwrap();
-            let BlockData::Numeric(v) =
-                reader.read("band1", &Hyperslab { start: vec![i, 600, 400], shape: vec![1, 1, 1] }).await.unwrap()
-            else {
-                unreachable!()
-            };
-            assert_eq!(v[0], composite(i as u32).code(600, 400), "the new step is readable");
-            secs.push(start.elapsed().as_secs_f64());
+            // Appends that complete no block of the copy (those are timed
+            // on their own below).
+            if *suffix == "_time_major" && (*next + 1) % BLOCK == 0 {
+                append_one(svc, &hub, &root, id, *next).await;
+                *next += 1;
+            }
+            let (s, r) = append_one(svc, &hub, &root, id, *next).await;
+            *next += 1;
+            secs.push(s);
             commit.push(r.timings.commit_ms as f64 / 1000.0);
             parts.push((r.timings.open_ms, r.timings.write_ms, r.timings.total_ms));
         }
-        let mb = (GRID.0 * GRID.1) as f64 / 1e6;
         emit(
             &format!("append_one_composite_{steps}_steps{suffix}"),
             &secs,
@@ -192,6 +239,27 @@ async fn append(steps: u64, runs: usize, dir: &Path) {
         );
         emit(&format!("append_commit_only_{steps}_steps{suffix}"), &commit, "");
     }
+    // The append that completes a block writes a day of the copy (every
+    // tile): once per run, after untimed appends up to the step before.
+    let next = next_of.get(copied.as_str()).copied().unwrap_or(steps);
+    let (_, svc, _, _) = &modes[modes.len() - 1];
+    let mut secs = Vec::new();
+    let mut next = next;
+    for _ in 0..runs.min(3) {
+        while (next + 1) % BLOCK != 0 {
+            append_one(svc, &hub, &root, &copied, next).await;
+            next += 1;
+        }
+        let (s, r) = append_one(svc, &hub, &root, &copied, next).await;
+        assert!(r.derived.iter().any(|d| d.contains("(1 written)")), "{:?}", r.derived);
+        secs.push(s);
+        next += 1;
+    }
+    emit(
+        &format!("append_completing_a_block_{steps}_steps_time_major"),
+        &secs,
+        &format!("block={BLOCK};raw_mb={mb:.2}"),
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

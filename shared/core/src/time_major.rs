@@ -22,7 +22,9 @@
 //! the largest multiple of the block not beyond the data. An append that
 //! does not complete a block writes nothing to the copy (one metadata read);
 //! the append that completes one writes that block, every tile (reading the
-//! block's steps once from the map layout, in strips of tile rows); a
+//! block's steps from the map layout in tile-aligned strips of at most
+//! `STRIP_BYTES` decoded, so memory is bounded whatever the map chunks; a
+//! map chunk taller than a strip is read once per strip it crosses); a
 //! correction or late step inside the covered steps rewrites the blocks it
 //! touches; a late file that moves steps rewrites the copy. Per appended
 //! step that is one step's data read and written again, amortised, and the
