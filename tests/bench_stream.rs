@@ -223,6 +223,9 @@ async fn append(steps: u64, runs: usize, dir: &Path) {
             }
             let (s, r) = append_one(svc, &hub, &root, id, *next).await;
             *next += 1;
+            if *suffix == "_time_major" {
+                assert!(r.derived.iter().any(|d| d == "time_major: nothing to do"), "{:?}", r.derived);
+            }
             secs.push(s);
             commit.push(r.timings.commit_ms as f64 / 1000.0);
             parts.push((r.timings.open_ms, r.timings.write_ms, r.timings.total_ms));

@@ -86,6 +86,11 @@ pub(crate) async fn apply_move(
     // Shapes as they are now: another axis may have grown an array already.
     let current: HashMap<String, Vec<u64>> = tx.arrays().await?.into_iter().map(|a| (a.path, a.shape)).collect();
     for info in existing {
+        // The time-major copy holds whole blocks only: its derivation sizes
+        // it (grown here, it would no longer match its blocks and be rebuilt).
+        if crate::time_major::is_copy(&info.path) {
+            continue;
+        }
         let Some(dim) = info.dims.iter().position(|d| *d == axis.dim) else { continue };
         let mut shape = current.get(&info.path).cloned().unwrap_or_else(|| info.shape.clone());
         shape[dim] = axis.new_len;
