@@ -24,10 +24,13 @@ RUNS="${1:-9}"
 BENCH_DIR="${BENCH_DIR:-/tmp/hub-bench}"
 KIT="${BENCH_KIT:-../shared/bench}"
 DATA="${HUB_TEST_DATA:-../shared/data}"
+mkdir -p "$BENCH_DIR"
+# Absolute: the benchmark binary runs from its crate's folder.
+BENCH_DIR="$(cd "$BENCH_DIR" && pwd)"
+DATA="$(cd "$DATA" && pwd)"
 TSV="$BENCH_DIR/results.tsv"
 COUNTRIES="$DATA/polygons/ne_110m_admin0_countries.geojson"
 BASIN="$DATA/polygons/hydrobasins_mississippi.geojson"
-mkdir -p "$BENCH_DIR"
 [ -f "$KIT/baseline_python.py" ] || { log "bench kit not found at $KIT (set BENCH_KIT)"; exit 1; }
 
 install_system_deps
@@ -86,8 +89,8 @@ log "the kit's polygon query (tensorstore), the simplified Mississippi"
   --polygon "$(cat "$WKT")" 2>/dev/null | sed "s/^query\.polygon\.tensorstore/peer.polygon.tensorstore.mississippi_simplified/" \
   >> "$BENCH_DIR/regions.tsv"
 log "the hub: weights, ad hoc basin means, the registered series"
-cargo bench --quiet -p hub-e2e --bench regions -- "$STORE" pr "$COUNTRIES" "$BASIN" "$WKT" "$RUNS" 2>/dev/null \
-  >> "$BENCH_DIR/regions.tsv"
+cargo bench --quiet -p hub-e2e --bench regions -- "$STORE" pr "$COUNTRIES" "$BASIN" "$WKT" "$RUNS" \
+  >> "$BENCH_DIR/regions.tsv" 2> "$BENCH_DIR/regions.log" || { cat "$BENCH_DIR/regions.log" >&2; exit 1; }
 sed "s/^/$(date -Iseconds)\t/" "$BENCH_DIR/regions.tsv" >> "$TSV"
 
 "$PY" - "$BENCH_DIR/regions.tsv" <<'PY'

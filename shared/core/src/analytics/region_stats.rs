@@ -121,6 +121,19 @@ impl Moments {
         self.sum / self.weight
     }
 
+    /// The sums of two sets of cells.
+    fn merge(self, o: Self) -> Self {
+        Self {
+            covered: self.covered + o.covered,
+            weight: self.weight + o.weight,
+            sum: self.sum + o.sum,
+            m2: self.m2 + o.m2,
+            min: self.min.min(o.min),
+            max: self.max.max(o.max),
+            count: self.count + o.count,
+        }
+    }
+
     /// The second pass, for the standard deviation: deviations from the
     /// first pass's mean (stable for values far from zero, K or hPa).
     fn add_deviation(&mut self, mean: f64, w: f64, v: Option<f64>) {
@@ -168,22 +181,34 @@ fn reduce_with(
     let mut out = vec![Vec::with_capacity(positions); stats.len()];
     let spread = stats.contains(&Statistic::Std);
     for a in 0..positions {
-        let mut m = Moments::new();
-        for (k, w) in areas.iter().enumerate() {
-            m.add(*w, value(a, k));
-        }
-        if spread && m.weight > 0.0 {
-            let mean = m.mean();
-            for (k, w) in areas.iter().enumerate() {
-                m.add_deviation(mean, *w, value(a, k));
+        // Cell k goes to lane k % LANES, the lanes merged in a fixed order:
+        // independent sums the processor adds side by side (one running sum
+        // waits on each addition), the same answer on every run.
+        let mut lanes = [Moments::new(); LANES];
+        for (k, ws) in areas.chunks(LANES).enumerate() {
+            for (l, (w, m)) in ws.iter().zip(&mut lanes).enumerate() {
+                m.add(*w, value(a, k * LANES + l));
             }
         }
+        let mean = lanes.iter().fold(Moments::new(), |t, m| t.merge(*m));
+        if spread && mean.weight > 0.0 {
+            let centre = mean.mean();
+            for (k, ws) in areas.chunks(LANES).enumerate() {
+                for (l, (w, m)) in ws.iter().zip(&mut lanes).enumerate() {
+                    m.add_deviation(centre, *w, value(a, k * LANES + l));
+                }
+            }
+        }
+        let m = lanes.iter().fold(Moments::new(), |t, m| t.merge(*m));
         for (k, s) in stats.iter().enumerate() {
             out[k].push(m.get(*s));
         }
     }
     out
 }
+
+/// Partial sums per step (see [`reduce_with`]).
+const LANES: usize = 4;
 
 /// Raw values of a block as read from storage: C order over `shape`, the
 /// dimensions in stored order, `y` and `x` the horizontal ones. The

@@ -8,6 +8,8 @@
 //! the bit. Nothing the size of the window × the series is ever held: memory
 //! is bounded by the batches in flight.
 
+use std::sync::Arc;
+
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::QueryError;
@@ -76,7 +78,9 @@ pub(crate) async fn computed_series(
         .map(|c| Some((c.j.checked_sub(*window.js.first()?)?, *col_of.get(&c.i)?)))
         .collect::<Option<_>>()
         .ok_or_else(|| QueryError::Inconsistent("the window does not hold every weighted cell".into()))?;
-    let areas: Vec<f64> = weights.cells.iter().map(|c| c.area_m2).collect();
+    let areas: Arc<[f64]> = weights.cells.iter().map(|c| c.area_m2).collect();
+    let plane: Arc<[(usize, usize)]> = plane.into();
+    let stats: Arc<[Statistic]> = stats.into();
 
     let jobs: Vec<(usize, Batch)> = plans
         .iter()
@@ -85,16 +89,25 @@ pub(crate) async fn computed_series(
             read.parts.iter().flat_map(move |(plan, at)| batches(plan, split, *at).map(move |b| (pi, b)))
         })
         .collect();
-    let (plane, areas, chosen) = (&plane, &areas, &params);
-    let reduced = futures::stream::iter(jobs.into_iter().map(|(pi, batch)| async move {
-        let p = chosen[pi];
-        let values = batch.plan.read(reader, limits.concurrency).await?;
-        let shape = batch.plan.shape();
-        let block =
-            StoredBlock { values: &values, shape: &shape, y: p.dim_with(DimRole::Y), x: p.dim_with(DimRole::X) };
-        let offsets: Vec<usize> = plane.iter().map(|(row, col)| block.cell_offset(*row, *col)).collect();
-        let out = reduce_block(&block, &offsets, areas, |v| p.decoding.decode(v), stats);
-        Ok::<_, QueryError>((pi, batch.range, out))
+    let chosen = &params;
+    let reduced = futures::stream::iter(jobs.into_iter().map(|(pi, batch)| {
+        let (plane, areas, stats) = (plane.clone(), areas.clone(), stats.clone());
+        async move {
+            let p = chosen[pi];
+            let values = batch.plan.read(reader, limits.concurrency).await?;
+            let shape = batch.plan.shape();
+            let (y, x, decoding) = (p.dim_with(DimRole::Y), p.dim_with(DimRole::X), p.decoding.clone());
+            // The reduction is the query's CPU work: off the async task, so
+            // the batches in flight are reduced on every core.
+            let out = tokio::task::spawn_blocking(move || {
+                let block = StoredBlock { values: &values, shape: &shape, y, x };
+                let offsets: Vec<usize> = plane.iter().map(|(row, col)| block.cell_offset(*row, *col)).collect();
+                reduce_block(&block, &offsets, &areas, |v| decoding.decode(v), &stats)
+            })
+            .await
+            .map_err(|e| QueryError::Inconsistent(format!("reducing a region's batch: {e}")))?;
+            Ok::<_, QueryError>((pi, batch.range, out))
+        }
     }))
     .buffer_unordered(limits.concurrency.max(1))
     .try_collect::<Vec<_>>()
