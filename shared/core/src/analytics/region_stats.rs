@@ -16,6 +16,7 @@
 //! two passes (sums, then deviations from the mean), stable for values far
 //! from zero (temperatures in K), with one division per step.
 
+use crate::model::DataType;
 use crate::query::{OutAxis, Parameter};
 
 /// A statistic the hub computes over a region.
@@ -216,8 +217,10 @@ const LANES: usize = 4;
 /// no decoded copy of the cells the region does not cover.
 #[derive(Debug, Clone, Copy)]
 pub struct StoredBlock<'a> {
-    /// The raw (still packed) values.
-    pub values: &'a [f64],
+    /// The raw (still packed) values: little-endian elements of `dtype`.
+    pub bytes: &'a [u8],
+    /// Their type.
+    pub dtype: DataType,
     /// The block's extent along every stored dimension.
     pub shape: &'a [usize],
     /// The dimension of rows.
@@ -275,7 +278,37 @@ pub fn reduce_block(
     stats: &[Statistic],
 ) -> Vec<Vec<Option<f64>>> {
     let starts = block.positions();
-    reduce_with(starts.len(), areas, |a, k| decode(block.values[starts[a] + cells[k]]), stats)
+    // One loop per stored type (monomorphised), each reading its elements
+    // in place: no `f64` copy of the block.
+    fn typed(
+        (starts, cells, areas, stats): (&[usize], &[usize], &[f64], &[Statistic]),
+        decode: impl Fn(f64) -> Option<f64>,
+        read: impl Fn(usize) -> Option<f64>,
+    ) -> Vec<Vec<Option<f64>>> {
+        reduce_with(starts.len(), areas, |a, k| read(starts[a] + cells[k]).and_then(&decode), stats)
+    }
+    let (b, on) = (block.bytes, (starts.as_slice(), cells, areas, stats));
+    match block.dtype {
+        DataType::Int8 => typed(on, decode, |at| element(b, at).map(|e| f64::from(i8::from_le_bytes(e)))),
+        DataType::UInt8 => typed(on, decode, |at| b.get(at).map(|e| f64::from(*e))),
+        DataType::Int16 => typed(on, decode, |at| element(b, at).map(|e| f64::from(i16::from_le_bytes(e)))),
+        DataType::UInt16 => typed(on, decode, |at| element(b, at).map(|e| f64::from(u16::from_le_bytes(e)))),
+        DataType::Int32 => typed(on, decode, |at| element(b, at).map(|e| f64::from(i32::from_le_bytes(e)))),
+        DataType::UInt32 => typed(on, decode, |at| element(b, at).map(|e| f64::from(u32::from_le_bytes(e)))),
+        DataType::Float32 => typed(on, decode, |at| element(b, at).map(|e| f64::from(f32::from_le_bytes(e)))),
+        #[allow(clippy::cast_precision_loss)]
+        DataType::Int64 => typed(on, decode, |at| element(b, at).map(|e| i64::from_le_bytes(e) as f64)),
+        #[allow(clippy::cast_precision_loss)]
+        DataType::UInt64 => typed(on, decode, |at| element(b, at).map(|e| u64::from_le_bytes(e) as f64)),
+        DataType::Float64 => typed(on, decode, |at| element(b, at).map(f64::from_le_bytes)),
+        DataType::String => typed(on, decode, |_| None),
+    }
+}
+
+/// Element `at` of a buffer of `N`-byte elements (`None` past its end).
+#[inline]
+fn element<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at * N..at * N + N).and_then(|e| e.try_into().ok())
 }
 
 /// One column of a region's series: a parameter's statistic over the axes.
@@ -332,6 +365,27 @@ mod tests {
             (get(Statistic::Mean, 1), get(Statistic::Count, 1), get(Statistic::ValidFraction, 1)),
             (None, Some(0.0), Some(0.0))
         );
+    }
+
+    #[test]
+    fn a_stored_block_reduces_as_its_values_in_every_type() {
+        // Two steps of a 2 × 3 plane; the region is cells (0,1), (1,2), (1,0).
+        let raw: Vec<f64> = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0];
+        let areas = [1.0, 2.0, 0.5];
+        let all = STATISTICS.iter().map(|(_, s)| *s).collect::<Vec<_>>();
+        // 10 is the fill value (the last cell of the second step).
+        let decode = |v: f64| (v != 10.0).then_some(v * 10.0);
+        let cells_of = |b: &StoredBlock<'_>| [b.cell_offset(0, 1), b.cell_offset(1, 2), b.cell_offset(1, 0)];
+        let expected: Vec<Option<f64>> = [1, 5, 3, 7, 11, 9].iter().map(|i| decode(raw[*i])).collect();
+        assert_eq!(expected.iter().filter(|v| v.is_none()).count(), 1);
+        let want = reduce(&expected, &areas, &all);
+        for t in
+            [DataType::UInt8, DataType::Int16, DataType::Int32, DataType::Float32, DataType::Float64, DataType::UInt64]
+        {
+            let bytes = t.encode_f64s(&raw).unwrap_or_default();
+            let block = StoredBlock { bytes: &bytes, dtype: t, shape: &[2, 2, 3], y: Some(1), x: Some(2) };
+            assert_eq!(reduce_block(&block, &cells_of(&block), &areas, decode, &all), want, "{t}");
+        }
     }
 
     #[test]

@@ -200,14 +200,22 @@ impl ReadPlan {
     /// Reads the cells, `concurrency` regions at a time, as numbers in C
     /// order over the output shape.
     pub async fn read(&self, reader: &dyn DatasetReader, concurrency: usize) -> Result<Vec<f64>, RepoError> {
+        Ok(self.dtype.to_f64_vec(&self.read_raw(reader, concurrency).await?))
+    }
+
+    /// [`Self::read`] as stored: little-endian elements of the plan's dtype
+    /// (for kernels that read them in place, with no `f64` copy).
+    pub async fn read_raw(&self, reader: &dyn DatasetReader, concurrency: usize) -> Result<Vec<u8>, RepoError> {
         let elem =
             self.dtype.size().ok_or_else(|| RepoError::Invalid(format!("{} holds text, not numbers", self.path)))?;
         let shape: Vec<u64> = self.picks.iter().map(|p| p.len() as u64).collect();
         let total: usize = shape.iter().product::<u64>() as usize;
         let out_region = Hyperslab { start: vec![0; shape.len()], shape };
         let regions = self.regions();
+        let text = || RepoError::corrupt(format!("{}: text where numbers were expected", self.path));
         if regions.len() == 1 && regions[0].1 == out_region {
-            return self.numbers(reader.read(&self.path, &regions[0].0).await?);
+            let BlockData::Numeric(bytes) = reader.read(&self.path, &regions[0].0).await? else { return Err(text()) };
+            return Ok(bytes);
         }
         let mut out = vec![0u8; total * elem];
         let mut blocks = futures::stream::iter(
@@ -217,20 +225,11 @@ impl ReadPlan {
         )
         .buffer_unordered(concurrency.max(1));
         while let Some((data, dst)) = blocks.try_next().await? {
-            let BlockData::Numeric(bytes) = data else {
-                return Err(RepoError::corrupt(format!("{}: text where numbers were expected", self.path)));
-            };
+            let BlockData::Numeric(bytes) = data else { return Err(text()) };
             paste_subregion(&mut out, &out_region, &bytes, &dst, elem)
                 .ok_or_else(|| RepoError::corrupt(format!("{}: a block does not fit its place", self.path)))?;
         }
-        Ok(self.dtype.to_f64_vec(&out))
-    }
-
-    fn numbers(&self, data: BlockData) -> Result<Vec<f64>, RepoError> {
-        match data {
-            BlockData::Numeric(bytes) => Ok(self.dtype.to_f64_vec(&bytes)),
-            BlockData::Strings(_) => Err(RepoError::Invalid(format!("{} holds text, not numbers", self.path))),
-        }
+        Ok(out)
     }
 }
 

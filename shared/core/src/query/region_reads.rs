@@ -94,13 +94,13 @@ pub(crate) async fn computed_series(
         let (plane, areas, stats) = (plane.clone(), areas.clone(), stats.clone());
         async move {
             let p = chosen[pi];
-            let values = batch.plan.read(reader, limits.concurrency).await?;
-            let shape = batch.plan.shape();
+            let bytes = batch.plan.read_raw(reader, limits.concurrency).await?;
+            let (shape, dtype) = (batch.plan.shape(), batch.plan.dtype);
             let (y, x, decoding) = (p.dim_with(DimRole::Y), p.dim_with(DimRole::X), p.decoding.clone());
             // The reduction is the query's CPU work: off the async task, so
             // the batches in flight are reduced on every core.
             let out = tokio::task::spawn_blocking(move || {
-                let block = StoredBlock { values: &values, shape: &shape, y, x };
+                let block = StoredBlock { bytes: &bytes, dtype, shape: &shape, y, x };
                 let offsets: Vec<usize> = plane.iter().map(|(row, col)| block.cell_offset(*row, *col)).collect();
                 reduce_block(&block, &offsets, &areas, |v| decoding.decode(v), &stats)
             })

@@ -360,9 +360,9 @@ impl RegionSeriesDerivation {
         let BlockData::Numeric(bytes) = tx.read(&p.array.path, &slab).await? else {
             return Err(DerivationError::Invalid(format!("{} holds text", p.name)));
         };
-        let raw = p.array.dtype.to_f64_vec(&bytes);
         let shape: Vec<usize> = slab.shape.iter().map(|v| usize::try_from(*v).unwrap_or(0)).collect();
-        let block = StoredBlock { values: &raw, shape: &shape, y: p.dim_with(DimRole::Y), x: p.dim_with(DimRole::X) };
+        let (y, x) = (p.dim_with(DimRole::Y), p.dim_with(DimRole::X));
+        let block = StoredBlock { bytes: &bytes, dtype: p.array.dtype, shape: &shape, y, x };
         let positions = block.positions().len();
         let n_regions = weights.len();
         let mut out: Vec<Vec<f64>> = vec![vec![f64::NAN; positions * n_regions]; self.statistics.len()];
