@@ -176,21 +176,22 @@ impl fmt::Display for DataType {
 mod tests {
     use super::*;
 
+    const NUMBERS: [DataType; 10] = [
+        DataType::Int8,
+        DataType::Int16,
+        DataType::Int32,
+        DataType::Int64,
+        DataType::UInt8,
+        DataType::UInt16,
+        DataType::UInt32,
+        DataType::UInt64,
+        DataType::Float32,
+        DataType::Float64,
+    ];
+
     #[test]
     fn zarr_names_round_trip() {
-        for t in [
-            DataType::Int8,
-            DataType::Int16,
-            DataType::Int32,
-            DataType::Int64,
-            DataType::UInt8,
-            DataType::UInt16,
-            DataType::UInt32,
-            DataType::UInt64,
-            DataType::Float32,
-            DataType::Float64,
-            DataType::String,
-        ] {
+        for t in NUMBERS.into_iter().chain([DataType::String]) {
             assert_eq!(DataType::from_zarr_name(t.zarr_name()), Some(t));
         }
     }
@@ -207,18 +208,7 @@ mod tests {
     #[test]
     fn whole_buffers_read_as_element_by_element() {
         let values = [0.0, 1.0, 100.0, 127.0];
-        for t in [
-            DataType::Int8,
-            DataType::Int16,
-            DataType::Int32,
-            DataType::Int64,
-            DataType::UInt8,
-            DataType::UInt16,
-            DataType::UInt32,
-            DataType::UInt64,
-            DataType::Float32,
-            DataType::Float64,
-        ] {
+        for t in NUMBERS {
             let mut bytes = t.encode_f64s(&values).unwrap_or_default();
             let one: Vec<f64> = (0..values.len()).filter_map(|i| t.read_f64(&bytes, i)).collect();
             assert_eq!(t.to_f64_vec(&bytes), one, "{t}");
