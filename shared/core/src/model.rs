@@ -12,7 +12,7 @@ mod report;
 mod schema;
 
 pub use attrs::{AttrValue, Attributes, attr_text, float_json};
-pub use dtype::DataType;
+pub use dtype::{DataType, ElementWork, element};
 pub use hyperslab::{
     Block, BlockData, Hyperslab, copy_subregion, copy_subregion_into, paste_subregion, runs, units_in,
 };

@@ -16,7 +16,7 @@
 //! two passes (sums, then deviations from the mean), stable for values far
 //! from zero (temperatures in K), with one division per step.
 
-use crate::model::DataType;
+use crate::model::{DataType, ElementWork, element};
 use crate::query::{OutAxis, Parameter};
 
 /// A statistic the hub computes over a region.
@@ -278,37 +278,26 @@ pub fn reduce_block(
     stats: &[Statistic],
 ) -> Vec<Vec<Option<f64>>> {
     let starts = block.positions();
-    // One loop per stored type (monomorphised), each reading its elements
-    // in place: no `f64` copy of the block.
-    fn typed(
-        (starts, cells, areas, stats): (&[usize], &[usize], &[f64], &[Statistic]),
-        decode: impl Fn(f64) -> Option<f64>,
-        read: impl Fn(usize) -> Option<f64>,
-    ) -> Vec<Vec<Option<f64>>> {
-        reduce_with(starts.len(), areas, |a, k| read(starts[a] + cells[k]).and_then(&decode), stats)
+    // Read in place, one loop per stored type: no `f64` copy of the block.
+    struct Reduce<'a, D> {
+        block: &'a StoredBlock<'a>,
+        starts: &'a [usize],
+        cells: &'a [usize],
+        areas: &'a [f64],
+        decode: D,
+        stats: &'a [Statistic],
     }
-    let (b, on) = (block.bytes, (starts.as_slice(), cells, areas, stats));
-    match block.dtype {
-        DataType::Int8 => typed(on, decode, |at| element(b, at).map(|e| f64::from(i8::from_le_bytes(e)))),
-        DataType::UInt8 => typed(on, decode, |at| b.get(at).map(|e| f64::from(*e))),
-        DataType::Int16 => typed(on, decode, |at| element(b, at).map(|e| f64::from(i16::from_le_bytes(e)))),
-        DataType::UInt16 => typed(on, decode, |at| element(b, at).map(|e| f64::from(u16::from_le_bytes(e)))),
-        DataType::Int32 => typed(on, decode, |at| element(b, at).map(|e| f64::from(i32::from_le_bytes(e)))),
-        DataType::UInt32 => typed(on, decode, |at| element(b, at).map(|e| f64::from(u32::from_le_bytes(e)))),
-        DataType::Float32 => typed(on, decode, |at| element(b, at).map(|e| f64::from(f32::from_le_bytes(e)))),
-        #[allow(clippy::cast_precision_loss)]
-        DataType::Int64 => typed(on, decode, |at| element(b, at).map(|e| i64::from_le_bytes(e) as f64)),
-        #[allow(clippy::cast_precision_loss)]
-        DataType::UInt64 => typed(on, decode, |at| element(b, at).map(|e| u64::from_le_bytes(e) as f64)),
-        DataType::Float64 => typed(on, decode, |at| element(b, at).map(f64::from_le_bytes)),
-        DataType::String => typed(on, decode, |_| None),
+    impl<D: Fn(f64) -> Option<f64>> ElementWork for Reduce<'_, D> {
+        type Out = Vec<Vec<Option<f64>>>;
+        fn run<const N: usize>(self, to_f64: impl Fn([u8; N]) -> f64) -> Self::Out {
+            let (b, starts, cells) = (self.block.bytes, self.starts, self.cells);
+            let value = |a: usize, k: usize| element::<N>(b, starts[a] + cells[k]).map(&to_f64).and_then(&self.decode);
+            reduce_with(starts.len(), self.areas, value, self.stats)
+        }
     }
-}
-
-/// Element `at` of a buffer of `N`-byte elements (`None` past its end).
-#[inline]
-fn element<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
-    bytes.get(at * N..at * N + N).and_then(|e| e.try_into().ok())
+    let work = Reduce { block, starts: &starts, cells, areas, decode, stats };
+    // Text holds no values: every statistic over no valid cell.
+    block.dtype.with_elements(work).unwrap_or_else(|| reduce_with(starts.len(), areas, |_, _| None, stats))
 }
 
 /// One column of a region's series: a parameter's statistic over the axes.

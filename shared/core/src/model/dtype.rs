@@ -91,53 +91,53 @@ impl DataType {
         })
     }
 
-    /// Reads element `index` of a little-endian buffer of this type as `f64`
-    /// (lossy for 64-bit integers beyond 2^53). `None` for strings or when the
-    /// buffer is too short.
-    pub fn read_f64(self, bytes: &[u8], index: usize) -> Option<f64> {
-        let size = self.size()?;
-        let raw = bytes.get(index * size..(index + 1) * size)?;
+    /// Runs `work` with this type's element width and its conversion to
+    /// `f64` (lossy for 64-bit integers beyond 2^53): the one place a type
+    /// is matched for reading, so each caller's loop is compiled per type
+    /// with the conversion inlined. `None` for strings.
+    pub fn with_elements<W: ElementWork>(self, work: W) -> Option<W::Out> {
         Some(match self {
-            Self::Int8 => f64::from(i8::from_le_bytes([raw[0]])),
-            Self::UInt8 => f64::from(raw[0]),
-            Self::Int16 => f64::from(i16::from_le_bytes([raw[0], raw[1]])),
-            Self::UInt16 => f64::from(u16::from_le_bytes([raw[0], raw[1]])),
-            Self::Int32 => f64::from(i32::from_le_bytes(raw.try_into().ok()?)),
-            Self::UInt32 => f64::from(u32::from_le_bytes(raw.try_into().ok()?)),
-            Self::Float32 => f64::from(f32::from_le_bytes(raw.try_into().ok()?)),
+            Self::Int8 => work.run::<1>(|b| f64::from(i8::from_le_bytes(b))),
+            Self::UInt8 => work.run::<1>(|b| f64::from(b[0])),
+            Self::Int16 => work.run::<2>(|b| f64::from(i16::from_le_bytes(b))),
+            Self::UInt16 => work.run::<2>(|b| f64::from(u16::from_le_bytes(b))),
+            Self::Int32 => work.run::<4>(|b| f64::from(i32::from_le_bytes(b))),
+            Self::UInt32 => work.run::<4>(|b| f64::from(u32::from_le_bytes(b))),
+            Self::Float32 => work.run::<4>(|b| f64::from(f32::from_le_bytes(b))),
             #[allow(clippy::cast_precision_loss)]
-            Self::Int64 => i64::from_le_bytes(raw.try_into().ok()?) as f64,
+            Self::Int64 => work.run::<8>(|b| i64::from_le_bytes(b) as f64),
             #[allow(clippy::cast_precision_loss)]
-            Self::UInt64 => u64::from_le_bytes(raw.try_into().ok()?) as f64,
-            Self::Float64 => f64::from_le_bytes(raw.try_into().ok()?),
+            Self::UInt64 => work.run::<8>(|b| u64::from_le_bytes(b) as f64),
+            Self::Float64 => work.run::<8>(f64::from_le_bytes),
             Self::String => return None,
         })
     }
 
-    /// Decodes a whole little-endian buffer as `f64` values.
-    ///
-    /// One loop per type over exact-size elements: allocated once and
-    /// vectorised (the element-wise [`Self::read_f64`] cost ~2 ns a value,
-    /// most of a cached region mean's time).
+    /// Reads element `index` of a little-endian buffer of this type as `f64`.
+    /// `None` for strings or when the buffer is too short.
+    pub fn read_f64(self, bytes: &[u8], index: usize) -> Option<f64> {
+        struct One<'a>(&'a [u8], usize);
+        impl ElementWork for One<'_> {
+            type Out = Option<f64>;
+            fn run<const N: usize>(self, f: impl Fn([u8; N]) -> f64) -> Self::Out {
+                element::<N>(self.0, self.1).map(f)
+            }
+        }
+        self.with_elements(One(bytes, index)).flatten()
+    }
+
+    /// Decodes a whole little-endian buffer as `f64` values: allocated once,
+    /// one loop over exact-size elements (element by element it cost ~2 ns a
+    /// value, most of a cached region mean's time). Empty for strings.
     pub fn to_f64_vec(self, bytes: &[u8]) -> Vec<f64> {
-        fn each<const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> f64) -> Vec<f64> {
-            bytes.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect()
+        struct All<'a>(&'a [u8]);
+        impl ElementWork for All<'_> {
+            type Out = Vec<f64>;
+            fn run<const N: usize>(self, f: impl Fn([u8; N]) -> f64) -> Self::Out {
+                self.0.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect()
+            }
         }
-        match self {
-            Self::Int8 => each::<1>(bytes, |b| f64::from(i8::from_le_bytes(b))),
-            Self::UInt8 => each::<1>(bytes, |b| f64::from(b[0])),
-            Self::Int16 => each::<2>(bytes, |b| f64::from(i16::from_le_bytes(b))),
-            Self::UInt16 => each::<2>(bytes, |b| f64::from(u16::from_le_bytes(b))),
-            Self::Int32 => each::<4>(bytes, |b| f64::from(i32::from_le_bytes(b))),
-            Self::UInt32 => each::<4>(bytes, |b| f64::from(u32::from_le_bytes(b))),
-            Self::Float32 => each::<4>(bytes, |b| f64::from(f32::from_le_bytes(b))),
-            #[allow(clippy::cast_precision_loss)]
-            Self::Int64 => each::<8>(bytes, |b| i64::from_le_bytes(b) as f64),
-            #[allow(clippy::cast_precision_loss)]
-            Self::UInt64 => each::<8>(bytes, |b| u64::from_le_bytes(b) as f64),
-            Self::Float64 => each::<8>(bytes, f64::from_le_bytes),
-            Self::String => Vec::new(),
-        }
+        self.with_elements(All(bytes)).unwrap_or_default()
     }
 
     /// Encodes `f64` values as little-endian elements of this type. `None` when
@@ -164,6 +164,21 @@ impl DataType {
         }
         Some(out)
     }
+}
+
+/// Work over a buffer's elements, given their width `N` and their
+/// conversion to `f64` (see [`DataType::with_elements`]).
+pub trait ElementWork {
+    /// What the work gives.
+    type Out;
+    /// Does the work for elements of `N` bytes.
+    fn run<const N: usize>(self, to_f64: impl Fn([u8; N]) -> f64) -> Self::Out;
+}
+
+/// Element `at` of a buffer of `N`-byte elements (`None` past its end).
+#[inline]
+pub fn element<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at * N..at * N + N).and_then(|e| e.try_into().ok())
 }
 
 impl fmt::Display for DataType {
