@@ -1,0 +1,228 @@
+//! Statistics across the members of an ensemble, defined as xclim's
+//! `ensemble_mean_std_max_min` and `ensemble_percentiles` (its defaults):
+//!
+//! - a member is absent where it has no finite value: a fill value or a NaN
+//!   never enters a statistic, and `count` says how many members did;
+//! - `std` is the population standard deviation (ddof 0), two passes;
+//! - percentiles interpolate linearly between order statistics (numpy's
+//!   default, Hyndman–Fan type 7: position `p·(n−1)` in the sorted values),
+//!   with numpy's two-sided lerp so the answers agree to the last bit where
+//!   they can;
+//! - arithmetic in `f64`; with no member present every statistic but
+//!   `count` (0) is absent.
+
+/// A statistic across members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnsembleStatistic {
+    /// Mean of the members present.
+    Mean,
+    /// Population standard deviation.
+    Std,
+    /// Smallest.
+    Min,
+    /// Largest.
+    Max,
+    /// The 50th percentile.
+    Median,
+    /// A percentile, 1 to 99 (`p10`, `p90`).
+    Percentile(u8),
+    /// Members present.
+    Count,
+}
+
+/// The statistics asked for when a request names none: the headline and
+/// the band a plume is drawn with, and how many members gave them.
+pub const DEFAULT_ENSEMBLE_STATISTICS: &[EnsembleStatistic] = &[
+    EnsembleStatistic::Mean,
+    EnsembleStatistic::Percentile(10),
+    EnsembleStatistic::Median,
+    EnsembleStatistic::Percentile(90),
+    EnsembleStatistic::Count,
+];
+
+impl EnsembleStatistic {
+    /// Its name in URLs and parameter names (`p90`).
+    pub fn name(self) -> String {
+        match self {
+            Self::Mean => "mean".into(),
+            Self::Std => "std".into(),
+            Self::Min => "min".into(),
+            Self::Max => "max".into(),
+            Self::Median => "median".into(),
+            Self::Percentile(p) => format!("p{p}"),
+            Self::Count => "count".into(),
+        }
+    }
+
+    /// One name.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let n = name.trim().to_ascii_lowercase();
+        Ok(match n.as_str() {
+            "mean" => Self::Mean,
+            "std" => Self::Std,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "median" | "p50" => Self::Median,
+            "count" => Self::Count,
+            p if p.starts_with('p') => match p[1..].parse::<u8>() {
+                Ok(v) if (1..=99).contains(&v) => Self::Percentile(v),
+                _ => return Err(format!("{name:?}: a percentile is p1 to p99")),
+            },
+            _ => {
+                return Err(format!(
+                    "unknown statistic {name:?} (across members: mean, std, min, max, median, p1..p99 such as p10 or p90, count)"
+                ));
+            }
+        })
+    }
+
+    /// A comma-separated list, in order, without repeats.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
+        let mut out = Vec::new();
+        for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let s = Self::parse(name)?;
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        if out.is_empty() {
+            return Err("name at least one statistic".into());
+        }
+        Ok(out)
+    }
+
+    /// Units of the statistic of values in `units`.
+    pub fn units(self, units: Option<&str>) -> Option<String> {
+        match self {
+            Self::Count => Some("1".into()),
+            _ => units.map(str::to_string),
+        }
+    }
+}
+
+/// numpy's `_lerp`: exact at both ends, monotone.
+fn lerp(a: f64, b: f64, t: f64) -> f64 {
+    let d = b - a;
+    if t >= 0.5 { b - d * (1.0 - t) } else { a + d * t }
+}
+
+/// The `q` quantile (0..=1) of sorted values, type 7.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    #[allow(clippy::cast_precision_loss)]
+    let h = q * (n - 1) as f64;
+    let lo = h.floor();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let i = (lo as usize).min(n - 1);
+    let j = (i + 1).min(n - 1);
+    lerp(sorted[i], sorted[j], h - lo)
+}
+
+/// The statistics of one position's member values (`present` holds the
+/// finite ones, in member order; it is sorted here).
+pub fn across(present: &mut [f64], stats: &[EnsembleStatistic], out: &mut Vec<Option<f64>>) {
+    let n = present.len();
+    #[allow(clippy::cast_precision_loss)]
+    let nf = n as f64;
+    let mean = (n > 0).then(|| present.iter().sum::<f64>() / nf);
+    let mut sorted = false;
+    for s in stats {
+        let v = match s {
+            EnsembleStatistic::Count => Some(nf),
+            _ if n == 0 => None,
+            EnsembleStatistic::Mean => mean,
+            EnsembleStatistic::Std => {
+                mean.map(|m| (present.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / nf).sqrt())
+            }
+            EnsembleStatistic::Min => present.iter().copied().reduce(f64::min),
+            EnsembleStatistic::Max => present.iter().copied().reduce(f64::max),
+            EnsembleStatistic::Median | EnsembleStatistic::Percentile(_) => {
+                if !sorted {
+                    present.sort_unstable_by(f64::total_cmp);
+                    sorted = true;
+                }
+                let q = match s {
+                    EnsembleStatistic::Percentile(p) => f64::from(*p) / 100.0,
+                    _ => 0.5,
+                };
+                Some(quantile(present, q))
+            }
+        };
+        out.push(v);
+    }
+}
+
+/// The statistics across members at every position: `value(member, k)`
+/// for `positions` positions and `members` members; one vector per
+/// statistic, in order.
+pub fn summarize(
+    members: usize,
+    positions: usize,
+    value: impl Fn(usize, usize) -> Option<f64>,
+    stats: &[EnsembleStatistic],
+) -> Vec<Vec<Option<f64>>> {
+    let mut out: Vec<Vec<Option<f64>>> = stats.iter().map(|_| Vec::with_capacity(positions)).collect();
+    let mut present = Vec::with_capacity(members);
+    let mut row = Vec::with_capacity(stats.len());
+    for k in 0..positions {
+        present.clear();
+        present.extend((0..members).filter_map(|m| value(m, k)).filter(|v| v.is_finite()));
+        row.clear();
+        across(&mut present, stats, &mut row);
+        for (o, v) in out.iter_mut().zip(&row) {
+            o.push(*v);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats_of(values: &[f64], stats: &[EnsembleStatistic]) -> Vec<Option<f64>> {
+        let mut v = values.to_vec();
+        let mut out = Vec::new();
+        across(&mut v, stats, &mut out);
+        out
+    }
+
+    #[test]
+    fn percentiles_interpolate_linearly_as_numpy() {
+        use EnsembleStatistic as S;
+        // numpy.percentile([1, 2, 4, 8, 16], [10, 25, 50, 75, 90]) = 1.4, 2, 4, 8, 12.8
+        let got = stats_of(
+            &[8.0, 1.0, 16.0, 2.0, 4.0],
+            &[S::Percentile(10), S::Percentile(25), S::Median, S::Percentile(75), S::Percentile(90)],
+        );
+        let want = [1.4, 2.0, 4.0, 8.0, 12.8];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g.unwrap_or(f64::NAN) - w).abs() < 1e-12, "{got:?}");
+        }
+        assert_eq!(stats_of(&[3.0], &[S::Percentile(90)]), vec![Some(3.0)]);
+    }
+
+    #[test]
+    fn mean_std_min_max_count_and_absent_members() {
+        use EnsembleStatistic as S;
+        let members = [[Some(1.0), None], [Some(3.0), Some(f64::NAN)], [Some(5.0), None]];
+        let out = summarize(3, 2, |m, k| members[m][k], &[S::Mean, S::Std, S::Min, S::Max, S::Count]);
+        assert_eq!(out[0], vec![Some(3.0), None]);
+        let std = (8.0f64 / 3.0).sqrt();
+        assert!((out[1][0].unwrap_or(0.0) - std).abs() < 1e-15, "population std");
+        assert_eq!((out[2][0], out[3][0]), (Some(1.0), Some(5.0)));
+        assert_eq!(out[4], vec![Some(3.0), Some(0.0)], "a NaN is no member");
+    }
+
+    #[test]
+    fn names_parse_and_say_what_is_known() {
+        use EnsembleStatistic as S;
+        assert_eq!(
+            S::parse_list("mean,p10, median,p90,count,p50"),
+            Ok(vec![S::Mean, S::Percentile(10), S::Median, S::Percentile(90), S::Count])
+        );
+        assert!(S::parse("p100").is_err());
+        assert!(S::parse("sum").err().unwrap_or_default().contains("p10"));
+        assert_eq!(S::Percentile(90).name(), "p90");
+    }
+}
