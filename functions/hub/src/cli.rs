@@ -37,6 +37,34 @@ pub enum Command {
     Regions(RegionsArgs),
     /// The time-major copy (long series read from a few chunks): show it, or build it for data already stored.
     Layout(LayoutArgs),
+    /// Multi-model ensembles: list them with their members and facets, or add a member by hand.
+    Ensembles(EnsemblesArgs),
+}
+
+/// `hub ensembles`.
+#[derive(Debug, Args)]
+pub struct EnsemblesArgs {
+    /// What to do (default: list the ensembles and their members).
+    #[command(subcommand)]
+    pub action: Option<EnsemblesAction>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+/// `hub ensembles ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum EnsemblesAction {
+    /// Add a stored dataset to an ensemble declared in the configuration, with its facet values
+    /// (facets not given are read from its global attributes where the ensemble maps them).
+    Add {
+        /// The ensemble.
+        ensemble: String,
+        /// The dataset.
+        dataset: String,
+        /// A facet value, `NAME=VALUE` (repeat for each facet).
+        #[arg(long = "facet", value_name = "NAME=VALUE")]
+        facets: Vec<String>,
+    },
 }
 
 /// `hub layout`.

@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod config;
 mod demo;
+mod ensembles;
 mod gc;
 mod info;
 mod ingest;
@@ -32,5 +33,6 @@ async fn run() -> anyhow::Result<()> {
         cli::Command::Gc(args) => gc::run(args).await,
         cli::Command::Regions(args) => regions::run(args).await,
         cli::Command::Layout(args) => layout::run(args).await,
+        cli::Command::Ensembles(args) => ensembles::run(args).await,
     }
 }

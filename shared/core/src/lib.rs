@@ -15,6 +15,7 @@ pub mod cf;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod derived;
+pub mod ensembles;
 pub mod ingest;
 pub mod model;
 pub mod ports;

@@ -4,6 +4,7 @@
 //! Pure domain: reading goes through the repository port.
 
 pub mod catalog;
+pub mod ensemble;
 pub mod error;
 pub mod execute;
 pub mod extraction;
@@ -22,7 +23,11 @@ pub mod view;
 pub use catalog::{Catalog, Opened};
 pub use error::QueryError;
 pub use execute::{Limits, execute, extract, parameters, select_axes};
-pub use extraction::{Extraction, Horizontal, OutAxis, ParamValues, PointPick, TimePick, to_axes_yx};
+pub use ensemble::{
+    ChangeAccumulator, Combined, EnsembleAsk, EnsembleNote, MemberQuery, MemberValues, combine_statistics,
+    ensemble_extract, member_budget, run_members,
+};
+pub use extraction::{Category, Extraction, Horizontal, OutAxis, ParamValues, PointPick, TimePick, to_axes_yx};
 pub use geometry::{Geometry, LonLat, Vertex, WktError};
 pub use grid::{Axis1d, Cell, CellWeights, HorizontalGrid, OutsideGrid, Projector, Window};
 pub use layouts::LayoutRead;

@@ -78,8 +78,20 @@ impl<'a> Ranges<'a> {
 /// The CoverageJSON document of an extraction, encoded.
 pub fn coverage_json(x: &Extraction) -> Result<Vec<u8>, EncodeError> {
     let mut ranges = Ranges::new();
-    let doc = document(x, &mut ranges);
+    let mut doc = document(x, &mut ranges);
+    if let Some(note) = &x.ensemble {
+        doc["hub:ensemble"] = ensemble_note(note);
+    }
     ranges.write(&doc).map_err(|e| EncodeError::failed("CoverageJSON", e))
+}
+
+/// The members an ensemble answer used and left out (with why).
+pub fn ensemble_note(note: &hub_core::query::EnsembleNote) -> Value {
+    json!({
+        "members": note.used,
+        "left_out": note.left_out.iter().map(|(m, why)| json!({"member": m, "reason": why})).collect::<Vec<_>>(),
+        "notes": note.notes,
+    })
 }
 
 fn document<'a>(x: &'a Extraction, sink: &mut Ranges<'a>) -> Value {
@@ -325,7 +337,23 @@ pub(crate) fn axes_referencing(axes: &[OutAxis]) -> Vec<Value> {
 
 fn parameters_json(x: &Extraction) -> Value {
     let params: Vec<&Parameter> = x.params.iter().map(|p| &p.param).collect();
-    parameter_docs(&params, |p| p.name.clone(), |p| p.units.clone())
+    let mut docs = parameter_docs(&params, |p| p.name.clone(), |p| p.units.clone());
+    for p in x.params.iter().filter(|p| !p.categories.is_empty()) {
+        if let Some(doc) = docs.get_mut(&p.param.name) {
+            doc["observedProperty"]["categories"] = p
+                .categories
+                .iter()
+                .map(|c| json!({"id": c.id, "label": {"en": c.label}}))
+                .collect::<Vec<_>>()
+                .into();
+            doc["categoryEncoding"] =
+                p.categories.iter().map(|c| (c.id.clone(), json!(c.value))).collect::<Map<String, Value>>().into();
+            if let Some(o) = doc.as_object_mut() {
+                o.remove("unit");
+            }
+        }
+    }
+    docs
 }
 
 /// CoverageJSON parameter objects, keyed and unit-labelled by the caller.

@@ -11,6 +11,7 @@
 
 pub mod covjson;
 pub mod encode;
+pub mod ensembles;
 pub mod error;
 pub mod instances;
 pub mod netcdf;

@@ -25,6 +25,9 @@ pub async fn collection_query(
     if !is_query(&query) {
         return Err(ApiError::NotFound("no such resource: see /api".into()));
     }
+    if let Some(ensemble) = crate::ensembles::find(&state, &id).await? {
+        return crate::ensembles::query(&state, &ensemble, &query, pairs, &headers).await;
+    }
     let opened = state.catalog.open(&id).await?;
     let request = data_request(&opened.view, &query, pairs, &headers, None)?;
     if let (Some(_), Place::Area { polygons, .. }) = (&request.statistics, &request.query.place) {

@@ -109,6 +109,10 @@ pub async fn locations(
 ) -> Result<Response, ApiError> {
     let tol = tolerance(&q)?;
     let c = catalog(&state)?;
+    let cid = match crate::ensembles::find(&state, &cid).await? {
+        Some(e) => e.members.first().map(|(m, _)| m.dataset.to_string()).unwrap_or(cid),
+        None => cid,
+    };
     let opened = state.catalog.open(&cid).await?;
     let mut features = Vec::new();
     for set in c.attached(&opened.view.id).await? {
@@ -155,6 +159,9 @@ pub async fn location(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
+    if let Some(ensemble) = crate::ensembles::find(&state, &cid).await? {
+        return crate::ensembles::location(&state, &ensemble, &loc, pairs, &headers).await;
+    }
     location_in(&state, &cid, None, &loc, pairs, &headers).await
 }
 

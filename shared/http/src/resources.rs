@@ -190,6 +190,9 @@ pub async fn collections(
             Err(e) => return Err(e.into()),
         }
     }
+    for ensemble in crate::ensembles::all(&state).await? {
+        out.push(crate::ensembles::collection_doc(&base, &ensemble));
+    }
     let doc = json!({
         "links": [{"href": format!("{base}/collections"), "rel": "self", "type": "application/json"}],
         "collections": out,
@@ -205,6 +208,9 @@ pub async fn collection(
     Query(q): Query<MetaQuery>,
 ) -> Result<Response, ApiError> {
     let html = wants_html(&q, &headers)?;
+    if let Some(ensemble) = crate::ensembles::find(&state, &id).await? {
+        return Ok(answer(html, &id, crate::ensembles::collection_doc(&base_url(&state, &headers), &ensemble)));
+    }
     let opened = state.catalog.open(&id).await?;
     Ok(answer(html, &id, collection_doc(&base_url(&state, &headers), &opened.view)))
 }

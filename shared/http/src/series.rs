@@ -24,7 +24,7 @@ pub struct RegionAnswer<'a> {
 
 /// `tas.mean`: the column's name in every format.
 pub fn column_key(c: &SeriesColumn) -> String {
-    format!("{}.{}", c.parameter.name, c.statistic.name())
+    c.key.clone()
 }
 
 fn axis_text(values: &AxisValues) -> Vec<String> {

@@ -103,6 +103,10 @@ impl RegionStore for ObjectStoreRegions {
     async fn attached(&self, dataset: &DatasetId) -> Result<DatasetSettings, RegionStoreError> {
         Ok(self.config().await?.dataset(dataset).cloned().unwrap_or_default())
     }
+
+    async fn ensembles(&self) -> Result<Vec<hub_core::ensembles::EnsembleSpec>, RegionStoreError> {
+        Ok(self.config().await?.ensembles().values().cloned().collect())
+    }
 }
 
 impl ObjectStoreRegions {

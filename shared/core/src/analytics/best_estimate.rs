@@ -4,7 +4,7 @@
 //! answer become one `time` axis of valid times.
 
 use crate::cf::{CfTime, DimRole, ForecastAxes, plus_seconds};
-use crate::query::{AxisSelection, AxisValues, Extraction, OutAxis, ParamValues, QueryError};
+use crate::query::{AxisSelection, AxisValues, Extraction, OutAxis, QueryError};
 
 /// Splices the runs of a point extraction (values `[point][axes…]`), keeping
 /// the valid times `window` selects (all when `None`).
@@ -87,7 +87,7 @@ pub fn best_estimate(
                 }
             }
         }
-        *p = ParamValues { param: p.param.clone(), values: out };
+        p.values = out;
     }
     let time = OutAxis {
         name: "time".into(),
@@ -156,9 +156,10 @@ mod tests {
                 cells: vec![(Cell { j: 0, i: 0 }, 1.0)],
                 time: None,
             }]),
-            params: vec![ParamValues { param, values }],
+            params: vec![crate::query::ParamValues { param, values, categories: Vec::new() }],
             cost: Cost::default(),
             xy_units: (None, None),
+            ensemble: None,
         }
     }
 

@@ -370,11 +370,15 @@ pub struct Agreement {
 impl Agreement {
     /// Counts one valid member.
     pub fn add(&mut self, s: &PeriodSummary) {
-        let d = s.delta();
+        self.count(s.delta(), s.changed());
+    }
+
+    /// Counts one valid member by its Δ and whether it changed significantly.
+    pub fn count(&mut self, delta: f64, changed: bool) {
         self.valid += 1;
-        self.changed += usize::from(s.changed());
-        self.positive += usize::from(d > 0.0);
-        self.negative += usize::from(d < 0.0);
+        self.changed += usize::from(changed);
+        self.positive += usize::from(delta > 0.0);
+        self.negative += usize::from(delta < 0.0);
     }
 
     #[allow(clippy::cast_precision_loss)]

@@ -303,6 +303,9 @@ pub fn reduce_block(
 /// One column of a region's series: a parameter's statistic over the axes.
 #[derive(Debug, Clone)]
 pub struct SeriesColumn {
+    /// Its name in every format: `tas.mean` (`{parameter}.{statistic}`),
+    /// `tas.p90` for an ensemble statistic of the region means.
+    pub key: String,
     /// The parameter.
     pub parameter: Parameter,
     /// The statistic.
@@ -311,6 +314,13 @@ pub struct SeriesColumn {
     pub units: Option<String>,
     /// One value per position of the axes (C order).
     pub values: Vec<Option<f64>>,
+}
+
+impl SeriesColumn {
+    /// The column of statistic `s` of `p`.
+    pub fn new(p: &Parameter, s: Statistic, values: Vec<Option<f64>>) -> Self {
+        Self { key: format!("{}.{}", p.name, s.name()), parameter: p.clone(), statistic: s, units: s.units(p.units.as_deref()), values }
+    }
 }
 
 /// Statistics of a region over the answer's axes.

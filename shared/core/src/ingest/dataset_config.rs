@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DatasetRule, RuleError};
 use crate::analytics::Statistic;
+use crate::ensembles::{EnsembleSettings, EnsembleSpec};
 use crate::model::DatasetId;
 use crate::regions::RegionSetId;
 
@@ -127,6 +128,9 @@ pub struct IngestOptions {
     pub chunks: BTreeMap<String, Vec<u64>>,
     /// CRS for rasters that carry none.
     pub crs: Option<String>,
+    /// Global attributes a new dataset gets beside the file's (an ensemble
+    /// member's facets, see [`crate::ensembles`]).
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// The dataset and options of one key.
@@ -199,6 +203,7 @@ pub struct DatasetConfig {
     rules: Vec<(DatasetRuleConfig, Regex, Option<TimePattern>)>,
     datasets: BTreeMap<DatasetId, DatasetSettings>,
     region_sets: BTreeMap<RegionSetId, RegionFileSettings>,
+    ensembles: BTreeMap<DatasetId, EnsembleSpec>,
 }
 
 impl DatasetConfig {
@@ -213,6 +218,8 @@ impl DatasetConfig {
             datasets: BTreeMap<DatasetId, DatasetSettings>,
             #[serde(default)]
             region_sets: BTreeMap<RegionSetId, RegionFileSettings>,
+            #[serde(default)]
+            ensembles: BTreeMap<DatasetId, EnsembleSettings>,
         }
         let doc: Doc = serde_json::from_str(json).map_err(|e| ConfigError::Parse(e.to_string()))?;
         for (id, settings) in &doc.datasets {
@@ -241,7 +248,12 @@ impl DatasetConfig {
             };
             rules.push((rule, re, time));
         }
-        Ok(Self { rules, datasets: doc.datasets, region_sets: doc.region_sets })
+        let mut ensembles = BTreeMap::new();
+        for (id, settings) in doc.ensembles {
+            let spec = EnsembleSpec::new(id.clone(), settings).map_err(|e| ConfigError::Parse(e.to_string()))?;
+            ensembles.insert(id, spec);
+        }
+        Ok(Self { rules, datasets: doc.datasets, region_sets: doc.region_sets, ensembles })
     }
 
     /// The region set an uploaded object registers, and how to read it:
@@ -261,6 +273,11 @@ impl DatasetConfig {
     /// What the configuration says about a dataset.
     pub fn dataset(&self, id: &DatasetId) -> Option<&DatasetSettings> {
         self.datasets.get(id)
+    }
+
+    /// The ensembles, by id.
+    pub fn ensembles(&self) -> &BTreeMap<DatasetId, EnsembleSpec> {
+        &self.ensembles
     }
 
     /// The datasets a region set is attached to.
@@ -329,9 +346,20 @@ impl DatasetConfig {
                     variables: rule.variables.clone(),
                     chunks: rule.chunks.clone(),
                     crs: rule.crs.clone(),
+                    attributes: BTreeMap::new(),
                 },
                 rule: Some(i),
             });
+        }
+        for spec in self.ensembles.values() {
+            if let Some(found) = spec.upload(key) {
+                let (dataset, attributes) = found.map_err(|e| ConfigError::Parse(e.to_string()))?;
+                return Ok(Resolved {
+                    dataset,
+                    options: IngestOptions { attributes, ..IngestOptions::default() },
+                    rule: None,
+                });
+            }
         }
         Ok(Resolved {
             dataset: fallback.dataset_for(key)?,

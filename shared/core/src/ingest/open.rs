@@ -57,6 +57,13 @@ impl Opened {
             source
         };
         let mut schema = source.schema().clone();
+        if !options.attributes.is_empty()
+            && let Some(root) = schema.groups.iter_mut().find(|g| g.path.is_empty())
+        {
+            for (k, v) in &options.attributes {
+                root.attrs.insert(k.clone(), crate::model::AttrValue::Text(v.clone()));
+            }
+        }
         notes.extend(cf::drop_unmatchable_fills(&mut schema));
         let growing = growing_dims(&schema);
         let mut coords = HashMap::new();

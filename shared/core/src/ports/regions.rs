@@ -57,4 +57,8 @@ pub trait RegionStore: Send + Sync {
     /// The sets attached to a dataset and the statistics kept for them
     /// (the datasets' configuration says).
     async fn attached(&self, dataset: &DatasetId) -> Result<DatasetSettings, RegionStoreError>;
+    /// The ensembles the datasets' configuration declares (none by default).
+    async fn ensembles(&self) -> Result<Vec<crate::ensembles::EnsembleSpec>, RegionStoreError> {
+        Ok(Vec::new())
+    }
 }

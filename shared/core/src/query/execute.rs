@@ -403,7 +403,7 @@ pub async fn extract(
     .try_collect::<Vec<_>>()
     .await?;
     let mut out: Vec<ParamValues> =
-        params.iter().map(|p| ParamValues { param: (*p).clone(), values: Vec::new() }).collect();
+        params.iter().map(|p| ParamValues { param: (*p).clone(), values: Vec::new(), categories: Vec::new() }).collect();
     match &horizontal {
         Horizontal::Window(w) => {
             for (pi, _, plan, values) in reads {
@@ -450,5 +450,5 @@ pub async fn extract(
     }
     let units = |d: &str| view.dims.get(d).and_then(|d| d.units.clone());
     let xy_units = (units(&grid.x_dim), units(&grid.y_dim));
-    Ok(Extraction { collection: view.id.to_string(), grid, axes, horizontal, params: out, cost, xy_units })
+    Ok(Extraction { collection: view.id.to_string(), grid, axes, horizontal, params: out, cost, xy_units, ensemble: None })
 }

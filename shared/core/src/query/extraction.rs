@@ -67,6 +67,19 @@ pub struct ParamValues {
     pub param: Parameter,
     /// Values.
     pub values: Vec<Option<f64>>,
+    /// For a categorical parameter (robustness), what each value stands for.
+    pub categories: Vec<Category>,
+}
+
+/// One category of a categorical parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    /// The value that encodes it.
+    pub value: i64,
+    /// Its id (`robust`).
+    pub id: String,
+    /// For people.
+    pub label: String,
 }
 
 /// An answer before formatting.
@@ -86,6 +99,8 @@ pub struct Extraction {
     pub cost: Cost,
     /// `units` of the grid's x and y coordinates, when they have them.
     pub xy_units: (Option<String>, Option<String>),
+    /// For an ensemble's answer: the members used and left out.
+    pub ensemble: Option<super::EnsembleNote>,
 }
 
 impl Extraction {

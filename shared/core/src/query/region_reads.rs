@@ -129,7 +129,7 @@ pub(crate) async fn computed_series(
         .enumerate()
         .map(|(k, values)| {
             let (p, s) = (params[k / stats.len()], stats[k % stats.len()]);
-            SeriesColumn { parameter: p.clone(), statistic: s, units: s.units(p.units.as_deref()), values }
+            SeriesColumn::new(p, s, values)
         })
         .collect();
     Ok(RegionSeries {

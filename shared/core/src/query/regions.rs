@@ -98,6 +98,11 @@ impl RegionCatalog {
         Ok(w)
     }
 
+    /// The ensembles the configuration declares.
+    pub async fn ensembles(&self) -> Result<Vec<crate::ensembles::EnsembleSpec>, QueryError> {
+        Ok(self.store.ensembles().await?)
+    }
+
     /// The registered sets.
     pub async fn list(&self) -> Result<Vec<RegionSetId>, QueryError> {
         Ok(self.store.list().await?)
@@ -272,12 +277,7 @@ async fn stored_series(
                 }
                 values.push(hull.get(offset).copied().filter(|v| !v.is_nan()));
             }
-            columns.push(SeriesColumn {
-                parameter: (*p).clone(),
-                statistic: *s,
-                units: s.units(p.units.as_deref()),
-                values,
-            });
+            columns.push(SeriesColumn::new(p, *s, values));
         }
     }
     Ok(Some(RegionSeries {
