@@ -15,6 +15,7 @@ mod interop_streams;
 mod interop_xarray;
 mod region_series;
 mod serve_api;
+mod serve_ensembles;
 mod serve_hostile;
 mod serve_instances;
 mod serve_interop;

@@ -92,9 +92,23 @@ fn facet_ok(name: &str) -> bool {
 }
 
 /// Query parameters an ensemble collection takes itself: no facet may be named so.
-pub const RESERVED_FACETS: &[&str] =
-    &["coords", "bbox", "datetime", "z", "f", "crs", "method", "within", "statistic", "members", "plume", "baseline",
-      "period", "season", "month"];
+pub const RESERVED_FACETS: &[&str] = &[
+    "coords",
+    "bbox",
+    "datetime",
+    "z",
+    "f",
+    "crs",
+    "method",
+    "within",
+    "statistic",
+    "members",
+    "plume",
+    "baseline",
+    "period",
+    "season",
+    "month",
+];
 
 impl EnsembleSpec {
     /// Checks `settings` for ensemble `id`.
@@ -149,10 +163,13 @@ impl EnsembleSpec {
         let bad = |reason: String| EnsembleConfigError { ensemble: self.id.to_string(), reason };
         let text = match (caps.name("dataset"), &self.settings.member) {
             (Some(m), _) => m.as_str().to_string(),
-            (None, Some(template)) => values.iter().fold(template.clone(), |t, (f, v)| t.replace(&format!("{{{f}}}"), v)),
-            (None, None) => {
-                std::iter::once(self.id.to_string()).chain(values.iter().map(|(_, v)| v.clone())).collect::<Vec<_>>().join("-")
+            (None, Some(template)) => {
+                values.iter().fold(template.clone(), |t, (f, v)| t.replace(&format!("{{{f}}}"), v))
             }
+            (None, None) => std::iter::once(self.id.to_string())
+                .chain(values.iter().map(|(_, v)| v.clone()))
+                .collect::<Vec<_>>()
+                .join("-"),
         };
         let dataset = match DatasetId::sanitized(&text) {
             Some(d) => d,
@@ -201,7 +218,11 @@ impl EnsembleSpec {
             return Some(Err(format!(
                 "dataset {dataset} gives no value of facet {f:?}: give it with `hub ensembles add {} {dataset} --facet {f}=VALUE`{}",
                 self.id,
-                self.settings.attributes.get(f).map(|a| format!(" or set its global attribute {a:?}")).unwrap_or_default()
+                self.settings
+                    .attributes
+                    .get(f)
+                    .map(|a| format!(" or set its global attribute {a:?}"))
+                    .unwrap_or_default()
             )));
         }
         Some(Ok(Member { dataset: dataset.clone(), facets }))
@@ -215,23 +236,32 @@ impl EnsembleSpec {
         facets: &BTreeMap<String, String>,
     ) -> Result<String, crate::ingest::ConfigError> {
         use crate::ingest::ConfigError;
-        let mut doc: serde_json::Value =
-            if json.trim().is_empty() { serde_json::json!({}) } else { serde_json::from_str(json).map_err(|e| ConfigError::Parse(e.to_string()))? };
+        let mut doc: serde_json::Value = if json.trim().is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_str(json).map_err(|e| ConfigError::Parse(e.to_string()))?
+        };
         let root = doc.as_object_mut().ok_or_else(|| ConfigError::Parse("the document is not an object".into()))?;
         let all = root.entry("ensembles").or_insert_with(|| serde_json::json!({}));
         let entry = all
             .as_object_mut()
             .ok_or_else(|| ConfigError::Parse("`ensembles` is not an object".into()))?
             .get_mut(ensemble.as_str())
-            .ok_or_else(|| ConfigError::Parse(format!("no ensemble {ensemble} in the configuration: declare it under `ensembles` first (hub config)")))?;
+            .ok_or_else(|| {
+                ConfigError::Parse(format!(
+                    "no ensemble {ensemble} in the configuration: declare it under `ensembles` first (hub config)"
+                ))
+            })?;
         let members = entry
             .as_object_mut()
             .ok_or_else(|| ConfigError::Parse(format!("ensembles.{ensemble} is not an object")))?
             .entry("members")
             .or_insert_with(|| serde_json::json!({}));
-        let members =
-            members.as_object_mut().ok_or_else(|| ConfigError::Parse(format!("ensembles.{ensemble}.members is not an object")))?;
-        members.insert(dataset.to_string(), serde_json::to_value(facets).map_err(|e| ConfigError::Parse(e.to_string()))?);
+        let members = members
+            .as_object_mut()
+            .ok_or_else(|| ConfigError::Parse(format!("ensembles.{ensemble}.members is not an object")))?;
+        members
+            .insert(dataset.to_string(), serde_json::to_value(facets).map_err(|e| ConfigError::Parse(e.to_string()))?);
         let text = serde_json::to_string_pretty(&doc).map_err(|e| ConfigError::Parse(e.to_string()))?;
         crate::ingest::DatasetConfig::parse(&text)?;
         Ok(text)
@@ -287,10 +317,13 @@ mod tests {
 
     #[test]
     fn listed_members_take_missing_facets_from_attributes() {
-        let s = spec(r#"{"facets": ["model", "scenario"], "attributes": {"model": "driving_model_id"},
-                         "members": {"a": {"scenario": "rcp45"}, "b": {"scenario": "rcp85"}}}"#)
+        let s = spec(
+            r#"{"facets": ["model", "scenario"], "attributes": {"model": "driving_model_id"},
+                         "members": {"a": {"scenario": "rcp45"}, "b": {"scenario": "rcp85"}}}"#,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
-        let attrs: Attributes = [("driving_model_id".to_string(), AttrValue::Text("CCSM4".into()))].into_iter().collect();
+        let attrs: Attributes =
+            [("driving_model_id".to_string(), AttrValue::Text("CCSM4".into()))].into_iter().collect();
         let m = s.member(&id("a"), &attrs).and_then(Result::ok).unwrap_or_else(|| panic!("a member"));
         assert_eq!(m.facets.get("model").map(String::as_str), Some("CCSM4"));
         let e = s.member(&id("b"), &Attributes::new()).and_then(Result::err).unwrap_or_default();

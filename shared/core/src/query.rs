@@ -21,12 +21,12 @@ pub mod select;
 pub mod view;
 
 pub use catalog::{Catalog, Opened};
-pub use error::QueryError;
-pub use execute::{Limits, execute, extract, parameters, select_axes};
 pub use ensemble::{
     ChangeAccumulator, Combined, EnsembleAsk, EnsembleNote, MemberQuery, MemberValues, combine_statistics,
     ensemble_extract, member_budget, run_members,
 };
+pub use error::QueryError;
+pub use execute::{Limits, execute, extract, parameters, select_axes};
 pub use extraction::{Category, Extraction, Horizontal, OutAxis, ParamValues, PointPick, TimePick, to_axes_yx};
 pub use geometry::{Geometry, LonLat, Vertex, WktError};
 pub use grid::{Axis1d, Cell, CellWeights, HorizontalGrid, OutsideGrid, Projector, Window};

@@ -340,12 +340,8 @@ fn parameters_json(x: &Extraction) -> Value {
     let mut docs = parameter_docs(&params, |p| p.name.clone(), |p| p.units.clone());
     for p in x.params.iter().filter(|p| !p.categories.is_empty()) {
         if let Some(doc) = docs.get_mut(&p.param.name) {
-            doc["observedProperty"]["categories"] = p
-                .categories
-                .iter()
-                .map(|c| json!({"id": c.id, "label": {"en": c.label}}))
-                .collect::<Vec<_>>()
-                .into();
+            doc["observedProperty"]["categories"] =
+                p.categories.iter().map(|c| json!({"id": c.id, "label": {"en": c.label}})).collect::<Vec<_>>().into();
             doc["categoryEncoding"] =
                 p.categories.iter().map(|c| (c.id.clone(), json!(c.value))).collect::<Map<String, Value>>().into();
             if let Some(o) = doc.as_object_mut() {

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use hub_core::analytics::{ChangeRequest, DEFAULT_ENSEMBLE_STATISTICS, EnsembleStatistic, RegionSeries, SeriesColumn, Statistic, Within, Years};
+use hub_core::analytics::{
+    ChangeRequest, DEFAULT_ENSEMBLE_STATISTICS, EnsembleStatistic, RegionSeries, SeriesColumn, Statistic, Within, Years,
+};
 use hub_core::ensembles::{EnsembleSpec, FacetFilter, Member, selected};
 use hub_core::model::DatasetId;
 use hub_core::query::{
@@ -157,7 +159,12 @@ pub fn collection_doc(base: &str, r: &Resolved) -> Value {
     let queries = ["position", "radius", "area", "cube", "trajectory", "locations"];
     let data_queries: serde_json::Map<String, Value> = queries
         .iter()
-        .map(|q| (q.to_string(), json!({"link": {"href": format!("{href}/{q}"), "rel": "data", "variables": {"query_type": q}}})))
+        .map(|q| {
+            (
+                q.to_string(),
+                json!({"link": {"href": format!("{href}/{q}"), "rel": "data", "variables": {"query_type": q}}}),
+            )
+        })
         .collect();
     json!({
         "id": id,
@@ -203,17 +210,26 @@ fn read_params(r: &Resolved, pairs: Vec<(String, String)>) -> Result<EnsemblePar
             "season" => within = Within::season(&v).map_err(|e| ApiError::bad("season", e))?,
             "month" => {
                 within = Within::Month(
-                    v.trim().parse::<u8>().ok().filter(|m| (1..=12).contains(m)).ok_or_else(|| ApiError::bad("month", format!("{v:?}: a month is 1 to 12")))?,
+                    v.trim()
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|m| (1..=12).contains(m))
+                        .ok_or_else(|| ApiError::bad("month", format!("{v:?}: a month is 1 to 12")))?,
                 )
             }
             f if facets.iter().any(|x| x == f) => {
-                let values: Vec<String> = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                let values: Vec<String> =
+                    v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 for want in &values {
                     if !r.members.iter().any(|(m, _)| m.facets.get(f).is_some_and(|x| x.eq_ignore_ascii_case(want))) {
-                        let mut known: Vec<&str> = r.members.iter().filter_map(|(m, _)| m.facets.get(f).map(String::as_str)).collect();
+                        let mut known: Vec<&str> =
+                            r.members.iter().filter_map(|(m, _)| m.facets.get(f).map(String::as_str)).collect();
                         known.sort_unstable();
                         known.dedup();
-                        return Err(ApiError::bad("facet", format!("no member has {f}={want} (values: {})", known.join(", "))));
+                        return Err(ApiError::bad(
+                            "facet",
+                            format!("no member has {f}={want} (values: {})", known.join(", ")),
+                        ));
                     }
                 }
                 filter.insert(f.to_string(), values);
@@ -237,7 +253,10 @@ fn read_params(r: &Resolved, pairs: Vec<(String, String)>) -> Result<EnsemblePar
     let ask = match (baseline, period) {
         (Some(baseline), Some(period)) => {
             if plume {
-                return Err(ApiError::bad("plume", "a change signal has no plume: leave plume out or ask without baseline and period"));
+                return Err(ApiError::bad(
+                    "plume",
+                    "a change signal has no plume: leave plume out or ask without baseline and period",
+                ));
             }
             let stats = stats.unwrap_or_else(|| {
                 vec![EnsembleStatistic::Percentile(10), EnsembleStatistic::Median, EnsembleStatistic::Percentile(90)]
@@ -247,8 +266,18 @@ fn read_params(r: &Resolved, pairs: Vec<(String, String)>) -> Result<EnsemblePar
         (None, None) if within == Within::Year => {
             EnsembleAsk::Statistics { stats: stats.unwrap_or_else(|| DEFAULT_ENSEMBLE_STATISTICS.to_vec()), plume }
         }
-        (None, None) => return Err(ApiError::bad("season", "season and month choose the part of the year of a change signal: give baseline and period")),
-        _ => return Err(ApiError::bad("baseline", "a change signal takes both baseline and period (e.g. baseline=1981/2010&period=2071/2100)")),
+        (None, None) => {
+            return Err(ApiError::bad(
+                "season",
+                "season and month choose the part of the year of a change signal: give baseline and period",
+            ));
+        }
+        _ => {
+            return Err(ApiError::bad(
+                "baseline",
+                "a change signal takes both baseline and period (e.g. baseline=1981/2010&period=2071/2100)",
+            ));
+        }
     };
     Ok(EnsembleParams { ask, rest, selected: chosen })
 }
@@ -266,7 +295,12 @@ fn member_queries<'a>(
         let (m, o) = &r.members[i];
         let req = data_request(&o.view, query, p.rest.clone(), headers, None)?;
         format = req.format;
-        out.push(MemberQuery { label: m.dataset.to_string(), view: &o.view, reader: o.reader.as_ref(), query: req.query });
+        out.push(MemberQuery {
+            label: m.dataset.to_string(),
+            view: &o.view,
+            reader: o.reader.as_ref(),
+            query: req.query,
+        });
     }
     Ok((out, format))
 }
@@ -290,7 +324,11 @@ pub async fn query(
     let p = read_params(r, pairs)?;
     let (members, format) = member_queries(r, &p, query, headers)?;
     let encoder = format.encoder();
-    let limits = Limits { budget: &state.config.budget, concurrency: state.config.concurrency, answer_bytes_per_value: encoder.bytes_per_value };
+    let limits = Limits {
+        budget: &state.config.budget,
+        concurrency: state.config.concurrency,
+        answer_bytes_per_value: encoder.bytes_per_value,
+    };
     let (x, note) = ensemble_extract(r.spec.id.as_str(), &members, &p.ask, &limits).await?;
     let body = (encoder.encode)(&x)?;
     let mut response = send(state, body, encoder, r.spec.id.as_str()).await?;
@@ -333,8 +371,16 @@ pub async fn location(
     if weights.cells.is_empty() {
         return Err(ApiError::bad("coords", format!("region {loc:?} does not touch the ensemble's grid")));
     }
-    let limits = Limits { budget: &state.config.budget, concurrency: state.config.concurrency, answer_bytes_per_value: encoder.bytes_per_value };
-    let region = RegionRequest { weights: weights.clone(), statistics: vec![Statistic::Mean], stored: Some((s.set.id.clone(), s.version.clone(), k)) };
+    let limits = Limits {
+        budget: &state.config.budget,
+        concurrency: state.config.concurrency,
+        answer_bytes_per_value: encoder.bytes_per_value,
+    };
+    let region = RegionRequest {
+        weights: weights.clone(),
+        statistics: vec![Statistic::Mean],
+        stored: Some((s.set.id.clone(), s.version.clone(), k)),
+    };
     let concurrency = state.config.concurrency;
     let combined: Combined = run_members(&members, &p.ask, &limits, |m, q, budget| {
         let region = &region;
@@ -351,7 +397,13 @@ pub async fn location(
         columns: combined
             .params
             .into_iter()
-            .map(|pv| SeriesColumn { key: pv.param.name.clone(), units: pv.param.units.clone(), parameter: pv.param, statistic: Statistic::Mean, values: pv.values })
+            .map(|pv| SeriesColumn {
+                key: pv.param.name.clone(),
+                units: pv.param.units.clone(),
+                parameter: pv.param,
+                statistic: Statistic::Mean,
+                values: pv.values,
+            })
             .collect(),
         cells: weights.cells.len(),
         area_m2: weights.total_area_m2(),
@@ -363,7 +415,12 @@ pub async fn location(
     } else {
         hub_core::regions::geojson::feature(&s.set.id, region_doc, None)["geometry"].take()
     };
-    let answer = crate::series::RegionAnswer { series: &series, location: loc.to_string(), name: region_doc.name.clone(), geometry };
+    let answer = crate::series::RegionAnswer {
+        series: &series,
+        location: loc.to_string(),
+        name: region_doc.name.clone(),
+        geometry,
+    };
     let body = series_of(&answer)?;
     let mut response = send(state, body, encoder, r.spec.id.as_str()).await?;
     if let Some(v) = left_out_header(&combined.note) {
@@ -381,7 +438,11 @@ fn series_values(s: &RegionSeries) -> MemberValues {
         params: s
             .columns
             .iter()
-            .map(|c| hub_core::query::ParamValues { param: c.parameter.clone(), values: c.values.clone(), categories: Vec::new() })
+            .map(|c| hub_core::query::ParamValues {
+                param: c.parameter.clone(),
+                values: c.values.clone(),
+                categories: Vec::new(),
+            })
             .collect(),
         cost: hub_core::query::Cost::default(),
     }

@@ -389,8 +389,16 @@ pub async fn location_weights(
         .iter()
         .map(|c| {
             let p = centre(c.j, c.i);
-            json!({ info.y_dim.clone(): c.j, info.x_dim.clone(): c.i, "lon": p.map(|p| p.lon), "lat": p.map(|p| p.lat),
-                    "fraction": c.fraction, "area_m2": c.area_m2 })
+            // `j`/`i` always: a grid whose dimensions are named `lat`/`lon`
+            // would otherwise lose its indices to the centre's coordinates.
+            let mut cell = json!({ info.y_dim.clone(): c.j, info.x_dim.clone(): c.i });
+            cell["lon"] = json!(p.map(|p| p.lon));
+            cell["lat"] = json!(p.map(|p| p.lat));
+            cell["j"] = json!(c.j);
+            cell["i"] = json!(c.i);
+            cell["fraction"] = json!(c.fraction);
+            cell["area_m2"] = json!(c.area_m2);
+            cell
         })
         .collect();
     Ok(Json(json!({

@@ -319,7 +319,13 @@ pub struct SeriesColumn {
 impl SeriesColumn {
     /// The column of statistic `s` of `p`.
     pub fn new(p: &Parameter, s: Statistic, values: Vec<Option<f64>>) -> Self {
-        Self { key: format!("{}.{}", p.name, s.name()), parameter: p.clone(), statistic: s, units: s.units(p.units.as_deref()), values }
+        Self {
+            key: format!("{}.{}", p.name, s.name()),
+            parameter: p.clone(),
+            statistic: s,
+            units: s.units(p.units.as_deref()),
+            values,
+        }
     }
 }
 

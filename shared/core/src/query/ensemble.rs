@@ -198,31 +198,45 @@ where
         }
         EnsembleAsk::Change { change, stats } => {
             let mut acc = ChangeAccumulator::new(*change);
-            let results = futures::stream::iter(0..members.len())
-                .map(|i| {
-                    let m = &members[i];
-                    let calendar = m.view.calendar().unwrap_or(Calendar::Standard);
-                    let spans = span(calendar, change.baseline.first, change.baseline.last, change.within)
-                        .zip(span(calendar, change.period.first, change.period.last, change.within));
-                    let queries = spans.map(|(b, p)| {
-                        let mut qb = m.query.clone();
-                        qb.selections.datetime = Some(b);
-                        let mut qp = m.query.clone();
-                        qp.selections.datetime = Some(p);
-                        (qb, qp)
-                    });
-                    let half = member_budget(&share, 2);
-                    let fb = queries.clone().map(|(qb, _)| fetch(m, qb, half));
-                    let fp = queries.map(|(_, qp)| fetch(m, qp, half));
-                    async move {
-                        let out = match (fb, fp) {
-                            (Some(fb), Some(fp)) => futures::future::try_join(fb, fp).await,
-                            _ => Err(QueryError::bad("period", "the years are outside the member's calendar")),
-                        };
-                        (m.label.clone(), out)
-                    }
-                })
-                .buffered(in_flight.min(4));
+            // A member whose time axis lacks a year of either span is left
+            // out before anything is read, with the years it lacks.
+            let mut able = Vec::with_capacity(members.len());
+            for (i, m) in members.iter().enumerate() {
+                let time = m.view.dims.values().find(|d| d.role == DimRole::Time).map(|d| &d.values);
+                match time {
+                    Some(AxisValues::Time { values, .. }) => match Grouping::new(values, change) {
+                        Ok(_) => able.push(i),
+                        Err(why) => acc.note.left_out.push((m.label.clone(), why)),
+                    },
+                    _ => acc.note.left_out.push((m.label.clone(), "it has no time axis".into())),
+                }
+            }
+            let results =
+                futures::stream::iter(able)
+                    .map(|i| {
+                        let m = &members[i];
+                        let calendar = m.view.calendar().unwrap_or(Calendar::Standard);
+                        let spans = span(calendar, change.baseline.first, change.baseline.last, change.within)
+                            .zip(span(calendar, change.period.first, change.period.last, change.within));
+                        let queries = spans.map(|(b, p)| {
+                            let mut qb = m.query.clone();
+                            qb.selections.datetime = Some(b);
+                            let mut qp = m.query.clone();
+                            qp.selections.datetime = Some(p);
+                            (qb, qp)
+                        });
+                        let half = member_budget(&share, 2);
+                        let fb = queries.clone().map(|(qb, _)| fetch(m, qb, half));
+                        let fp = queries.map(|(_, qp)| fetch(m, qp, half));
+                        async move {
+                            let out = match (fb, fp) {
+                                (Some(fb), Some(fp)) => futures::future::try_join(fb, fp).await,
+                                _ => Err(QueryError::bad("period", "the years are outside the member's calendar")),
+                            };
+                            (m.label.clone(), out)
+                        }
+                    })
+                    .buffered(in_flight.min(4));
             futures::pin_mut!(results);
             while let Some((label, r)) = results.next().await {
                 match r {
@@ -257,7 +271,11 @@ pub async fn ensemble_extract(
     let combined = run_members(members, ask, limits, |m, q, budget| {
         let template = &template;
         async move {
-            let l = Limits { budget: &budget, concurrency: limits.concurrency, answer_bytes_per_value: limits.answer_bytes_per_value };
+            let l = Limits {
+                budget: &budget,
+                concurrency: limits.concurrency,
+                answer_bytes_per_value: limits.answer_bytes_per_value,
+            };
             let x = execute(m.view, m.reader, &q, &l).await?;
             let v = MemberValues::of_extraction(&x);
             let mut t = template.lock().await;
@@ -355,7 +373,10 @@ fn layout(v: &MemberValues, time: Option<usize>) -> Layout {
 fn same_axes(a: &MemberValues, b: &MemberValues) -> bool {
     a.lead == b.lead
         && a.axes.len() == b.axes.len()
-        && a.axes.iter().zip(&b.axes).all(|(x, y)| x.name == y.name && (x.role == DimRole::Time || x.picked.len() == y.picked.len()))
+        && a.axes
+            .iter()
+            .zip(&b.axes)
+            .all(|(x, y)| x.name == y.name && (x.role == DimRole::Time || x.picked.len() == y.picked.len()))
         && a.params.len() == b.params.len()
         && a.params.iter().zip(&b.params).all(|(x, y)| x.param.name == y.param.name)
 }
@@ -435,12 +456,18 @@ pub fn combine_statistics(
         let out = summarize(kept.len(), positions, value, stats);
         for (s, values) in stats.iter().zip(out) {
             let what = format!("{} across members", s.name());
-            params.push(values_of(derived(&base.param, &s.name(), &what, s.units(base.param.units.as_deref())), values));
+            params
+                .push(values_of(derived(&base.param, &s.name(), &what, s.units(base.param.units.as_deref())), values));
         }
         if plume {
             for (m, (label, _)) in kept.iter().enumerate() {
                 let values = (0..positions).map(|k| value(m, k)).collect();
-                let p = derived(&base.param, &format!("member.{label}"), &format!("member {label}"), base.param.units.clone());
+                let p = derived(
+                    &base.param,
+                    &format!("member.{label}"),
+                    &format!("member {label}"),
+                    base.param.units.clone(),
+                );
                 params.push(values_of(p, values));
             }
         }
@@ -473,7 +500,14 @@ pub struct ChangeAccumulator {
 impl ChangeAccumulator {
     /// An empty accumulator.
     pub fn new(change: ChangeRequest) -> Self {
-        Self { change, note: EnsembleNote::default(), template: None, positions: 0, members: Vec::new(), cost: Cost::default() }
+        Self {
+            change,
+            note: EnsembleNote::default(),
+            template: None,
+            positions: 0,
+            members: Vec::new(),
+            cost: Cost::default(),
+        }
     }
 
     /// Adds a member from its baseline and period answers; a member that
@@ -585,12 +619,20 @@ impl ChangeAccumulator {
             let what = format!("change {} minus {}", self.change.period, self.change.baseline);
             for (s, values) in stats.iter().zip(summarize(n, positions, delta, stats)) {
                 let units = s.units(p.units.as_deref());
-                params.push(values_of(derived(p, &format!("change.{}", s.name()), &format!("{what}, {} across members", s.name()), units), values));
+                params.push(values_of(
+                    derived(p, &format!("change.{}", s.name()), &format!("{what}, {} across members", s.name()), units),
+                    values,
+                ));
             }
             for (s, values) in stats.iter().zip(summarize(n, positions, relative, stats)) {
                 let units = if *s == EnsembleStatistic::Count { Some("1".into()) } else { Some("%".into()) };
                 params.push(values_of(
-                    derived(p, &format!("change_relative.{}", s.name()), &format!("relative {what}, {} across members", s.name()), units),
+                    derived(
+                        p,
+                        &format!("change_relative.{}", s.name()),
+                        &format!("relative {what}, {} across members", s.name()),
+                        units,
+                    ),
                     values,
                 ));
             }
@@ -608,7 +650,11 @@ impl ChangeAccumulator {
                 .collect();
             let one = Some("1".to_string());
             let fractions: [(&str, &str, fn(&Agreement) -> Option<f64>); 4] = [
-                ("changed", "fraction of valid members changing significantly (IPCC AR6 approach C)", Agreement::changed_fraction),
+                (
+                    "changed",
+                    "fraction of valid members changing significantly (IPCC AR6 approach C)",
+                    Agreement::changed_fraction,
+                ),
                 ("positive", "fraction of valid members with a positive change", Agreement::positive_fraction),
                 ("negative", "fraction of valid members with a negative change", Agreement::negative_fraction),
                 ("agree", "fraction of valid members agreeing on the sign of change", Agreement::agree_fraction),
@@ -619,9 +665,9 @@ impl ChangeAccumulator {
             #[allow(clippy::cast_precision_loss)]
             let count = agreement.iter().map(|a| Some(a.valid as f64)).collect();
             params.push(values_of(derived(p, "count", "valid members", one.clone()), count));
-            let robustness =
-                agreement.iter().map(|a| a.category().map(|c| f64::from(c as u8))).collect();
-            let mut r = values_of(derived(p, "robustness", "robustness of the change (IPCC AR6 approach C)", None), robustness);
+            let robustness = agreement.iter().map(|a| a.category().map(|c| f64::from(c as u8))).collect();
+            let mut r =
+                values_of(derived(p, "robustness", "robustness of the change (IPCC AR6 approach C)", None), robustness);
             r.categories = categories.clone();
             params.push(r);
         }

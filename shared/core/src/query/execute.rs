@@ -402,8 +402,10 @@ pub async fn extract(
     .buffer_unordered(concurrency.max(1))
     .try_collect::<Vec<_>>()
     .await?;
-    let mut out: Vec<ParamValues> =
-        params.iter().map(|p| ParamValues { param: (*p).clone(), values: Vec::new(), categories: Vec::new() }).collect();
+    let mut out: Vec<ParamValues> = params
+        .iter()
+        .map(|p| ParamValues { param: (*p).clone(), values: Vec::new(), categories: Vec::new() })
+        .collect();
     match &horizontal {
         Horizontal::Window(w) => {
             for (pi, _, plan, values) in reads {
@@ -450,5 +452,14 @@ pub async fn extract(
     }
     let units = |d: &str| view.dims.get(d).and_then(|d| d.units.clone());
     let xy_units = (units(&grid.x_dim), units(&grid.y_dim));
-    Ok(Extraction { collection: view.id.to_string(), grid, axes, horizontal, params: out, cost, xy_units, ensemble: None })
+    Ok(Extraction {
+        collection: view.id.to_string(),
+        grid,
+        axes,
+        horizontal,
+        params: out,
+        cost,
+        xy_units,
+        ensemble: None,
+    })
 }
