@@ -73,6 +73,10 @@ pub struct EnsembleConfigError {
     pub reason: String,
 }
 
+/// Where an upload matched by an ensemble's key lands: the member dataset,
+/// and the global attributes that make it a member.
+pub type MemberUpload = (DatasetId, BTreeMap<String, String>);
+
 /// An ensemble's settings, checked and compiled.
 #[derive(Debug, Clone)]
 pub struct EnsembleSpec {
@@ -152,7 +156,7 @@ impl EnsembleSpec {
     /// The member dataset an upload of `key` lands in, with the global
     /// attributes that make it a member; `None` when the key is not this
     /// ensemble's.
-    pub fn upload(&self, key: &str) -> Option<Result<(DatasetId, BTreeMap<String, String>), EnsembleConfigError>> {
+    pub fn upload(&self, key: &str) -> Option<Result<MemberUpload, EnsembleConfigError>> {
         let caps = self.key.as_ref()?.captures(key)?;
         let values: Vec<(String, String)> = self
             .settings

@@ -476,6 +476,9 @@ pub fn combine_statistics(
     Ok(Combined { axes, params, note, cost })
 }
 
+/// One of the agreement fractions.
+type Fraction = fn(&Agreement) -> Option<f64>;
+
 /// One member's changes at every position of one parameter: Δ and
 /// relative Δ (NaN where the member is not valid) and whether significant.
 struct MemberChanges {
@@ -649,7 +652,7 @@ impl ChangeAccumulator {
                 })
                 .collect();
             let one = Some("1".to_string());
-            let fractions: [(&str, &str, fn(&Agreement) -> Option<f64>); 4] = [
+            let fractions: [(&str, &str, Fraction); 4] = [
                 (
                     "changed",
                     "fraction of valid members changing significantly (IPCC AR6 approach C)",
