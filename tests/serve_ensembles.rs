@@ -30,7 +30,9 @@ const CONFIG: &str = r#"{"ensembles": {
   "tg-mean": {"facets": ["scenario", "model"],
               "key": "^ens/pcic/BCCAQv2\\+ANUSPLIN300_(?P<model>[A-Za-z0-9-]+)_(?P<scenario>[a-z0-9+]+)_r1i1p1_",
               "attributes": {"model": "driving_model_id"}},
-  "synth": {"facets": ["model", "calendar"], "key": "^ens/synth/tas_(?P<model>m[0-9]+)_(?P<calendar>[a-z0-9_]+)\\.nc$"}
+  "synth": {"facets": ["model", "calendar"], "key": "^ens/synth/tas_(?P<model>m[0-9]+)_(?P<calendar>[a-z0-9_]+)\\.nc$",
+            "periods": {"baseline": "1981/2010", "periods": ["2071/2100"]}},
+  "synth-computed": {"facets": ["model", "calendar"], "datasets": "^synth-(?P<model>m[0-8])-(?P<calendar>.+)$"}
 }}"#;
 
 struct Served {
@@ -55,6 +57,9 @@ async fn serve() -> Option<Served> {
     let dir = tempfile::tempdir().unwrap();
     let url = StoreUrl::from_path(dir.path()).unwrap();
     let hub = TestHub::new(url.clone());
+    let repo = Arc::new(IcechunkHub::new(url.clone(), HubSettings::default()).unwrap());
+    // The configuration first: each member's ingest keeps its period statistics in the same commit.
+    hub_store::store_dataset_config(&repo.root_store(), CONFIG).await.unwrap();
     let config = DatasetConfig::parse(CONFIG).unwrap();
     for file in hub_testkit::shared_files("netcdf/ensemble_tg_mean_YS") {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
@@ -67,8 +72,6 @@ async fn serve() -> Option<Served> {
         let report = hub.ingest_configured(&config, &file, &format!("ens/synth/{name}")).await;
         assert_eq!(report.status, hub_core::ingest::IngestStatus::Committed, "{name}: {:?}", report.error);
     }
-    let repo = Arc::new(IcechunkHub::new(url, HubSettings::default()).unwrap());
-    hub_store::store_dataset_config(&repo.root_store(), CONFIG).await.unwrap();
     let regions = ObjectStoreRegions::new(repo.root_store());
     let countries = data.join("polygons/ne_110m_admin0_countries.geojson");
     let options = RegionFileOptions { id_field: Some("name".into()), ..RegionFileOptions::default() };
@@ -194,6 +197,22 @@ async fn the_collection_lists_facets_members_and_refusals() {
     let ranges = doc["ranges"].as_object().unwrap();
     assert_eq!(ranges["tas.count"]["values"], json!([4.0]), "m0, m1, m4, m5: {doc}");
     assert_eq!(ranges.keys().filter(|k| k.starts_with("tas.member.")).count(), 4, "{:?}", ranges.keys());
+
+    // The period statistics kept in step by each member's ingest answer the
+    // change map, and give what the computation from the yearly values gives.
+    let change = "cube?bbox=-75,45,-72,47&baseline=1981/2010&period=2071/2100&statistic=mean,p10,median,p90,count";
+    let mut answers = Vec::new();
+    for e in ["synth", "synth-computed"] {
+        let r = reqwest::get(format!("{}/collections/{e}/{change}", s.base)).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let kept = r.headers()["x-hub-period-statistics"].to_str().unwrap().to_string();
+        let doc: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        answers.push((kept, doc));
+    }
+    assert_eq!(answers[0].0, "stored 7 of 7", "the member ending in 2050 is left out");
+    assert_eq!(answers[1].0, "stored 0 of 7");
+    assert_eq!(answers[0].1["ranges"], answers[1].1["ranges"], "stored and computed answers differ");
+    assert_eq!(answers[0].1["hub:ensemble"]["left_out"], answers[1].1["hub:ensemble"]["left_out"]);
 
     // Refusals name what to fix.
     for (query, param, words) in [

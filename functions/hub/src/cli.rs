@@ -65,6 +65,11 @@ pub enum EnsemblesAction {
         #[arg(long = "facet", value_name = "NAME=VALUE")]
         facets: Vec<String>,
     },
+    /// Recompute the period statistics the members keep (after `periods` changed), one commit per member.
+    Refresh {
+        /// One ensemble (default: all).
+        ensemble: Option<String>,
+    },
 }
 
 /// `hub layout`.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use hub_core::ensembles::EnsembleSpec;
+use hub_core::ensembles::period_stats::PeriodStatsDerivation;
 use hub_core::ingest::CONFIG_KEY;
 use hub_core::model::DatasetId;
 use hub_core::regions::CellBounds;
@@ -100,7 +101,38 @@ pub async fn run(args: EnsemblesArgs) -> anyhow::Result<()> {
             }
             root.put(&key, PutPayload::from(updated.into_bytes())).await?;
             println!("added {dataset} to {ensemble}");
+            if let Some(spec) = config.ensembles().get(&ensemble) {
+                refresh(&hub, spec, &[dataset]).await?;
+            }
         }
+        Some(EnsemblesAction::Refresh { ensemble }) => {
+            for e in hub_http::ensembles::all(&state).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                if ensemble.as_deref().is_some_and(|n| n != e.spec.id.as_str()) {
+                    continue;
+                }
+                let members: Vec<DatasetId> = e.members.iter().map(|(m, _)| m.dataset.clone()).collect();
+                refresh(&hub, &e.spec, &members).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Backfills the period statistics of `spec` in `members`, one commit each.
+async fn refresh(hub: &Arc<hub_zarr::IcechunkHub>, spec: &EnsembleSpec, members: &[DatasetId]) -> anyhow::Result<()> {
+    let spans = spec.stored_spans();
+    if spans.is_empty() {
+        return Ok(());
+    }
+    let derivation: Arc<dyn hub_core::derived::Derivation> = Arc::new(PeriodStatsDerivation {
+        ensemble: spec.clone(),
+        spans,
+        projections: Arc::new(hub_http::projection::Proj4Projections),
+    });
+    for d in members {
+        let label = format!("periods/{}", spec.id);
+        let (snapshot, done) = hub_core::derived::backfill(hub.as_ref(), d, &[derivation.clone()], &label).await?;
+        println!("{d}: {} (snapshot {snapshot})", done.join("; "));
     }
     Ok(())
 }

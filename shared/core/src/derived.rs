@@ -135,6 +135,18 @@ impl Derivations for Configured {
             max_blocks: None,
             strip_bytes: None,
         }));
+        // Period statistics of every ensemble that keeps them: each decides
+        // from the dataset's own attributes whether it is a member.
+        for ensemble in self.store.ensembles().await? {
+            let spans = ensemble.stored_spans();
+            if !spans.is_empty() {
+                out.push(Arc::new(crate::ensembles::period_stats::PeriodStatsDerivation {
+                    ensemble,
+                    spans,
+                    projections: self.projections.clone(),
+                }));
+            }
+        }
         Ok(out)
     }
 }
@@ -195,7 +207,7 @@ impl DatasetReader for TxReader<'_> {
     }
 
     async fn groups(&self) -> Result<Vec<GroupInfo>, RepoError> {
-        Ok(vec![])
+        self.0.groups().await
     }
 
     async fn arrays(&self) -> Result<Vec<ArrayInfo>, RepoError> {

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Attributes, DatasetId, attr_text};
 
+pub mod period_stats;
+
 /// The global attribute naming the ensemble a dataset was uploaded into.
 pub const ENSEMBLE_ATTR: &str = "hub_ensemble";
 /// The prefix of the global attributes holding a member's facets.
@@ -61,6 +63,9 @@ pub struct EnsembleSettings {
     /// Members given by hand: dataset → facet values.
     #[serde(default)]
     pub members: BTreeMap<DatasetId, BTreeMap<String, String>>,
+    /// Period statistics each member keeps in step with its data.
+    #[serde(default)]
+    pub periods: Option<period_stats::PeriodSettings>,
 }
 
 /// Why an ensemble's settings cannot be used.
@@ -145,12 +150,20 @@ impl EnsembleSpec {
                 return Err(bad(format!("attributes: {f:?} is not one of the facets")));
             }
         }
+        if let Some(p) = &settings.periods {
+            p.spans().map_err(|e| bad(format!("periods: {e}")))?;
+        }
         for (d, facets) in &settings.members {
             if let Some(f) = facets.keys().find(|f| !settings.facets.contains(f)) {
                 return Err(bad(format!("members.{d}: {f:?} is not one of the facets {:?}", settings.facets)));
             }
         }
         Ok(Self { id, settings, key, datasets })
+    }
+
+    /// The period statistics its members keep (none when not configured).
+    pub fn stored_spans(&self) -> Vec<period_stats::StoredSpan> {
+        self.settings.periods.as_ref().and_then(|p| p.spans().ok()).unwrap_or_default()
     }
 
     /// The member dataset an upload of `key` lands in, with the global

@@ -91,6 +91,7 @@ pub fn ensemble_note(note: &hub_core::query::EnsembleNote) -> Value {
         "members": note.used,
         "left_out": note.left_out.iter().map(|(m, why)| json!({"member": m, "reason": why})).collect::<Vec<_>>(),
         "notes": note.notes,
+        "from_stored_period_statistics": note.from_stored,
     })
 }
 

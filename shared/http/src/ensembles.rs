@@ -329,11 +329,29 @@ pub async fn query(
         concurrency: state.config.concurrency,
         answer_bytes_per_value: encoder.bytes_per_value,
     };
-    let (x, note) = ensemble_extract(r.spec.id.as_str(), &members, &p.ask, &limits).await?;
+    // The members' stored period statistics answer when the ensemble keeps
+    // both spans of the change (and the members have them).
+    let stored = match &p.ask {
+        EnsembleAsk::Change { change, .. } => {
+            let spans = r.spec.stored_spans();
+            let kept = |years: Years, baseline: bool| {
+                spans.iter().any(|s| s.years == years && s.within == change.within && (s.baseline || !baseline))
+            };
+            kept(change.baseline, true) && kept(change.period, false)
+        }
+        EnsembleAsk::Statistics { .. } => false,
+    };
+    let (x, note) = ensemble_extract(r.spec.id.as_str(), &members, &p.ask, &limits, stored).await?;
     let body = (encoder.encode)(&x)?;
     let mut response = send(state, body, encoder, r.spec.id.as_str()).await?;
     if let Some(v) = left_out_header(&note) {
         response.headers_mut().insert("x-hub-members-left-out", v);
+    }
+    if matches!(p.ask, EnsembleAsk::Change { .. })
+        && let Ok(v) = HeaderValue::from_str(&format!("stored {} of {}", note.from_stored, note.used.len()))
+    {
+        // How many members' changes came from their stored period statistics.
+        response.headers_mut().insert("x-hub-period-statistics", v);
     }
     Ok(response)
 }
@@ -382,7 +400,7 @@ pub async fn location(
         stored: Some((s.set.id.clone(), s.version.clone(), k)),
     };
     let concurrency = state.config.concurrency;
-    let combined: Combined = run_members(&members, &p.ask, &limits, |m, q, budget| {
+    let combined: Combined = run_members(&members, &p.ask, &limits, false, |m, q, budget| {
         let region = &region;
         async move {
             let l = Limits { budget: &budget, concurrency, answer_bytes_per_value: 8 };
@@ -445,6 +463,7 @@ fn series_values(s: &RegionSeries) -> MemberValues {
             })
             .collect(),
         cost: hub_core::query::Cost::default(),
+        frame: None,
     }
 }
 

@@ -157,45 +157,52 @@ impl Grouping {
     /// Sorts `times` (one member's axis, in its calendar) into the years
     /// of `req`; the reason the member cannot give them otherwise.
     pub fn new(times: &[CfTime], req: &ChangeRequest) -> Result<Self, String> {
+        Self::over(times, &[req.baseline, req.period], req.within)
+    }
+
+    /// Sorts `times` into the years of `spans` (in order; the first is the
+    /// one whose detrended σ is taken); the reason they cannot be had.
+    pub fn over(times: &[CfTime], spans: &[Years], within: Within) -> Result<Self, String> {
         let calendar = times.first().map_or(Calendar::Standard, CfTime::calendar);
         let step = step_micros(times);
         let annual = step.is_some_and(|s| s >= 360 * MICROS_PER_DAY) || (times.len() == 1);
         let monthly = step.is_some_and(|s| (28 * MICROS_PER_DAY..=31 * MICROS_PER_DAY).contains(&s));
-        if annual && req.within != Within::Year {
-            return Err(format!("it holds one value per year: a {} mean cannot be taken", req.within.describe()));
+        if annual && within != Within::Year {
+            return Err(format!("it holds one value per year: a {} mean cannot be taken", within.describe()));
         }
-        let years: Vec<i64> =
-            (req.baseline.first..=req.baseline.last).chain(req.period.first..=req.period.last).collect();
-        let nb = req.baseline.len();
+        let years: Vec<i64> = spans.iter().flat_map(|s| s.first..=s.last).collect();
+        let nb = spans.first().map_or(0, Years::len);
         let mut expected = Vec::with_capacity(years.len());
         for &y in &years {
             let n = if annual {
                 1
             } else if monthly {
-                req.within.months().len()
+                within.months().len()
             } else {
                 let days: i64 =
-                    req.within.months().iter().map(|(m, off)| i64::from(calendar.days_in_month(y + off, *m))).sum();
+                    within.months().iter().map(|(m, off)| i64::from(calendar.days_in_month(y + off, *m))).sum();
                 let s = step.unwrap_or(MICROS_PER_DAY);
                 usize::try_from(days * MICROS_PER_DAY / s).unwrap_or(0)
             };
             expected.push(n);
         }
+        // The first span holding a year takes it (spans may overlap).
         let index = |label: i64| -> Option<usize> {
-            if (req.baseline.first..=req.baseline.last).contains(&label) {
-                usize::try_from(label - req.baseline.first).ok()
-            } else if (req.period.first..=req.period.last).contains(&label) {
-                usize::try_from(label - req.period.first).ok().map(|i| i + nb)
-            } else {
-                None
+            let mut offset = 0;
+            for s in spans {
+                if (s.first..=s.last).contains(&label) {
+                    return usize::try_from(label - s.first).ok().map(|i| i + offset);
+                }
+                offset += s.len();
             }
+            None
         };
         let mut counts = vec![0usize; years.len()];
         let of_step: Vec<Option<usize>> = times
             .iter()
             .map(|t| {
                 let f = t.fields();
-                let g = if annual { index(f.year) } else { req.within.label(f.year, f.month).and_then(index) };
+                let g = if annual { index(f.year) } else { within.label(f.year, f.month).and_then(index) };
                 if let Some(g) = g {
                     counts[g] += 1;
                 }
@@ -214,12 +221,8 @@ impl Grouping {
             } else {
                 format!("{} years from {} to {}", short.len(), short[0], short[short.len() - 1])
             };
-            return Err(format!(
-                "{span}: it lacks whole {}s of {} and {} ({which})",
-                req.within.describe(),
-                req.baseline,
-                req.period
-            ));
+            let names: Vec<String> = spans.iter().map(ToString::to_string).collect();
+            return Err(format!("{span}: it lacks whole {}s of {} ({which})", within.describe(), names.join(" and ")));
         }
         if counts.iter().zip(&expected).any(|(c, e)| c > e) {
             return Err("its time axis has more steps in a year than its spacing allows (irregular steps)".into());
@@ -228,7 +231,7 @@ impl Grouping {
         let x_days = years[..nb]
             .iter()
             .map(|y| {
-                let (m, off) = req.within.months()[0];
+                let (m, off) = within.months()[0];
                 calendar.day_number(y + off, m, 1) as f64
             })
             .collect();
@@ -240,8 +243,19 @@ impl Grouping {
         self.of_step.len()
     }
 
-    /// One position's yearly means (baseline years, then the period's),
-    /// from `value(step)`; `None` when a year is not whole.
+    /// The year (index over the spans' years) each step feeds, if any.
+    pub fn year_of_step(&self, step: usize) -> Option<usize> {
+        self.of_step.get(step).copied().flatten()
+    }
+
+    /// Steps in a whole year, per year.
+    pub fn expected(&self) -> &[usize] {
+        &self.expected
+    }
+
+    /// One position's yearly sums and counts (the spans' years in order),
+    /// from `value(step)` in step order; `false` when a step of a year has
+    /// no finite value or a year is not whole.
     pub fn yearly(&self, value: impl Fn(usize) -> Option<f64>, sums: &mut Vec<(f64, usize)>) -> bool {
         sums.clear();
         sums.resize(self.expected.len(), (0.0, 0));
@@ -268,6 +282,15 @@ impl Grouping {
         let yearly: Vec<f64> = sums.iter().map(|(s, c)| s / *c as f64).collect();
         let (base, fut) = yearly.split_at(self.baseline_years);
         Some(PeriodSummary { baseline: mean(base), period: mean(fut), sigma: detrended_std(&self.x_days, base) })
+    }
+
+    /// The mean of the first span's whole years, and their detrended σ,
+    /// from yearly sums (what the stored period statistics keep, the same
+    /// arithmetic as [`Self::summary`]).
+    pub fn span_mean_sigma(&self, sums: &[(f64, usize)]) -> (f64, f64) {
+        #[allow(clippy::cast_precision_loss)]
+        let yearly: Vec<f64> = sums.iter().map(|(s, c)| s / *c as f64).collect();
+        (mean(&yearly), detrended_std(&self.x_days, &yearly))
     }
 }
 

@@ -249,6 +249,12 @@ pub trait Transaction: Send + Sync {
     /// The arrays the dataset holds now.
     async fn arrays(&self) -> Result<Vec<ArrayInfo>, RepoError>;
 
+    /// The groups the dataset holds now, with their attributes (its own
+    /// writes included); none by default.
+    async fn groups(&self) -> Result<Vec<GroupInfo>, RepoError> {
+        Ok(Vec::new())
+    }
+
     /// Creates or replaces a group and its attributes.
     async fn put_group(&self, path: &str, attrs: &Attributes) -> Result<(), RepoError>;
 

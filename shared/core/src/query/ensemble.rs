@@ -25,7 +25,9 @@ use super::plan::{Budget, Cost};
 use super::request::EdrQuery;
 use super::select::AxisSelection;
 use super::view::{AxisValues, DatasetView, Parameter};
-use crate::analytics::{Agreement, ChangeRequest, EnsembleStatistic, Grouping, Robustness, Within, summarize};
+use crate::analytics::{
+    Agreement, ChangeRequest, EnsembleStatistic, Grouping, PeriodSummary, Robustness, Within, summarize,
+};
 use crate::cf::{Calendar, CfDateTime, CfTime, DimRole};
 use crate::ports::DatasetReader;
 
@@ -51,6 +53,8 @@ pub struct EnsembleNote {
     pub left_out: Vec<(String, String)>,
     /// Anything else the reader must know (dates no calendar holds).
     pub notes: Vec<String>,
+    /// Members whose change was read from their stored period statistics.
+    pub from_stored: usize,
 }
 
 /// What is asked of the members.
@@ -86,16 +90,21 @@ pub struct MemberValues {
     pub params: Vec<ParamValues>,
     /// What reading it cost.
     pub cost: Cost,
+    /// The extraction it came from, without its values: the grid and
+    /// places an ensemble answer keeps.
+    pub frame: Option<Box<Extraction>>,
 }
 
 impl MemberValues {
     /// An extraction's values.
-    pub fn of_extraction(x: &Extraction) -> Self {
+    pub fn of_extraction(x: Extraction) -> Self {
         let lead = match &x.horizontal {
             super::Horizontal::Points(p) => p.len(),
             super::Horizontal::Window(_) => 1,
         };
-        Self { axes: x.axes.clone(), lead, params: x.params.clone(), cost: x.cost }
+        let params = x.params;
+        let frame = Extraction { params: Vec::new(), ..x };
+        Self { axes: frame.axes.clone(), lead, params, cost: frame.cost, frame: Some(Box::new(frame)) }
     }
 
     fn time_axis(&self) -> Option<usize> {
@@ -119,6 +128,9 @@ pub struct Combined {
     pub note: EnsembleNote,
     /// What reading cost, over every member.
     pub cost: Cost,
+    /// The first member's extraction frame (grid, places), when members
+    /// answered with extractions.
+    pub frame: Option<Box<Extraction>>,
 }
 
 /// An equal share of `budget` for one of `n` members.
@@ -156,10 +168,14 @@ fn span(calendar: Calendar, first: i64, last: i64, within: Within) -> Option<Axi
 
 /// Runs an ensemble request: `fetch` answers one member's query (its
 /// `datetime` replaced for a change signal) under a budget share.
+/// With `stored`, a change signal reads each member's stored period
+/// statistics where it keeps them for every parameter asked (gridded
+/// answers; a region's change needs its yearly series, so it computes).
 pub async fn run_members<'a, F, Fut>(
     members: &'a [MemberQuery<'a>],
     ask: &EnsembleAsk,
     limits: &Limits<'_>,
+    stored: bool,
     fetch: F,
 ) -> Result<Combined, QueryError>
 where
@@ -228,9 +244,17 @@ where
                         let half = member_budget(&share, 2);
                         let fb = queries.clone().map(|(qb, _)| fetch(m, qb, half));
                         let fp = queries.map(|(_, qp)| fetch(m, qp, half));
+                        let concurrency = limits.concurrency;
+                        let bytes_per_value = limits.answer_bytes_per_value;
                         async move {
-                            let out = match (fb, fp) {
-                                (Some(fb), Some(fp)) => futures::future::try_join(fb, fp).await,
+                            let l = Limits { budget: &share, concurrency, answer_bytes_per_value: bytes_per_value };
+                            let kept = if stored { stored_change(m, change, &l).await } else { Ok(None) };
+                            let out = match (kept, fb, fp) {
+                                (Ok(Some(s)), _, _) => Ok(Outcome::Stored(s.0, s.1)),
+                                (Err(e), _, _) => Err(e),
+                                (Ok(None), Some(fb), Some(fp)) => {
+                                    futures::future::try_join(fb, fp).await.map(|(b, p)| Outcome::Computed(b, p))
+                                }
                                 _ => Err(QueryError::bad("period", "the years are outside the member's calendar")),
                             };
                             (m.label.clone(), out)
@@ -240,7 +264,11 @@ where
             futures::pin_mut!(results);
             while let Some((label, r)) = results.next().await {
                 match r {
-                    Ok((b, p)) => acc.add(label, &b, &p)?,
+                    Ok(Outcome::Computed(b, p)) => acc.add(label, &b, &p)?,
+                    Ok(Outcome::Stored(template, summaries)) => {
+                        acc.stored += 1;
+                        acc.add_summaries(label, &template, summaries);
+                    }
                     Err(e) if members_fault(&e) => acc.note.left_out.push((label, e.to_string())),
                     Err(e) => return Err(e),
                 }
@@ -248,6 +276,67 @@ where
             acc.finish(stats)
         }
     }
+}
+
+/// How a member's change was had.
+enum Outcome {
+    /// From its baseline and period values.
+    Computed(MemberValues, MemberValues),
+    /// From its stored period statistics: the answer's shape, and the
+    /// summaries per parameter and position.
+    Stored(MemberValues, Vec<Vec<Option<PeriodSummary>>>),
+}
+
+/// A member's change read from its stored period statistics, when it keeps
+/// all three maps (baseline mean and σ, period mean) of every parameter
+/// asked; `None` otherwise (the caller computes the same numbers).
+async fn stored_change(
+    m: &MemberQuery<'_>,
+    change: &ChangeRequest,
+    limits: &Limits<'_>,
+) -> Result<Option<(MemberValues, Vec<Vec<Option<PeriodSummary>>>)>, QueryError> {
+    use crate::ensembles::period_stats::{period_path, stored_parameter};
+    let (mut selections, best) = super::execute::instance_selections(m.view, &m.query)?;
+    if best.is_some() {
+        return Ok(None);
+    }
+    selections.datetime = None;
+    let params = super::execute::parameters(m.view, selections.parameters.as_deref())?;
+    let mut stored = Vec::with_capacity(params.len() * 3);
+    for p in &params {
+        for (years, stat) in [(change.baseline, "mean"), (change.baseline, "sigma"), (change.period, "mean")] {
+            let path = period_path(&p.name, change.within, years, stat);
+            let Some(array) = m.view.arrays.iter().find(|a| a.path == path) else { return Ok(None) };
+            let Some(sp) = stored_parameter(p, array) else { return Ok(None) };
+            stored.push(sp);
+        }
+    }
+    let (mut axes, horizontal) = super::execute::place(m.view, params[0], &m.query, &selections)?;
+    axes.retain(|a| a.role != DimRole::Time);
+    let refs: Vec<&Parameter> = stored.iter().collect();
+    let x = super::execute::extract(m.view, m.reader, &refs, axes, horizontal, limits).await?;
+    let mut template = MemberValues::of_extraction(x);
+    let read = std::mem::replace(
+        &mut template.params,
+        params.iter().map(|p| ParamValues { param: (*p).clone(), values: Vec::new(), categories: Vec::new() }).collect(),
+    );
+    let positions = read.first().map_or(0, |p| p.values.len());
+    let summaries = (0..params.len())
+        .map(|i| {
+            let (b, s, f) = (&read[3 * i].values, &read[3 * i + 1].values, &read[3 * i + 2].values);
+            (0..positions)
+                .map(|k| match (b[k], s[k], f[k]) {
+                    (Some(baseline), Some(sigma), Some(period))
+                        if baseline.is_finite() && sigma.is_finite() && period.is_finite() =>
+                    {
+                        Some(PeriodSummary { baseline, period, sigma })
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Some((template, summaries)))
 }
 
 fn refuse_if_none<T>(got: &[T], note: &EnsembleNote) -> Result<(), QueryError> {
@@ -266,28 +355,15 @@ pub async fn ensemble_extract(
     members: &[MemberQuery<'_>],
     ask: &EnsembleAsk,
     limits: &Limits<'_>,
+    stored: bool,
 ) -> Result<(Extraction, EnsembleNote), QueryError> {
-    let template = tokio::sync::Mutex::new(None::<Extraction>);
-    let combined = run_members(members, ask, limits, |m, q, budget| {
-        let template = &template;
-        async move {
-            let l = Limits {
-                budget: &budget,
-                concurrency: limits.concurrency,
-                answer_bytes_per_value: limits.answer_bytes_per_value,
-            };
-            let x = execute(m.view, m.reader, &q, &l).await?;
-            let v = MemberValues::of_extraction(&x);
-            let mut t = template.lock().await;
-            if t.is_none() {
-                *t = Some(Extraction { params: Vec::new(), ..x });
-            }
-            Ok(v)
-        }
+    let combined = run_members(members, ask, limits, stored, |m, q, budget| async move {
+        let l = Limits { budget: &budget, concurrency: limits.concurrency, answer_bytes_per_value: limits.answer_bytes_per_value };
+        Ok(MemberValues::of_extraction(execute(m.view, m.reader, &q, &l).await?))
     })
     .await?;
-    let mut x = template
-        .into_inner()
+    let mut x = *combined
+        .frame
         .ok_or_else(|| QueryError::Inconsistent("an ensemble answer without a member's extraction".into()))?;
     x.collection = id.to_string();
     x.axes = combined.axes;
@@ -371,12 +447,11 @@ fn layout(v: &MemberValues, time: Option<usize>) -> Layout {
 
 /// The other axes of two members agree (names and lengths).
 fn same_axes(a: &MemberValues, b: &MemberValues) -> bool {
+    let other = |v: &MemberValues| -> Vec<(String, usize)> {
+        v.axes.iter().filter(|x| x.role != DimRole::Time).map(|x| (x.name.clone(), x.picked.len())).collect()
+    };
     a.lead == b.lead
-        && a.axes.len() == b.axes.len()
-        && a.axes
-            .iter()
-            .zip(&b.axes)
-            .all(|(x, y)| x.name == y.name && (x.role == DimRole::Time || x.picked.len() == y.picked.len()))
+        && other(a) == other(b)
         && a.params.len() == b.params.len()
         && a.params.iter().zip(&b.params).all(|(x, y)| x.param.name == y.param.name)
 }
@@ -404,7 +479,7 @@ pub fn combine_statistics(
     let first = members.first().map(|(_, v)| v.clone()).ok_or_else(|| QueryError::bad("members", "no member"))?;
     let mut kept: Vec<(String, MemberValues)> = Vec::with_capacity(members.len());
     for (label, v) in members {
-        if same_axes(&first, &v) {
+        if same_axes(&first, &v) && first.time_axis() == v.time_axis() {
             kept.push((label, v));
         } else {
             note.left_out.push((label, "its answer has other parameters or axes than the first member's".into()));
@@ -473,7 +548,7 @@ pub fn combine_statistics(
         }
     }
     note.used = kept.into_iter().map(|(l, _)| l).collect();
-    Ok(Combined { axes, params, note, cost })
+    Ok(Combined { axes, params, note, cost, frame: first.frame })
 }
 
 /// One of the agreement fractions.
@@ -498,6 +573,8 @@ pub struct ChangeAccumulator {
     /// Per member, per parameter.
     members: Vec<Vec<MemberChanges>>,
     cost: Cost,
+    /// Members read from their stored period statistics.
+    pub stored: usize,
 }
 
 impl ChangeAccumulator {
@@ -510,6 +587,7 @@ impl ChangeAccumulator {
             positions: 0,
             members: Vec::new(),
             cost: Cost::default(),
+            stored: 0,
         }
     }
 
@@ -539,54 +617,70 @@ impl ChangeAccumulator {
         if lb.outer != lp.outer || lb.inner != lp.inner || !same_axes(base, fut) {
             return Err(QueryError::Inconsistent("a member's baseline and period answers differ in shape".into()));
         }
+        let positions = lb.outer * lb.inner;
+        let mut sums = Vec::new();
+        let summaries = base
+            .params
+            .iter()
+            .zip(&fut.params)
+            .map(|(pb, pp)| {
+                (0..positions)
+                    .map(|k| {
+                        let (o, r) = (k / lb.inner, k % lb.inner);
+                        let value = |step: usize| {
+                            if step < lb.steps {
+                                pb.values.get((o * lb.steps + step) * lb.inner + r).copied().flatten()
+                            } else {
+                                pp.values.get((o * lp.steps + step - lb.steps) * lp.inner + r).copied().flatten()
+                            }
+                        };
+                        grouping.summary(value, &mut sums)
+                    })
+                    .collect()
+            })
+            .collect();
+        self.add_summaries(label, base, summaries);
+        Ok(())
+    }
+
+    /// Adds a member from its summaries per parameter and position
+    /// (computed, or read from its stored period statistics); `template`
+    /// gives the axes and parameters.
+    pub fn add_summaries(&mut self, label: String, template: &MemberValues, summaries: Vec<Vec<Option<PeriodSummary>>>) {
         if let Some(t) = &self.template
-            && !same_axes(t, base)
+            && !same_axes(t, template)
         {
             self.note.left_out.push((label, "its answer has other parameters or axes than the first member's".into()));
-            return Ok(());
+            return;
         }
-        let positions = lb.outer * lb.inner;
-        let mut per_param = Vec::with_capacity(base.params.len());
-        let mut sums = Vec::new();
-        for (pb, pp) in base.params.iter().zip(&fut.params) {
-            let mut c = MemberChanges {
-                delta: Vec::with_capacity(positions),
-                relative: Vec::with_capacity(positions),
-                changed: Vec::with_capacity(positions),
-            };
-            for k in 0..positions {
-                let (o, r) = (k / lb.inner, k % lb.inner);
-                let value = |step: usize| {
-                    if step < lb.steps {
-                        pb.values.get((o * lb.steps + step) * lb.inner + r).copied().flatten()
-                    } else {
-                        pp.values.get((o * lp.steps + step - lb.steps) * lp.inner + r).copied().flatten()
-                    }
+        let positions = summaries.first().map_or(0, Vec::len);
+        let per_param = summaries
+            .into_iter()
+            .map(|s| {
+                let mut c = MemberChanges {
+                    delta: Vec::with_capacity(positions),
+                    relative: Vec::with_capacity(positions),
+                    changed: Vec::with_capacity(positions),
                 };
-                match grouping.summary(value, &mut sums) {
-                    Some(s) => {
-                        c.delta.push(s.delta());
-                        c.relative.push(s.relative().unwrap_or(f64::NAN));
-                        c.changed.push(s.changed());
-                    }
-                    None => {
-                        c.delta.push(f64::NAN);
-                        c.relative.push(f64::NAN);
-                        c.changed.push(false);
-                    }
+                for v in s {
+                    c.delta.push(v.map_or(f64::NAN, |v| v.delta()));
+                    c.relative.push(v.and_then(|v| v.relative()).unwrap_or(f64::NAN));
+                    c.changed.push(v.is_some_and(|v| v.changed()));
                 }
-            }
-            per_param.push(c);
-        }
+                c
+            })
+            .collect();
         if self.template.is_none() {
-            let mut t = base.clone();
+            let mut t = template.clone();
             t.params.iter_mut().for_each(|p| p.values.clear());
+            if let Some(ti) = t.time_axis() {
+                t.axes.remove(ti);
+            }
             self.template = Some(t);
             self.positions = positions;
         }
         self.members.push(per_param);
         self.note.used.push(label);
-        Ok(())
     }
 
     /// The statistics of the changes, the agreement fractions and the
@@ -604,10 +698,7 @@ impl ChangeAccumulator {
                 ),
             ));
         };
-        let mut axes = template.axes.clone();
-        if let Some(t) = template.time_axis() {
-            axes.remove(t);
-        }
+        let axes = template.axes.clone();
         let n = self.members.len();
         let positions = self.positions;
         let mut params = Vec::new();
@@ -674,6 +765,7 @@ impl ChangeAccumulator {
             r.categories = categories.clone();
             params.push(r);
         }
-        Ok(Combined { axes, params, note: self.note, cost: self.cost })
+        self.note.from_stored = self.stored;
+        Ok(Combined { axes, params, note: self.note, cost: self.cost, frame: template.frame })
     }
 }

@@ -43,8 +43,25 @@ pub async fn execute(
 ) -> Result<Extraction, QueryError> {
     let (selections, best) = instance_selections(view, query)?;
     let params = parameters(view, selections.parameters.as_deref())?;
+    let (axes, horizontal) = place(view, params[0], query, &selections)?;
+    let x = extract(view, reader, &params, axes, horizontal, limits).await?;
+    match best {
+        Some((forecast, window)) => crate::analytics::best_estimate(x, &forecast, window.as_ref()),
+        None => Ok(x),
+    }
+}
+
+/// The axes (selections applied) and the horizontal picks or window of a
+/// query on `param`'s grid: what a read needs, before anything is read.
+pub fn place(
+    view: &DatasetView,
+    param: &Parameter,
+    query: &EdrQuery,
+    selections: &Selections,
+) -> Result<(Vec<OutAxis>, Horizontal), QueryError> {
+    let params = [param];
     let grid = grid_of(view, params[0])?;
-    let (axes, horizontal) = match &query.place {
+    Ok(match &query.place {
         Place::Position { points, method } => {
             let picks = points
                 .iter()
@@ -89,12 +106,7 @@ pub async fn execute(
             }
             (axes, Horizontal::Points(picks))
         }
-    };
-    let x = extract(view, reader, &params, axes, horizontal, limits).await?;
-    match best {
-        Some((forecast, window)) => crate::analytics::best_estimate(x, &forecast, window.as_ref()),
-        None => Ok(x),
-    }
+    })
 }
 
 /// The horizontal grid a parameter lies on.

@@ -301,6 +301,13 @@ pub struct DatasetView {
     pub skipped: Vec<(String, String)>,
 }
 
+/// Arrays derived from the variables (the time-major copy, stored period
+/// statistics): not variables of their own; the reads that need them find
+/// them in [`DatasetView::arrays`].
+fn derived_array(path: &str) -> bool {
+    crate::time_major::is_copy(path) || crate::ensembles::period_stats::is_period_array(path)
+}
+
 impl DatasetView {
     /// Reads the metadata and coordinates of the snapshot `reader` opened.
     pub async fn load(
@@ -318,7 +325,7 @@ impl DatasetView {
             // parameters' reads use it (`Parameter::time_major`).
             variables: arrays
                 .iter()
-                .filter(|a| !crate::time_major::is_copy(&a.path))
+                .filter(|a| !derived_array(&a.path))
                 .map(|a| VariableSchema {
                     path: a.path.clone(),
                     dims: a.dims.clone(),
@@ -335,7 +342,7 @@ impl DatasetView {
         let mut parameters = Vec::new();
         let mut skipped = Vec::new();
         let mut grids: Vec<GridInfo> = Vec::new();
-        let own: Vec<&ArrayInfo> = arrays.iter().filter(|a| !crate::time_major::is_copy(&a.path)).collect();
+        let own: Vec<&ArrayInfo> = arrays.iter().filter(|a| !derived_array(&a.path)).collect();
         for (var, array) in schema.variables.iter().zip(own) {
             if kinds.get(&var.path) != Some(&VariableKind::Data) {
                 continue;
