@@ -66,8 +66,14 @@ async fn serve() -> Option<Served> {
         let report = hub.ingest_configured(&config, &file, &format!("ens/pcic/{name}")).await;
         assert_eq!(report.status, hub_core::ingest::IngestStatus::Committed, "{name}: {:?}", report.error);
     }
+    let hindcast = generated.path().join("hindcast/tas_hindcast.nc");
+    let report = hub.ingest("hindcast", &hindcast, "incoming/hindcast/tas_hindcast.nc").await;
+    assert_eq!(report.status, hub_core::ingest::IngestStatus::Committed, "hindcast: {:?}", report.error);
     for entry in std::fs::read_dir(generated.path()).unwrap() {
         let file = entry.unwrap().path();
+        if file.is_dir() {
+            continue;
+        }
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let report = hub.ingest_configured(&config, &file, &format!("ens/synth/{name}")).await;
         assert_eq!(report.status, hub_core::ingest::IngestStatus::Committed, "{name}: {:?}", report.error);
@@ -120,7 +126,7 @@ async fn statistics_changes_and_robustness_agree_with_xclim() {
         let mut names: Vec<_> = std::fs::read_dir(s.generated.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.contains("m9"))
+            .filter(|n| !n.contains("m9") && n.ends_with(".nc"))
             .collect();
         names.sort();
         names.iter().map(|n| s.generated.path().join(n).to_string_lossy().into_owned()).collect()
@@ -139,6 +145,9 @@ async fn statistics_changes_and_robustness_agree_with_xclim() {
          "years": [1985, 1995], "bbox": "-75,45,-72,47", "point": [-74.6, 45.3],
          "baseline": [1981, 2010], "period": [2071, 2100], "all_categories": true,
          "left_out": [synth_members.iter().find(|m| m.contains("m7")).unwrap()], "region": "countries:Canada"},
+        {"ensemble": "hindcast", "variable": "tas", "files": [s.generated.path().join("hindcast/tas_hindcast.nc")],
+         "years": [1985, 1995], "bbox": "-75,45,-72,47", "point": [-74.6, 45.3],
+         "baseline": [1981, 2010], "period": [2071, 2100], "all_categories": true},
     ]);
     let cases_file = s.dir.path().join("cases.json");
     std::fs::write(&cases_file, serde_json::to_vec(&cases).unwrap()).unwrap();
@@ -157,6 +166,8 @@ async fn statistics_changes_and_robustness_agree_with_xclim() {
         "ok   synth change tas.robustness",
         "ok   synth region countries:Canada change tas.agree",
         "ok   tg-mean position tg_mean.count",
+        "ok   hindcast cube tas.p90",
+        "ok   hindcast change tas.robustness",
     ] {
         assert!(text.contains(line), "{line} not checked:\n{text}");
     }

@@ -28,11 +28,7 @@ LON = np.array([-74.75, -74.25, -73.75, -73.25, -72.75, -72.25])
 CALENDARS = ["noleap", "360_day", "proleptic_gregorian", "standard"]
 
 
-def write_member(path, m, calendar, last_year=2100, lat=LAT, missing=None):
-    import cftime
-    import netCDF4
-
-    years = [y for y in YEARS if y <= last_year]
+def member_values(m, years, lat=LAT):
     rng = np.random.default_rng(100 + m)
     data = np.empty((len(years), len(lat), len(LON)), dtype="f4")
     for k, y in enumerate(years):
@@ -47,22 +43,36 @@ def write_member(path, m, calendar, last_year=2100, lat=LAT, missing=None):
             else:  # half warm, half cool: conflicting
                 trend = 3.0 * ramp if m % 2 == 0 else -3.0 * ramp
             data[k, :, i] = 280.0 + 0.5 * m + trend + noise
+    return data
+
+
+def write_axes(d, years, calendar, lat):
+    import cftime
+
+    d.createDimension("time", None)
+    d.createDimension("lat", len(lat))
+    d.createDimension("lon", len(LON))
+    t = d.createVariable("time", "f8", ("time",))
+    t.units = "days since 1950-01-01"
+    t.calendar = calendar
+    t[:] = cftime.date2num([cftime.datetime(y, 7, 1, calendar=calendar) for y in years], t.units, calendar)
+    for name, vals, units in (("lat", lat, "degrees_north"), ("lon", LON, "degrees_east")):
+        v = d.createVariable(name, "f8", (name,))
+        v.units = units
+        v.standard_name = "latitude" if name == "lat" else "longitude"
+        v[:] = vals
+
+
+def write_member(path, m, calendar, last_year=2100, lat=LAT, missing=None):
+    import netCDF4
+
+    years = [y for y in YEARS if y <= last_year]
+    data = member_values(m, years, lat)
     if missing is not None:
         k = years.index(missing[0])
         data[k, missing[1], missing[2]] = np.nan
     with netCDF4.Dataset(path, "w") as d:
-        d.createDimension("time", None)
-        d.createDimension("lat", len(lat))
-        d.createDimension("lon", len(LON))
-        t = d.createVariable("time", "f8", ("time",))
-        t.units = "days since 1950-01-01"
-        t.calendar = calendar
-        t[:] = cftime.date2num([cftime.datetime(y, 7, 1, calendar=calendar) for y in years], t.units, calendar)
-        for name, vals, units in (("lat", lat, "degrees_north"), ("lon", LON, "degrees_east")):
-            v = d.createVariable(name, "f8", (name,))
-            v.units = units
-            v.standard_name = "latitude" if name == "lat" else "longitude"
-            v[:] = vals
+        write_axes(d, years, calendar, lat)
         v = d.createVariable("tas", "f4", ("time", "lat", "lon"), fill_value=np.float32(np.nan))
         v.units = "K"
         v.standard_name = "air_temperature"
@@ -80,6 +90,21 @@ def generate(outdir):
             missing=(1990, 0, 0) if m == 1 else None,
         )
     write_member(os.path.join(outdir, "tas_m9_noleap.nc"), 9, "noleap", lat=LAT + 0.1)
+    # A seasonal-hindcast shape: the members along a dimension of one file.
+    import netCDF4
+
+    years = list(YEARS)
+    with netCDF4.Dataset(os.path.join(outdir, "hindcast", "tas_hindcast.nc") if os.makedirs(
+            os.path.join(outdir, "hindcast"), exist_ok=True) is None else "", "w") as d:
+        write_axes(d, years, "noleap", LAT)
+        d.createDimension("realization", 6)
+        r = d.createVariable("realization", "i4", ("realization",))
+        r.standard_name = "realization"
+        r[:] = np.arange(6)
+        v = d.createVariable("tas", "f4", ("realization", "time", "lat", "lon"), fill_value=np.float32(np.nan))
+        v.units = "K"
+        v.standard_name = "air_temperature"
+        v[:] = np.stack([member_values(m, years) for m in range(6)])
 
 
 def get(url):
@@ -108,6 +133,9 @@ def grid_values(doc, key):
 def ensemble(files, var):
     import xarray as xr
     from xclim import ensembles
+
+    if len(files) == 1:  # the members along a dimension of one file
+        return xr.open_dataset(files[0], use_cftime=True)[var].astype("f8")
 
     dss = [xr.open_dataset(f, use_cftime=True)[[var]].astype("f8") for f in files]
     return ensembles.create_ensemble(dss)[var]

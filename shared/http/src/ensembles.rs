@@ -187,13 +187,28 @@ struct EnsembleParams {
     selected: Vec<usize>,
 }
 
+/// A member as the request parameters see it: its label and facets.
+struct Labelled<'a> {
+    label: &'a str,
+    facets: &'a BTreeMap<String, String>,
+}
+
 fn read_params(r: &Resolved, pairs: Vec<(String, String)>) -> Result<EnsembleParams, ApiError> {
+    let members: Vec<Labelled<'_>> =
+        r.members.iter().map(|(m, _)| Labelled { label: m.dataset.as_str(), facets: &m.facets }).collect();
+    read_member_params(&r.spec.settings.facets, &members, pairs)
+}
+
+fn read_member_params(
+    facets: &[String],
+    all: &[Labelled<'_>],
+    pairs: Vec<(String, String)>,
+) -> Result<EnsembleParams, ApiError> {
     let mut stats = None;
     let mut members: Option<Vec<String>> = None;
     let mut filter = FacetFilter::new();
     let (mut plume, mut baseline, mut period, mut within) = (false, None, None, Within::Year);
     let mut rest = Vec::new();
-    let facets = &r.spec.settings.facets;
     for (k, v) in pairs {
         match k.as_str() {
             "statistic" => stats = Some(EnsembleStatistic::parse_list(&v).map_err(|e| ApiError::bad("statistic", e))?),
@@ -221,9 +236,9 @@ fn read_params(r: &Resolved, pairs: Vec<(String, String)>) -> Result<EnsemblePar
                 let values: Vec<String> =
                     v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 for want in &values {
-                    if !r.members.iter().any(|(m, _)| m.facets.get(f).is_some_and(|x| x.eq_ignore_ascii_case(want))) {
+                    if !all.iter().any(|m| m.facets.get(f).is_some_and(|x| x.eq_ignore_ascii_case(want))) {
                         let mut known: Vec<&str> =
-                            r.members.iter().filter_map(|(m, _)| m.facets.get(f).map(String::as_str)).collect();
+                            all.iter().filter_map(|m| m.facets.get(f).map(String::as_str)).collect();
                         known.sort_unstable();
                         known.dedup();
                         return Err(ApiError::bad(
@@ -237,15 +252,15 @@ fn read_params(r: &Resolved, pairs: Vec<(String, String)>) -> Result<EnsemblePar
             _ => rest.push((k, v)),
         }
     }
-    let mut chosen: Vec<usize> = (0..r.members.len()).filter(|i| selected(&r.members[*i].0.facets, &filter)).collect();
+    let mut chosen: Vec<usize> = (0..all.len()).filter(|i| selected(all[*i].facets, &filter)).collect();
     if let Some(names) = &members {
         for n in names {
-            if !r.members.iter().any(|(m, _)| m.dataset.as_str() == n) {
-                let known: Vec<&str> = r.members.iter().map(|(m, _)| m.dataset.as_str()).collect();
+            if !all.iter().any(|m| m.label == n) {
+                let known: Vec<&str> = all.iter().map(|m| m.label).collect();
                 return Err(ApiError::bad("members", format!("{n:?} is not a member (members: {})", known.join(", "))));
             }
         }
-        chosen.retain(|i| names.iter().any(|n| n == r.members[*i].0.dataset.as_str()));
+        chosen.retain(|i| names.iter().any(|n| n == all[*i].label));
     }
     if chosen.is_empty() {
         return Err(ApiError::bad("members", "the filters select no member"));
@@ -470,4 +485,79 @@ fn series_values(s: &RegionSeries) -> MemberValues {
 /// The members of `r` (for `hub ensembles` and documents): dataset → facets.
 pub fn members_of(r: &Resolved) -> BTreeMap<DatasetId, BTreeMap<String, String>> {
     r.members.iter().map(|(m, _)| (m.dataset.clone(), m.facets.clone())).collect()
+}
+
+/// Parameters that ask across members.
+const ACROSS: &[&str] = &["statistic", "plume", "baseline", "period"];
+
+/// A data query across the member dimension of one dataset (an NWP
+/// ensemble from GRIB2 templates 4.1/4.11, a seasonal hindcast file): the
+/// same statistics as across member datasets, each index along the
+/// dimension a member (labelled by its coordinate value, a facet named
+/// after the dimension). `None` when the request does not ask across
+/// members or the parameters have no member dimension.
+pub async fn member_dimension_query(
+    state: &AppState,
+    opened: &Opened,
+    query: &str,
+    pairs: &[(String, String)],
+    headers: &HeaderMap,
+    instance: Option<hub_core::query::Instance>,
+) -> Result<Option<Response>, ApiError> {
+    if !pairs.iter().any(|(k, _)| ACROSS.contains(&k.as_str())) || matches!(query, "area" | "locations") {
+        return Ok(None);
+    }
+    let names: Option<Vec<String>> = pairs
+        .iter()
+        .find(|(k, _)| k == "parameter-name")
+        .map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect());
+    let params = parameters(&opened.view, names.as_deref())?;
+    let Some(d) = params[0].dim_with(hub_core::cf::DimRole::Member) else { return Ok(None) };
+    let dim = params[0].array.dims[d].clone();
+    let values: Vec<String> = match opened.view.dims.get(&dim).map(|x| &x.values) {
+        Some(AxisValues::Numbers { values }) => values.iter().map(ToString::to_string).collect(),
+        _ => return Ok(None),
+    };
+    if pairs.iter().any(|(k, _)| *k == dim) {
+        return Err(ApiError::bad(
+            "dimension",
+            format!(
+                "{dim} is the member dimension the statistics go across: choose members with members= or {dim}= as a filter, not both"
+            ),
+        ));
+    }
+    let facets: Vec<BTreeMap<String, String>> =
+        values.iter().map(|v| BTreeMap::from([(dim.clone(), v.clone())])).collect();
+    let labelled: Vec<Labelled<'_>> =
+        values.iter().zip(&facets).map(|(v, f)| Labelled { label: v.as_str(), facets: f }).collect();
+    let p = read_member_params(std::slice::from_ref(&dim), &labelled, pairs.to_vec())?;
+    let mut members = Vec::with_capacity(p.selected.len());
+    let mut format = crate::encode::Format::CoverageJson;
+    for &i in &p.selected {
+        let mut mine = p.rest.clone();
+        mine.push((dim.clone(), values[i].clone()));
+        let req = data_request(&opened.view, query, mine, headers, instance)?;
+        format = req.format;
+        members.push(MemberQuery {
+            label: values[i].clone(),
+            view: &opened.view,
+            reader: opened.reader.as_ref(),
+            query: req.query,
+        });
+    }
+    let encoder = format.encoder();
+    let limits = Limits {
+        budget: &state.config.budget,
+        concurrency: state.config.concurrency,
+        answer_bytes_per_value: encoder.bytes_per_value,
+    };
+    let (mut x, note) = ensemble_extract(opened.view.id.as_str(), &members, &p.ask, &limits, false).await?;
+    // Every member answered with one step of the member axis: the answer has none.
+    x.axes.retain(|a| a.name != dim);
+    let body = (encoder.encode)(&x)?;
+    let mut response = send(state, body, encoder, opened.view.id.as_str()).await?;
+    if let Some(v) = left_out_header(&note) {
+        response.headers_mut().insert("x-hub-members-left-out", v);
+    }
+    Ok(Some(response))
 }

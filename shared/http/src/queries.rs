@@ -29,6 +29,9 @@ pub async fn collection_query(
         return crate::ensembles::query(&state, &ensemble, &query, pairs, &headers).await;
     }
     let opened = state.catalog.open(&id).await?;
+    if let Some(r) = crate::ensembles::member_dimension_query(&state, &opened, &query, &pairs, &headers, None).await? {
+        return Ok(r);
+    }
     let request = data_request(&opened.view, &query, pairs, &headers, None)?;
     if let (Some(_), Place::Area { polygons, .. }) = (&request.statistics, &request.query.place) {
         let rings =
@@ -51,6 +54,11 @@ pub async fn instance_query(
     let forecast = opened.view.forecast_axes()?;
     let instance =
         if run == "best" { Instance::Best } else { Instance::Run(crate::instances::find_run(&forecast, &run)?) };
+    if let Some(r) =
+        crate::ensembles::member_dimension_query(&state, &opened, &query, &pairs, &headers, Some(instance)).await?
+    {
+        return Ok(r);
+    }
     let request = data_request(&opened.view, &query, pairs, &headers, Some(instance))?;
     answer(&state, &opened, &request).await
 }

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use hub_core::model::units_in;
 use hub_core::model::{Attributes, Block, BlockData, DataType, Hyperslab, copy_subregion_into, paste_subregion};
-use hub_core::ports::{ArrayInfo, ArraySpec, CommitRequest, GroupInfo, RepoError, SourceMarker, Transaction, WriteStats};
+use hub_core::ports::{
+    ArrayInfo, ArraySpec, CommitRequest, GroupInfo, RepoError, SourceMarker, Transaction, WriteStats,
+};
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedMutexGuard;
 use zarrs::array::{Array, ArrayBytes, ArraySubset, ArrayToBytesCodecTraits, CodecOptions};

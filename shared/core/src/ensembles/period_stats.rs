@@ -110,7 +110,13 @@ impl PeriodSettings {
 
 /// The path of a stored statistic (`mean` or `sigma`).
 pub fn period_path(variable: &str, within: Within, years: Years, stat: &str) -> String {
-    format!("{PERIODS_PREFIX}{}_{}_{}_{}_{stat}", variable.replace('/', "_"), within_name(within), years.first, years.last)
+    format!(
+        "{PERIODS_PREFIX}{}_{}_{}_{}_{stat}",
+        variable.replace('/', "_"),
+        within_name(within),
+        years.first,
+        years.last
+    )
 }
 
 /// Whether an array is a stored period statistic (not a variable of its own).
@@ -159,7 +165,12 @@ impl Derivation for PeriodStatsDerivation {
         format!("periods/{}", self.ensemble.id)
     }
 
-    async fn update(&self, dataset: &DatasetId, tx: &dyn Transaction, changes: &Changes) -> Result<String, DerivationError> {
+    async fn update(
+        &self,
+        dataset: &DatasetId,
+        tx: &dyn Transaction,
+        changes: &Changes,
+    ) -> Result<String, DerivationError> {
         let groups = tx.groups().await?;
         let attrs = groups.iter().find(|g| g.path.is_empty()).map(|g| g.attrs.clone()).unwrap_or_default();
         if !matches!(self.ensemble.member(dataset, &attrs), Some(Ok(_))) {
@@ -304,12 +315,7 @@ fn spec_of(p: &Parameter, t: usize, path: &str, span: &StoredSpan, stat: &str) -
     let what = if stat == "sigma" { "interannual standard deviation, linearly detrended," } else { "mean" };
     attrs.insert(
         "long_name".into(),
-        AttrValue::text(format!(
-            "{what} of the whole {}s {} of {}",
-            span.within.describe(),
-            span.years,
-            p.description
-        )),
+        AttrValue::text(format!("{what} of the whole {}s {} of {}", span.within.describe(), span.years, p.description)),
     );
     if let Some(u) = &p.units {
         attrs.insert("units".into(), AttrValue::text(u.clone()));

@@ -318,7 +318,10 @@ async fn stored_change(
     let mut template = MemberValues::of_extraction(x);
     let read = std::mem::replace(
         &mut template.params,
-        params.iter().map(|p| ParamValues { param: (*p).clone(), values: Vec::new(), categories: Vec::new() }).collect(),
+        params
+            .iter()
+            .map(|p| ParamValues { param: (*p).clone(), values: Vec::new(), categories: Vec::new() })
+            .collect(),
     );
     let positions = read.first().map_or(0, |p| p.values.len());
     let summaries = (0..params.len())
@@ -358,7 +361,11 @@ pub async fn ensemble_extract(
     stored: bool,
 ) -> Result<(Extraction, EnsembleNote), QueryError> {
     let combined = run_members(members, ask, limits, stored, |m, q, budget| async move {
-        let l = Limits { budget: &budget, concurrency: limits.concurrency, answer_bytes_per_value: limits.answer_bytes_per_value };
+        let l = Limits {
+            budget: &budget,
+            concurrency: limits.concurrency,
+            answer_bytes_per_value: limits.answer_bytes_per_value,
+        };
         Ok(MemberValues::of_extraction(execute(m.view, m.reader, &q, &l).await?))
     })
     .await?;
@@ -646,7 +653,12 @@ impl ChangeAccumulator {
     /// Adds a member from its summaries per parameter and position
     /// (computed, or read from its stored period statistics); `template`
     /// gives the axes and parameters.
-    pub fn add_summaries(&mut self, label: String, template: &MemberValues, summaries: Vec<Vec<Option<PeriodSummary>>>) {
+    pub fn add_summaries(
+        &mut self,
+        label: String,
+        template: &MemberValues,
+        summaries: Vec<Vec<Option<PeriodSummary>>>,
+    ) {
         if let Some(t) = &self.template
             && !same_axes(t, template)
         {
