@@ -158,3 +158,39 @@ async fn large_answers_redirect_to_a_presigned_url_on_s3() {
         }
     }
 }
+
+/// An ensemble's change signal through the Lambda runtime path: the shared
+/// PCIC members uploaded under the ensemble's key pattern, the change at a
+/// point with its robustness, as API Gateway delivers the request.
+#[tokio::test]
+async fn an_ensemble_change_signal_through_the_runtime_api() {
+    let Some(data) = hub_testkit::shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("hub");
+    std::fs::create_dir_all(&repo).unwrap();
+    let config = r#"{"ensembles": {"tg-mean": {"facets": ["model"],
+        "key": "^ens/BCCAQv2\\+ANUSPLIN300_(?P<model>[A-Za-z0-9-]+)_",
+        "periods": {"baseline": "1981/2010", "periods": ["2071/2100"]}}}}"#;
+    let url = StoreUrl::from_path(&repo).unwrap();
+    let root = hub_store::object_store(&url).unwrap();
+    hub_store::store_dataset_config(&root, config).await.unwrap();
+    let parsed = hub_core::ingest::DatasetConfig::parse(config).unwrap();
+    let hub = TestHub::new(url);
+    let files = hub_testkit::shared_files("netcdf/ensemble_tg_mean_YS");
+    assert_eq!(files.len(), 3, "{}", data.display());
+    for f in files {
+        let key = format!("ens/{}", f.file_name().unwrap().to_string_lossy());
+        hub.ingest_configured(&parsed, &f, &key).await;
+    }
+    let api = RuntimeApi::start().await;
+    let _child = start_serve(&api, &repo, &[]);
+    let r = respond(&api, &event("apigw-v2-ensemble-change.json")).await;
+    let body = r["body"].as_str().unwrap_or_default();
+    assert_eq!(r["statusCode"], 200, "{body}");
+    assert_eq!(r["headers"]["x-hub-period-statistics"], "stored 3 of 3", "{r}");
+    let doc: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(doc["ranges"]["tg_mean.count"]["values"], serde_json::json!([3.0]), "{body}");
+    let median = doc["ranges"]["tg_mean.change.median"]["values"][0].as_f64().unwrap();
+    assert!(median > 1.0 && median < 6.0, "a warming of a few kelvin by 2071-2100 under RCP4.5: {median}");
+    assert!(doc["parameters"]["tg_mean.robustness"]["categoryEncoding"]["robust"] == 1, "{body}");
+}
