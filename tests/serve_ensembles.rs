@@ -228,6 +228,7 @@ async fn the_collection_lists_facets_members_and_refusals() {
     // Refusals name what to fix.
     for (query, param, words) in [
         ("position?coords=POINT(-73%2046)&calendar=julian", "facet", "calendar=julian"),
+        ("position?coords=POINT(10%2010)", "coords", "outside the grid"),
         ("position?coords=POINT(-73%2046)&statistic=p100", "statistic", "p1 to p99"),
         ("position?coords=POINT(-73%2046)&members=nope", "members", "not a member"),
         ("position?coords=POINT(-73%2046)&baseline=1981/2010", "baseline", "period"),

@@ -168,6 +168,7 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
         params.push(
             json!({"name": "crs", "in": "query", "required": false, "schema": {"type": "string", "enum": ["CRS84"]}}),
         );
+        params.extend(ensemble_params(*q != "area"));
         let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
         params
             .push(json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": names}}));
@@ -215,6 +216,28 @@ pub fn document(base: &str, holdings: &Holdings) -> Value {
             "properties": {"code": {"type": "string"}, "description": {"type": "string"}, "parameter": {"type": "string"}},
         }}},
     })
+}
+
+/// What an ensemble collection (or a dataset with a member dimension) takes
+/// besides a query's own parameters; facet filters (`scenario=rcp45,rcp85`)
+/// are named after each ensemble's facets (its collection lists them).
+fn ensemble_params(with_statistic: bool) -> Vec<Value> {
+    let years = "^[0-9]{4}/[0-9]{4}$";
+    let mut out = Vec::new();
+    if with_statistic {
+        out.push(json!({"name": "statistic", "in": "query", "required": false,
+            "description": "ensembles: statistics across members, comma-separated: mean, std, min, max, median, p1..p99 (p10, p25, p75, p90), count; named {parameter}.{statistic} in the answer",
+            "schema": {"type": "string", "pattern": "^(mean|std|min|max|median|count|p[1-9][0-9]?)(,(mean|std|min|max|median|count|p[1-9][0-9]?)){0,15}$"}}));
+    }
+    out.extend([
+        json!({"name": "members", "in": "query", "required": false, "description": "ensembles: the members to use (dataset ids, comma-separated; default all)", "schema": {"type": "string"}}),
+        json!({"name": "plume", "in": "query", "required": false, "description": "ensembles: also each member's values ({parameter}.member.{id})", "schema": {"type": "string", "enum": ["true", "false"]}}),
+        json!({"name": "baseline", "in": "query", "required": false, "description": "ensembles: a change signal's reference years, inclusive (1981/2010); with period", "schema": {"type": "string", "pattern": years}}),
+        json!({"name": "period", "in": "query", "required": false, "description": "ensembles: a change signal's years (2071/2100): {parameter}.change.{statistic}, .change_relative.{statistic}, .changed, .positive, .negative, .agree, .count and .robustness (IPCC AR6 approach C)", "schema": {"type": "string", "pattern": years}}),
+        json!({"name": "season", "in": "query", "required": false, "description": "ensembles: the season of a change signal of sub-annual data", "schema": {"type": "string", "enum": ["DJF", "MAM", "JJA", "SON"]}}),
+        json!({"name": "month", "in": "query", "required": false, "description": "ensembles: the month of a change signal of sub-annual data", "schema": {"type": "string", "pattern": "^([1-9]|1[0-2])$"}}),
+    ]);
+    out
 }
 
 fn statistic_param() -> Value {

@@ -27,6 +27,10 @@
 //! none (any definition GDAL reads: `EPSG:3067`, WKT, PROJ). The deadline is
 //! kept for timeliness analytics.
 //!
+//! After the rules, the keys of the ensembles (`ensembles.<id>.key`, see
+//! [`crate::ensembles`]) are tried: a match lands the upload in its member
+//! dataset, the key's named groups becoming the member's facets.
+//!
 //! Without a matching rule the documented default applies: the dataset from
 //! the key (`incoming/<dataset>/...`, else the file name, see
 //! [`DatasetRule`]), the time from the file's metadata, and for a GeoTIFF

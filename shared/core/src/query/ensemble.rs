@@ -202,11 +202,22 @@ where
                 .await;
             let mut note = EnsembleNote::default();
             let mut got = Vec::new();
+            let mut refusals = Vec::new();
             for (label, r) in answers {
                 match r {
                     Ok(v) => got.push((label, v)),
-                    Err(e) if members_fault(&e) => note.left_out.push((label, e.to_string())),
+                    Err(e) if members_fault(&e) => {
+                        note.left_out.push((label, e.to_string()));
+                        refusals.push(e);
+                    }
                     Err(e) => return Err(e),
+                }
+            }
+            if got.is_empty() {
+                // Every member refused the same way: the request's own fault, said once.
+                let same = refusals.windows(2).all(|w| w[0].to_string() == w[1].to_string());
+                if same && let Some(e) = refusals.into_iter().next() {
+                    return Err(e);
                 }
             }
             refuse_if_none(&got, &note)?;
