@@ -131,7 +131,8 @@ async fn refresh(hub: &Arc<hub_zarr::IcechunkHub>, spec: &EnsembleSpec, members:
     });
     for d in members {
         let label = format!("periods/{}", spec.id);
-        let (snapshot, done) = hub_core::derived::backfill(hub.as_ref(), d, &[derivation.clone()], &label).await?;
+        let (snapshot, done) =
+            hub_core::derived::backfill(hub.as_ref(), d, std::slice::from_ref(&derivation), &label).await?;
         println!("{d}: {} (snapshot {snapshot})", done.join("; "));
     }
     Ok(())

@@ -106,71 +106,123 @@ fn lerp(a: f64, b: f64, t: f64) -> f64 {
     if t >= 0.5 { b - d * (1.0 - t) } else { a + d * t }
 }
 
-/// The `q` quantile (0..=1) of sorted values, type 7.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let n = sorted.len();
+/// Where a percentile lies in `n` sorted values: the two order statistics
+/// and the weight of the second.
+fn position(n: usize, q: f64) -> (usize, usize, f64) {
     #[allow(clippy::cast_precision_loss)]
     let h = q * (n - 1) as f64;
     let lo = h.floor();
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let i = (lo as usize).min(n - 1);
-    let j = (i + 1).min(n - 1);
-    lerp(sorted[i], sorted[j], h - lo)
+    (i, (i + 1).min(n - 1), h - lo)
+}
+
+fn fraction(s: EnsembleStatistic) -> Option<f64> {
+    match s {
+        EnsembleStatistic::Percentile(p) => Some(f64::from(p) / 100.0),
+        EnsembleStatistic::Median => Some(0.5),
+        _ => None,
+    }
+}
+
+/// Puts the order statistics the percentiles need in their sorted places
+/// (each selection on the part after the previous one: O(n) per index, not
+/// a sort), so reading them gives what a full sort would.
+fn place_order_statistics(values: &mut [f64], stats: &[EnsembleStatistic]) {
+    let n = values.len();
+    let mut wanted: Vec<usize> = stats
+        .iter()
+        .filter_map(|s| fraction(*s))
+        .flat_map(|q| {
+            let (i, j, _) = position(n, q);
+            [i, j]
+        })
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut lo = 0;
+    for i in wanted {
+        if i >= lo {
+            values[lo..].select_nth_unstable_by(i - lo, f64::total_cmp);
+            lo = i + 1;
+        }
+    }
 }
 
 /// The statistics of one position's member values (`present` holds the
-/// finite ones, in member order; it is sorted here).
+/// finite ones, in member order; it is reordered here).
 pub fn across(present: &mut [f64], stats: &[EnsembleStatistic], out: &mut Vec<Option<f64>>) {
     let n = present.len();
     #[allow(clippy::cast_precision_loss)]
     let nf = n as f64;
+    // Sums first, in member order; the order statistics after.
     let mean = (n > 0).then(|| present.iter().sum::<f64>() / nf);
-    let mut sorted = false;
+    let std = match (stats.contains(&EnsembleStatistic::Std), mean) {
+        (true, Some(m)) => Some((present.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / nf).sqrt()),
+        _ => None,
+    };
+    let (min, max) = (present.iter().copied().reduce(f64::min), present.iter().copied().reduce(f64::max));
+    let mut placed = false;
     for s in stats {
         let v = match s {
             EnsembleStatistic::Count => Some(nf),
             _ if n == 0 => None,
             EnsembleStatistic::Mean => mean,
-            EnsembleStatistic::Std => {
-                mean.map(|m| (present.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / nf).sqrt())
-            }
-            EnsembleStatistic::Min => present.iter().copied().reduce(f64::min),
-            EnsembleStatistic::Max => present.iter().copied().reduce(f64::max),
+            EnsembleStatistic::Std => std,
+            EnsembleStatistic::Min => min,
+            EnsembleStatistic::Max => max,
             EnsembleStatistic::Median | EnsembleStatistic::Percentile(_) => {
-                if !sorted {
-                    present.sort_unstable_by(f64::total_cmp);
-                    sorted = true;
+                if !placed {
+                    place_order_statistics(present, stats);
+                    placed = true;
                 }
-                let q = match s {
-                    EnsembleStatistic::Percentile(p) => f64::from(*p) / 100.0,
-                    _ => 0.5,
-                };
-                Some(quantile(present, q))
+                let (i, j, t) = position(n, fraction(*s).unwrap_or(0.5));
+                Some(lerp(present[i], present[j], t))
             }
         };
         out.push(v);
     }
 }
 
+/// Positions per parallel task: large enough to amortise the task, small
+/// enough to spread a map over the cores.
+const POSITIONS_PER_TASK: usize = 8192;
+
 /// The statistics across members at every position: `value(member, k)`
 /// for `positions` positions and `members` members; one vector per
-/// statistic, in order.
+/// statistic, in order. Positions are reduced in parallel (each on its own,
+/// so the answer does not depend on the split).
 pub fn summarize(
     members: usize,
     positions: usize,
-    value: impl Fn(usize, usize) -> Option<f64>,
+    value: impl Fn(usize, usize) -> Option<f64> + Sync,
     stats: &[EnsembleStatistic],
 ) -> Vec<Vec<Option<f64>>> {
+    use rayon::prelude::*;
+    let starts: Vec<usize> = (0..positions).step_by(POSITIONS_PER_TASK).collect();
+    let parts: Vec<Vec<Vec<Option<f64>>>> = starts
+        .par_iter()
+        .map(|&k0| {
+            let k1 = (k0 + POSITIONS_PER_TASK).min(positions);
+            let mut out: Vec<Vec<Option<f64>>> = stats.iter().map(|_| Vec::with_capacity(k1 - k0)).collect();
+            let mut present = Vec::with_capacity(members);
+            let mut row = Vec::with_capacity(stats.len());
+            for k in k0..k1 {
+                present.clear();
+                present.extend((0..members).filter_map(|m| value(m, k)).filter(|v| v.is_finite()));
+                row.clear();
+                across(&mut present, stats, &mut row);
+                for (o, v) in out.iter_mut().zip(&row) {
+                    o.push(*v);
+                }
+            }
+            out
+        })
+        .collect();
     let mut out: Vec<Vec<Option<f64>>> = stats.iter().map(|_| Vec::with_capacity(positions)).collect();
-    let mut present = Vec::with_capacity(members);
-    let mut row = Vec::with_capacity(stats.len());
-    for k in 0..positions {
-        present.clear();
-        present.extend((0..members).filter_map(|m| value(m, k)).filter(|v| v.is_finite()));
-        row.clear();
-        across(&mut present, stats, &mut row);
-        for (o, v) in out.iter_mut().zip(&row) {
-            o.push(*v);
+    for part in parts {
+        for (o, p) in out.iter_mut().zip(part) {
+            o.extend(p);
         }
     }
     out
@@ -212,6 +264,34 @@ mod tests {
         assert!((out[1][0].unwrap_or(0.0) - std).abs() < 1e-15, "population std");
         assert_eq!((out[2][0], out[3][0]), (Some(1.0), Some(5.0)));
         assert_eq!(out[4], vec![Some(3.0), Some(0.0)], "a NaN is no member");
+    }
+
+    #[test]
+    fn selected_order_statistics_give_what_a_sort_gives() {
+        use EnsembleStatistic as S;
+        let stats = [S::Percentile(10), S::Percentile(25), S::Median, S::Percentile(75), S::Percentile(90), S::Min];
+        let mut seed = 7u64;
+        for n in 1..120 {
+            let values: Vec<f64> = (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    f64::from((seed >> 40) as u32 % 50) / 7.0
+                })
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let want: Vec<Option<f64>> = stats
+                .iter()
+                .map(|s| match fraction(*s) {
+                    Some(q) => {
+                        let (i, j, t) = position(n, q);
+                        Some(lerp(sorted[i], sorted[j], t))
+                    }
+                    None => Some(sorted[0]),
+                })
+                .collect();
+            assert_eq!(stats_of(&values, &stats), want, "n = {n}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use futures::StreamExt;
+use rayon::prelude::*;
 
 use super::error::QueryError;
 use super::execute::{Limits, execute};
@@ -185,8 +186,13 @@ where
     if members.is_empty() {
         return Err(QueryError::bad("members", "no member is selected: see the collection's members"));
     }
+    // Reads (decoded bytes, chunks) share the budget equally. Values: every
+    // member's are held together for statistics, so they share it too; a
+    // change reduces each member as it arrives (a few at a time), so each
+    // read may return up to the budget over the members in flight.
     let share = member_budget(limits.budget, members.len());
     let in_flight = limits.concurrency.clamp(1, 8);
+    let change_share = Budget { max_cells: (limits.budget.max_cells / in_flight.min(4) as u64).max(1), ..share };
     match ask {
         EnsembleAsk::Statistics { stats, plume } => {
             // Indices, not references, go through the stream: its closures
@@ -252,13 +258,14 @@ where
                             qp.selections.datetime = Some(p);
                             (qb, qp)
                         });
-                        let half = member_budget(&share, 2);
+                        let half = member_budget(&change_share, 2);
                         let fb = queries.clone().map(|(qb, _)| fetch(m, qb, half));
                         let fp = queries.map(|(_, qp)| fetch(m, qp, half));
                         let concurrency = limits.concurrency;
                         let bytes_per_value = limits.answer_bytes_per_value;
                         async move {
-                            let l = Limits { budget: &share, concurrency, answer_bytes_per_value: bytes_per_value };
+                            let l =
+                                Limits { budget: &change_share, concurrency, answer_bytes_per_value: bytes_per_value };
                             let kept = if stored { stored_change(m, change, &l).await } else { Ok(None) };
                             let out = match (kept, fb, fp) {
                                 (Ok(Some(s)), _, _) => Ok(Outcome::Stored(s.0, s.1)),
@@ -754,6 +761,7 @@ impl ChangeAccumulator {
                 ));
             }
             let agreement: Vec<Agreement> = (0..positions)
+                .into_par_iter()
                 .map(|k| {
                     let mut a = Agreement::default();
                     for m in 0..n {

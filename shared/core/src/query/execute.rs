@@ -70,29 +70,29 @@ pub fn place(
                     Interpolation::Linear => linear_pick(grid, *p),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            (select_axes(view, params[0], &selections)?, Horizontal::Points(picks))
+            (select_axes(view, params[0], selections)?, Horizontal::Points(picks))
         }
         Place::Radius { center, km } => {
             let w = grid.radius_window(*center, *km).map_err(|e| QueryError::bad("coords", e.0))?;
-            (select_axes(view, params[0], &selections)?, Horizontal::Window(w))
+            (select_axes(view, params[0], selections)?, Horizontal::Window(w))
         }
         Place::Area { polygons, bbox } => {
             let w = grid.polygon_window(polygons, *bbox).map_err(|e| QueryError::bad("coords", e.0))?;
-            (select_axes(view, params[0], &selections)?, Horizontal::Window(w))
+            (select_axes(view, params[0], selections)?, Horizontal::Window(w))
         }
         Place::Cube { bbox } => {
             let w = grid.window(*bbox).map_err(|e| QueryError::bad("bbox", e.0))?;
-            (select_axes(view, params[0], &selections)?, Horizontal::Window(w))
+            (select_axes(view, params[0], selections)?, Horizontal::Window(w))
         }
         Place::Region { weights } => {
             let cells: Vec<(usize, usize, f32)> = weights.cells.iter().map(|c| (c.j, c.i, c.fraction as f32)).collect();
             let w = grid
                 .cells_window(&cells)
                 .ok_or_else(|| QueryError::bad("coords", "the region does not touch the grid"))?;
-            (select_axes(view, params[0], &selections)?, Horizontal::Window(w))
+            (select_axes(view, params[0], selections)?, Horizontal::Window(w))
         }
         Place::Trajectory { vertices } => {
-            let mut axes = select_axes(view, params[0], &selections)?;
+            let mut axes = select_axes(view, params[0], selections)?;
             let mut picks = vertices.iter().map(|v| nearest_pick(grid, v.at)).collect::<Result<Vec<_>, _>>()?;
             if vertices.iter().any(|v| v.m.is_some()) {
                 if selections.datetime.is_some() {
