@@ -15,7 +15,7 @@ install_system_deps
 mkdir -p target
 
 PY312=$(find_python312) || { log "Python >= 3.12 not found (needed by Python icechunk 2.x for the interop tests)"; exit 1; }
-INTEROP_PY=$(python_env "$PY312" target/py-interop "icechunk>=2.3,<3" "xarray>=2025" "zarr>=3.1" netCDF4 numpy "schemathesis>=4,<5" "covjson-pydantic>=0.6" "edr-pydantic>=0.7" "exactextract>=0.3" "shapely>=2.0" "pyshp>=2.3" "pyproj>=3.6")
+INTEROP_PY=$(python_env "$PY312" target/py-interop "icechunk>=2.3,<3" "xarray>=2025" "zarr>=3.1" netCDF4 numpy "schemathesis>=4,<5" "covjson-pydantic>=0.6" "edr-pydantic>=0.7" "exactextract>=0.3" "shapely>=2.0" "pyshp>=2.3" "pyproj>=3.6" "xclim>=0.55")
 TOOLS_PY=$(python_env python3 target/py-tools "moto[server]>=5.2,<6" "cfn-lint>=1,<2" "cargo-lambda>=1.9,<2")
 export PATH="$(dirname "$TOOLS_PY"):$PATH" HUB_TOOLS_PYTHON="$TOOLS_PY"
 
