@@ -188,6 +188,9 @@ pub fn across(present: &mut [f64], stats: &[EnsembleStatistic], out: &mut Vec<Op
 /// enough to spread a map over the cores.
 const POSITIONS_PER_TASK: usize = 8192;
 
+/// Values in one block of a task (64 K values, 512 KiB: within a core's cache).
+const BLOCK_VALUES: usize = 1 << 16;
+
 /// The statistics across members at every position: `value(member, k)`
 /// for `positions` positions and `members` members; one vector per
 /// statistic, in order. Positions are reduced in parallel (each on its own,
@@ -205,16 +208,37 @@ pub fn summarize(
         .map(|&k0| {
             let k1 = (k0 + POSITIONS_PER_TASK).min(positions);
             let mut out: Vec<Vec<Option<f64>>> = stats.iter().map(|_| Vec::with_capacity(k1 - k0)).collect();
-            let mut present = Vec::with_capacity(members);
             let mut row = Vec::with_capacity(stats.len());
-            for k in k0..k1 {
-                present.clear();
-                present.extend((0..members).filter_map(|m| value(m, k)).filter(|v| v.is_finite()));
-                row.clear();
-                across(&mut present, stats, &mut row);
-                for (o, v) in out.iter_mut().zip(&row) {
-                    o.push(*v);
+            // Members' values read member by member (each member's run of
+            // positions in order), into a block holding each position's
+            // members side by side, sized to stay in cache.
+            let block = (BLOCK_VALUES / members.max(1)).max(1);
+            let mut buf = vec![f64::NAN; block * members];
+            let mut b0 = k0;
+            while b0 < k1 {
+                let b1 = (b0 + block).min(k1);
+                for m in 0..members {
+                    for k in b0..b1 {
+                        buf[(k - b0) * members + m] = value(m, k).unwrap_or(f64::NAN);
+                    }
                 }
+                for k in b0..b1 {
+                    let cell = &mut buf[(k - b0) * members..(k - b0 + 1) * members];
+                    // The finite values first, in member order.
+                    let mut n = 0;
+                    for i in 0..members {
+                        if cell[i].is_finite() {
+                            cell[n] = cell[i];
+                            n += 1;
+                        }
+                    }
+                    row.clear();
+                    across(&mut cell[..n], stats, &mut row);
+                    for (o, v) in out.iter_mut().zip(&row) {
+                        o.push(*v);
+                    }
+                }
+                b0 = b1;
             }
             out
         })

@@ -760,19 +760,27 @@ impl ChangeAccumulator {
                     values,
                 ));
             }
-            let agreement: Vec<Agreement> = (0..positions)
+            // Counted member by member over blocks of positions (each
+            // member's values read in order), the blocks in parallel.
+            const BLOCK: usize = 8192;
+            let members = &self.members;
+            let blocks: Vec<Vec<Agreement>> = (0..positions.div_ceil(BLOCK))
                 .into_par_iter()
-                .map(|k| {
-                    let mut a = Agreement::default();
-                    for m in 0..n {
-                        let c = &self.members[m][pi];
-                        if c.delta[k].is_finite() {
-                            a.count(c.delta[k], c.changed[k]);
+                .map(|b| {
+                    let (k0, k1) = (b * BLOCK, ((b + 1) * BLOCK).min(positions));
+                    let mut counts = vec![Agreement::default(); k1 - k0];
+                    for member in members {
+                        let c = &member[pi];
+                        for (a, k) in counts.iter_mut().zip(k0..k1) {
+                            if c.delta[k].is_finite() {
+                                a.count(c.delta[k], c.changed[k]);
+                            }
                         }
                     }
-                    a
+                    counts
                 })
                 .collect();
+            let agreement: Vec<Agreement> = blocks.into_iter().flatten().collect();
             let one = Some("1".to_string());
             let fractions: [(&str, &str, Fraction); 4] = [
                 (
